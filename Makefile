@@ -1,0 +1,48 @@
+# stacgen: `make catalog` and `make test` are all a new machine needs (see README.md).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+OUT ?= catalog
+ARCHIVE ?=
+WORKERS ?=
+BUILD_ARGS := $(if $(ARCHIVE),--archive "$(ARCHIVE)") $(if $(WORKERS),--workers $(WORKERS))
+# The offline mirror of the STAC schemas; a setting, overridable from the environment.
+export STACGEN_SCHEMAS ?= $(abspath ../shared/stac-schemas)
+
+.PHONY: install catalog test lint format bench validate clean
+
+# The venv is (re)installed whenever pyproject.toml changes.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+catalog: $(STAMP)
+	$(BIN)/stacgen build $(BUILD_ARGS) --out $(OUT)
+
+validate: $(STAMP)
+	$(BIN)/stacgen validate $(OUT)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+bench: $(STAMP)
+	$(BIN)/python -m bench.run
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info bench/out
+	find catalog -mindepth 1 -maxdepth 1 ! -name README.md -exec rm -rf {} +
+	rm -rf catalog.*

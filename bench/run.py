@@ -1,0 +1,171 @@
+"""`make bench`: the full-size synthetic archive (38 folders, 1830 px) built from a cold start.
+
+Prints, from one run: the build's seconds; the floor measured in the same run (one gunzip +
+untar of the tgz, plus GDAL's COG driver encoding every COG the catalog carries exactly once,
+spread over the workers); the naive chain a user would script (`tar xzf`, then `rio cogeo
+create` per raster); the ratios; the no-op rebuild; the peak memory of the build's processes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import psutil
+import rasterio
+
+from stacgen import constants, synthetic
+from stacgen.cog import BASE_PROFILE, colourise
+from stacgen.scene import scene_folders
+
+HERE = Path(__file__).parent
+BIN = Path(sys.executable).parent
+
+
+def archive(size: int) -> Path:
+    """The synthetic archive, made once and kept under bench/out/."""
+    path = HERE / "out" / f"alcd-synthetic-{size}.tgz"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        synthetic.make_archive(path, size=size, folders=constants.SCENE_FOLDERS)
+    return path
+
+
+def timed(command: Sequence[str | Path], **kw: object) -> float:
+    start = time.perf_counter()
+    subprocess.run([str(c) for c in command], check=True, **kw)  # type: ignore[call-overload]
+    return time.perf_counter() - start
+
+
+class PeakRSS:
+    """Highest summed RSS of a process and its children, sampled every 20 ms."""
+
+    def __init__(self, pid: int) -> None:
+        self.root = psutil.Process(pid)
+        self.peak = 0
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+
+    def _watch(self) -> None:
+        while self.root.is_running() and self.root.status() != psutil.STATUS_ZOMBIE:
+            try:
+                procs = [self.root, *self.root.children(recursive=True)]
+                self.peak = max(self.peak, sum(p.memory_info().rss for p in procs))
+            except psutil.Error:
+                pass
+            time.sleep(0.02)
+
+    def join(self) -> None:
+        self._thread.join()
+
+
+def run_build(tgz: Path, out: Path, cache: Path, workers: int) -> tuple[float, int]:
+    command = [BIN / "stacgen", "build", "--archive", tgz, "--out", out, "--cache-dir", cache]
+    command += ["--workers", str(workers), "--quiet"]
+    start = time.perf_counter()
+    proc = subprocess.Popen([str(c) for c in command])
+    watch = PeakRSS(proc.pid)
+    if proc.wait() != 0:
+        raise SystemExit(f"build failed: {proc.returncode}")
+    seconds = time.perf_counter() - start
+    watch.join()
+    return seconds, watch.peak
+
+
+def _encode_scene(folder: Path, dest: Path) -> None:
+    """GDAL's COG driver, once per COG the catalog carries: classification, confidence, visual."""
+    dest.mkdir(parents=True, exist_ok=True)
+    profile = {k: v for k, v in BASE_PROFILE.items() if k not in ("blockxsize", "blockysize")}
+    profile.update(driver="COG", blocksize=BASE_PROFILE["blockxsize"])
+    profile.pop("tiled", None)
+    profile.pop("interleave", None)
+    with rasterio.open(folder / constants.CLASSIFICATION_MAP) as src:
+        classes = src.read(1)
+        meta = {"crs": src.crs, "transform": src.transform, "width": src.width}
+        meta.update(height=src.height, dtype="uint8")
+    with rasterio.open(folder / constants.CONFIDENCE_MAP) as src:
+        confidence = src.read(1)
+    outputs: list[tuple[str, np.ndarray, str]] = [
+        ("classification.tif", classes[np.newaxis], "mode"),
+        ("confidence.tif", confidence[np.newaxis], "average"),
+        ("visual.tif", colourise(classes), "nearest"),
+    ]
+    for name, bands, resampling in outputs:
+        with rasterio.open(
+            dest / name, "w", count=bands.shape[0], overview_resampling=resampling,
+            **meta, **profile,
+        ) as out:
+            out.write(bands)
+
+
+def floor(tgz: Path, scratch: Path, workers: int) -> tuple[float, float]:
+    """(untar seconds, encode seconds) measured on this machine now."""
+    target = scratch / "floor"
+    target.mkdir()
+    untar = timed(["tar", "xzf", tgz, "-C", target])
+    folders = scene_folders(target / constants.TOP_FOLDER)
+    start = time.perf_counter()
+    with ProcessPoolExecutor(workers) as pool:
+        list(pool.map(_encode_scene, folders, [scratch / "enc" / f.name for f in folders]))
+    return untar, time.perf_counter() - start
+
+
+def naive(tgz: Path, scratch: Path) -> float:
+    """What a user would script: untar, then one `rio cogeo create` per raster."""
+    target = scratch / "naive"
+    target.mkdir()
+    start = time.perf_counter()
+    subprocess.run(["tar", "xzf", str(tgz), "-C", str(target)], check=True)
+    for folder in scene_folders(target / constants.TOP_FOLDER):
+        for name in (constants.CLASSIFICATION_MAP, constants.CONFIDENCE_MAP):
+            out = scratch / "naive-out" / folder.name / Path(name).name
+            out.parent.mkdir(parents=True, exist_ok=True)
+            subprocess.run(
+                [str(BIN / "rio"), "cogeo", "create", "-q", str(folder / name), str(out)],
+                check=True,
+            )
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--size", type=int, default=constants.TILE_SIZE_PX)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    args = parser.parse_args()
+    tgz = archive(args.size)
+    print(f"archive: {tgz} ({tgz.stat().st_size / 2**20:.1f} MiB, {args.size} px, 38 folders)")
+    with tarfile.open(tgz) as tar:
+        files = sum(1 for m in tar.getmembers() if m.isfile())
+    print(f"regular files in the archive: {files}")
+    with tempfile.TemporaryDirectory(dir=HERE / "out") as tmp:
+        scratch = Path(tmp)
+        out, cache = scratch / "catalog", scratch / "cache"
+        build_s, peak = run_build(tgz, out, cache, args.workers)
+        noop_s, _ = run_build(tgz, out, cache, args.workers)
+        untar_s, encode_s = floor(tgz, scratch, args.workers)
+        naive_s = naive(tgz, scratch)
+    floor_s = untar_s + encode_s
+    print(f"workers: {args.workers}")
+    print(f"build (cold: no extraction cache, empty output): {build_s:.2f} s")
+    print(f"floor: untar {untar_s:.2f} s + COG encoding {encode_s:.2f} s = {floor_s:.2f} s")
+    print(f"naive chain (tar xzf + rio cogeo create per raster): {naive_s:.2f} s")
+    print(f"build / floor: {build_s / floor_s:.2f}x (target <= 1.5x)")
+    print(f"naive / build: {naive_s / build_s:.2f}x")
+    print(f"no-op rebuild: {noop_s:.2f} s (target < 1 s)")
+    print(f"peak memory of the build: {peak / 2**20:.0f} MiB (target < 1024 MiB)")
+    shutil.rmtree(HERE / "out" / "tmp", ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

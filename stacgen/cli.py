@@ -1,0 +1,183 @@
+"""The `stacgen` command: thin click commands that parse, call one library function, report."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+from tqdm import tqdm
+
+from stacgen import __version__, config, constants
+
+log = logging.getLogger("stacgen")
+PathArg = click.Path(path_type=Path)
+
+
+def _show_progress(quiet: bool) -> bool:
+    return not quiet and sys.stderr.isatty()
+
+
+@click.group()
+@click.version_option(__version__, prog_name="stacgen")
+@click.option("-v", "--verbose", count=True, help="More log lines (-v info, -vv debug).")
+def main(verbose: int) -> None:
+    """Publish the ALCD Sentinel-2 reference cloud masks as a STAC catalog."""
+    level = max(logging.DEBUG, logging.WARNING - 10 * verbose)
+    logging.basicConfig(level=level, format="%(levelname)s: %(message)s")
+
+
+def _fail(message: str) -> None:
+    raise click.ClickException(message)
+
+
+@contextmanager
+def _byte_progress(quiet: bool) -> Iterator[Callable[[int, int], None] | None]:
+    if not _show_progress(quiet):
+        yield None
+        return
+    bar = tqdm(unit="B", unit_scale=True, unit_divisor=1024, desc="download", leave=False)
+
+    def update(done: int, total: int) -> None:
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+
+    try:
+        yield update
+    finally:
+        bar.close()
+
+
+def _fetch(record: int, zenodo_url: str | None, cache_dir: Path, quiet: bool) -> Path:
+    from stacgen import download
+
+    with _byte_progress(quiet) as on_progress:
+        try:
+            return download.download_archive(
+                record,
+                zenodo_url=zenodo_url or config.zenodo_url(),
+                cache_dir=cache_dir,
+                on_progress=on_progress,
+            )
+        except download.DownloadError as err:
+            raise click.ClickException(str(err)) from err
+
+
+record_option = click.option(
+    "--record",
+    type=int,
+    default=constants.RECORD_ID,
+    show_default=True,
+    help="Zenodo record id (the concept record 1460960 resolves to its latest version).",
+)
+zenodo_option = click.option(
+    "--zenodo-url", help="Zenodo base URL [env STACGEN_ZENODO_URL; default https://zenodo.org]."
+)
+cache_option = click.option(
+    "--cache-dir",
+    type=PathArg,
+    help="Downloads and extracted archives [env STACGEN_CACHE_DIR; default: user cache].",
+)
+
+
+@main.command()
+@record_option
+@zenodo_option
+@cache_option
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def download(record: int, zenodo_url: str | None, cache_dir: Path | None, quiet: bool) -> None:
+    """Download and verify the archive; print its path."""
+    path = _fetch(record, zenodo_url, cache_dir or config.cache_dir(), quiet)
+    click.echo(str(path))
+
+
+@main.command()
+@click.option(
+    "--archive",
+    type=PathArg,
+    help="The .tgz as Zenodo serves it, or the folder it was extracted into. "
+    "Without it the archive is downloaded (or taken from the cache).",
+)
+@record_option
+@zenodo_option
+@cache_option
+@click.option("--out", type=PathArg, default=Path("catalog"), show_default=True)
+@click.option("--workers", type=click.IntRange(min=1), default=os.cpu_count() or 1)
+@click.option("--force", is_flag=True, help="Rebuild every scene, even unchanged ones.")
+@click.option("--skip-bad-scenes", is_flag=True, help="Publish the good scenes, warn about the rest.")
+@click.option("--root-href", help="Write an absolute catalog published under this URL.")
+@click.option("--schemas", type=PathArg, help="STAC schema mirror [env STACGEN_SCHEMAS].")
+@click.option("--no-validate", is_flag=True, help="Do not validate before swapping in.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def build(**kw: Any) -> None:
+    """Build the STAC catalog into --out (atomically: all or nothing)."""
+    from stacgen.catalog import BuildError, BuildOptions
+    from stacgen.catalog import build as run_build
+
+    cache_dir: Path = kw["cache_dir"] or config.cache_dir()
+    archive = kw["archive"] or _fetch(kw["record"], kw["zenodo_url"], cache_dir, kw["quiet"])
+    options = BuildOptions(
+        archive=archive,
+        out=kw["out"],
+        cache_dir=cache_dir,
+        workers=kw["workers"],
+        force=kw["force"],
+        skip_bad_scenes=kw["skip_bad_scenes"],
+        root_href=kw["root_href"],
+        record=_saved_record(kw["record"], cache_dir),
+        schemas=None if kw["no_validate"] else _schemas(kw["schemas"]),
+    )
+    bar = tqdm(desc="scenes", unit="scene", disable=not _show_progress(kw["quiet"]))
+    try:
+        report = run_build(options, on_scene=lambda _: bar.update())
+    except BuildError as err:
+        bar.close()
+        for problem in err.problems:
+            click.echo(problem, err=True)
+        _fail(f"build failed with {len(err.problems)} problem(s); {kw['out']} is untouched")
+        return
+    bar.close()
+    state = "up to date" if report.up_to_date else f"{report.built} built, {report.reused} reused"
+    click.echo(
+        f"{kw['out']}: {report.folders} scene folders, {report.items} items ({state}), "
+        f"{len(report.skipped)} skipped, {report.seconds:.1f} s"
+    )
+
+
+def _schemas(explicit: Path | None) -> Path:
+    try:
+        return config.schemas_dir(explicit)
+    except config.ConfigError as err:
+        raise click.ClickException(f"{err} (or pass --no-validate)") from err
+
+
+def _saved_record(record: int, cache_dir: Path) -> dict[str, Any] | None:
+    from stacgen import download
+
+    saved = download.cached_record_json(record, cache_dir)
+    if saved is None:
+        log.warning("no saved Zenodo record %s: license and title fall back to defaults", record)
+    return saved
+
+
+@main.command()
+@click.argument("directory", type=PathArg, default=Path("catalog"))
+@click.option("--schemas", type=PathArg, help="STAC schema mirror [env STACGEN_SCHEMAS].")
+@click.option("--root-href", help="The URL the catalog was published under, if absolute.")
+@click.option("--workers", type=click.IntRange(min=1), default=os.cpu_count() or 1)
+def validate(directory: Path, schemas: Path | None, root_href: str | None, workers: int) -> None:
+    """Validate a catalog offline: schemas, asset sizes and checksums, COGs."""
+    from stacgen.validate import validate_catalog
+
+    problems = validate_catalog(directory, _schemas(schemas), root_href=root_href, workers=workers)
+    for problem in problems:
+        click.echo(str(problem))
+    if problems:
+        _fail(f"{directory}: {len(problems)} problem(s)")
+    click.echo(f"{directory}: valid")

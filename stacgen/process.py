@@ -1,0 +1,107 @@
+"""Turn one scene into the files of its item folder; runs in a worker process per scene."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from pathlib import Path
+
+import numpy as np
+import rasterio
+
+from stacgen import cog, constants, samples
+from stacgen.fileutil import digests
+from stacgen.labels import ClassArray, Grid, LabelError, class_stats, footprint, read_classes
+from stacgen.samples import SamplesError
+from stacgen.scene import Scene
+from stacgen.stac import ASSET_BY_KEY, BandStats, FileInfo, SceneOutputs
+
+log = logging.getLogger(__name__)
+
+# Files carried over from the scene folder unchanged: asset key -> path in the scene folder.
+CARRIED = {
+    "contours": constants.CONTOURS,
+    "parameters": constants.PARAMETERS,
+    "statistics": constants.STATISTICS,
+}
+
+
+class SceneError(Exception):
+    """A scene that cannot be published; the message names the file and the problem."""
+
+
+def process_scene(scene: Scene, item_dir: Path) -> SceneOutputs:
+    """Write every asset file of `scene` into `item_dir` and return what the item says of them."""
+    try:
+        return _process(scene, item_dir)
+    except (LabelError, SamplesError) as err:
+        raise SceneError(str(err)) from err
+    except rasterio.errors.RasterioError as err:
+        raise SceneError(f"{scene.folder}: {err}") from err
+
+
+def _process(scene: Scene, item_dir: Path) -> SceneOutputs:
+    item_dir.mkdir(parents=True, exist_ok=True)
+    classes, grid = read_classes(scene.path(constants.CLASSIFICATION_MAP))
+    shape = footprint(classes, grid)
+    if shape is None:
+        raise LabelError(f"{scene.path(constants.CLASSIFICATION_MAP)}: no valid (non-zero) pixel")
+    confidence = read_confidence(scene.path(constants.CONFIDENCE_MAP), classes, grid)
+    path = item_dir.joinpath
+    cog.write_classification(classes, grid, path(ASSET_BY_KEY["classification"].filename))
+    cog.write_confidence(confidence, grid, path(ASSET_BY_KEY["confidence"].filename))
+    cog.write_visual(classes, grid, path(ASSET_BY_KEY["visual"].filename))
+    cog.write_thumbnail(classes, path(ASSET_BY_KEY["thumbnail"].filename))
+    for key, relative in CARRIED.items():
+        shutil.copyfile(scene.path(relative), path(ASSET_BY_KEY[key].filename))
+    sample_count = write_samples(scene, grid, item_dir)
+    return SceneOutputs(
+        scene=scene,
+        grid=grid,
+        stats=class_stats(classes),
+        confidence=band_stats(confidence),
+        footprint=shape,
+        files={key: file_info(path(spec.filename)) for key, spec in ASSET_BY_KEY.items()},
+        sample_count=sample_count,
+    )
+
+
+def read_confidence(source: Path, classes: ClassArray, grid: Grid) -> ClassArray:
+    """The confidence on the classification's grid, 0 wherever the classification is 0."""
+    with rasterio.open(source) as src:
+        if (src.height, src.width) != grid.shape:
+            raise LabelError(
+                f"{source}: {src.width}x{src.height} px, the classification is "
+                f"{grid.width}x{grid.height}"
+            )
+        confidence: ClassArray = src.read(1)
+    confidence[classes == constants.NODATA] = constants.NODATA
+    return confidence
+
+
+def band_stats(values: ClassArray) -> BandStats | None:
+    valid = values[values != constants.NODATA]
+    if valid.size == 0:
+        return None
+    return BandStats(
+        minimum=int(valid.min()),
+        maximum=int(valid.max()),
+        mean=round(float(valid.mean(dtype=np.float64)), 4),
+        stddev=round(float(valid.std(dtype=np.float64)), 4),
+        valid_percent=round(100.0 * valid.size / values.size, 4),
+    )
+
+
+def write_samples(scene: Scene, grid: Grid, item_dir: Path) -> int:
+    crs = f"EPSG:{grid.epsg}" if grid.epsg else grid.crs_wkt
+    collection = samples.samples_geojson(scene.shapefiles, crs)
+    text = json.dumps(collection, separators=(",", ":")) + "\n"
+    (item_dir / ASSET_BY_KEY["samples"].filename).write_text(text, encoding="utf-8")
+    zipped = samples.zip_shapefiles(scene.shapefiles)
+    (item_dir / ASSET_BY_KEY["samples_shapefile"].filename).write_bytes(zipped)
+    return len(collection["features"])
+
+
+def file_info(path: Path) -> FileInfo:
+    return FileInfo(path.name, path.stat().st_size, digests(path)["sha256"])

@@ -1,0 +1,273 @@
+"""Find the scene folders of an extracted archive and turn them into checked Scene records.
+
+One Scene per L1C product: the product that appears in both subsets is one Scene with two
+folders. Every problem in every folder is collected, so that a bad archive is reported whole.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import rasterio
+from rasterio.errors import RasterioError
+
+from stacgen import constants
+from stacgen.fileutil import digests
+
+log = logging.getLogger(__name__)
+
+_COMPACT = re.compile(
+    r"^(?P<mission>S2[A-D])_MSIL1C_(?P<start>\d{8}T\d{6})_N(?P<baseline>\d{4})"
+    r"_R(?P<orbit>\d{3})_T(?P<tile>\d{2}[C-X][A-Z]{2})_(?P<discriminator>\d{8}T\d{6})$"
+)
+_LEGACY = re.compile(
+    r"^(?P<mission>S2[A-D])_OPER_PRD_MSIL1C_PDMC_(?P<generated>\d{8}T\d{6})"
+    r"_R(?P<orbit>\d{3})_V(?P<start>\d{8}T\d{6})_(?P<stop>\d{8}T\d{6})$"
+)
+_TILE = re.compile(r"^(?P<zone>\d{2})(?P<band>[C-X])(?P<square>[A-Z]{2})$")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with the input, reported as `path: message`."""
+
+    path: Path
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}"
+
+
+@dataclass(frozen=True)
+class ProductName:
+    """A Sentinel-2 L1C product name in either of its two forms."""
+
+    name: str
+    form: Literal["compact", "legacy"]
+    mission: str
+    datetime: datetime
+    relative_orbit: int
+    tile: str | None
+    baseline: str | None
+
+    @property
+    def platform(self) -> str:
+        return "sentinel-" + self.mission[1:].lower()
+
+
+def _utc(stamp: str) -> datetime:
+    return datetime.strptime(stamp, "%Y%m%dT%H%M%S").replace(tzinfo=UTC)
+
+
+def parse_product_name(name: str) -> ProductName:
+    """Parse a compact or legacy L1C name; legacy names carry no tile and no baseline."""
+    if m := _COMPACT.match(name):
+        baseline = f"{m['baseline'][:2]}.{m['baseline'][2:]}"
+        return ProductName(
+            name, "compact", m["mission"], _utc(m["start"]), int(m["orbit"]), m["tile"], baseline
+        )
+    if m := _LEGACY.match(name):
+        return ProductName(
+            name, "legacy", m["mission"], _utc(m["start"]), int(m["orbit"]), None, None
+        )
+    raise ValueError(f"{name!r} is neither a compact nor a legacy Sentinel-2 L1C product name")
+
+
+@dataclass(frozen=True)
+class Tile:
+    """An MGRS tile id such as 31TFJ and the UTM projection it implies."""
+
+    id: str
+
+    @property
+    def zone(self) -> int:
+        return int(self.id[:2])
+
+    @property
+    def latitude_band(self) -> str:
+        return self.id[2]
+
+    @property
+    def grid_square(self) -> str:
+        return self.id[3:]
+
+    @property
+    def epsg(self) -> int:
+        # Bands C-M are south of the equator.
+        return (32700 if self.latitude_band < "N" else 32600) + self.zone
+
+
+def parse_tile(value: object) -> Tile:
+    text = str(value).removeprefix("T")
+    if not _TILE.match(text) or not 1 <= int(text[:2]) <= 60:
+        raise ValueError(f"{value!r} is not an MGRS tile id like 31TFJ")
+    return Tile(text)
+
+
+@dataclass(frozen=True)
+class Scene:
+    """One L1C product: its checked inputs, with the folder of the first subset as primary."""
+
+    product: ProductName
+    tile: Tile
+    folders: tuple[Path, ...]
+    subsets: tuple[str, ...]
+    parameters: dict[str, Any] = field(hash=False)
+    statistics: dict[str, Any] = field(hash=False)
+    shapefiles: tuple[Path, ...]
+
+    @property
+    def id(self) -> str:
+        return self.product.name
+
+    @property
+    def folder(self) -> Path:
+        return self.folders[0]
+
+    def path(self, relative: str) -> Path:
+        return self.folder / relative
+
+
+def scene_folders(top: Path) -> list[Path]:
+    """Every scene folder under the subsets, in a stable order; other files are ignored."""
+    found = []
+    for subset in constants.SUBSETS:
+        base = top / subset
+        if base.is_dir():
+            found += sorted(p for p in base.iterdir() if p.is_dir())
+    return found
+
+
+def discover(top: Path) -> tuple[list[Scene], list[Problem]]:
+    """Read every scene folder; return the good Scenes and every problem found."""
+    by_product: dict[str, list[Scene]] = {}
+    problems: list[Problem] = []
+    for folder in scene_folders(top):
+        scene, found = read_folder(folder)
+        problems += found
+        if scene is not None:
+            by_product.setdefault(scene.id, []).append(scene)
+    scenes = []
+    for copies in by_product.values():
+        merged, found = merge_copies(copies)
+        problems += found
+        if merged is not None:
+            scenes.append(merged)
+    if not scenes and not problems:
+        problems.append(Problem(top, "no scene folders found"))
+    return sorted(scenes, key=lambda s: s.id), problems
+
+
+def read_folder(folder: Path) -> tuple[Scene | None, list[Problem]]:
+    problems: list[Problem] = []
+    product: ProductName | None = None
+    try:
+        product = parse_product_name(folder.name)
+    except ValueError as err:
+        problems.append(Problem(folder, str(err)))
+    missing = [rel for rel in constants.REQUIRED_FILES if not (folder / rel).is_file()]
+    problems += [Problem(folder / rel, "required file is missing") for rel in missing]
+    parameters = _read_json(folder / constants.PARAMETERS, problems)
+    statistics = _read_json(folder / constants.STATISTICS, problems)
+    for rel in (constants.CLASSIFICATION_MAP, constants.CONFIDENCE_MAP):
+        if rel not in missing:
+            problems += check_raster(folder / rel)
+    tile = _scene_tile(folder, product, parameters, problems)
+    if problems or product is None or tile is None or parameters is None or statistics is None:
+        return None, problems
+    scene = Scene(
+        product=product,
+        tile=tile,
+        folders=(folder,),
+        subsets=(folder.parent.name,),
+        parameters=parameters,
+        statistics=statistics,
+        shapefiles=tuple(sorted((folder / constants.SAMPLES_DIR).glob("*.shp"))),
+    )
+    return scene, []
+
+
+def _read_json(path: Path, problems: list[Problem]) -> dict[str, Any] | None:
+    if not path.is_file():
+        return None
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as err:
+        problems.append(Problem(path, f"malformed JSON ({err})"))
+        return None
+    if not isinstance(value, dict):
+        problems.append(Problem(path, "malformed JSON (expected an object)"))
+        return None
+    return value
+
+
+def check_raster(path: Path) -> list[Problem]:
+    """A label raster must be a single 8-bit band with a CRS."""
+    try:
+        with rasterio.open(path) as src:
+            found = []
+            if src.dtypes[0] != "uint8":
+                found.append(Problem(path, f"raster is {src.dtypes[0]}, expected 8-bit (uint8)"))
+            if src.crs is None:
+                found.append(Problem(path, "raster has no CRS"))
+            if src.count != 1:
+                found.append(Problem(path, f"raster has {src.count} bands, expected 1"))
+            return found
+    except RasterioError as err:
+        return [Problem(path, f"unreadable raster ({err})")]
+
+
+def _scene_tile(
+    folder: Path,
+    product: ProductName | None,
+    parameters: dict[str, Any] | None,
+    problems: list[Problem],
+) -> Tile | None:
+    """The compact name carries the tile; a legacy name needs used_parameters.json's `tile`."""
+    if product is None or parameters is None:
+        return None
+    stated = parameters.get("tile")
+    try:
+        from_json = parse_tile(stated) if stated is not None else None
+    except ValueError as err:
+        problems.append(Problem(folder / constants.PARAMETERS, f"bad 'tile': {err}"))
+        return None
+    if product.tile is not None:
+        if from_json is not None and from_json.id != product.tile:
+            log.warning("%s: 'tile' %s differs from the product name's", folder, from_json.id)
+        return Tile(product.tile)
+    if from_json is None:
+        problems.append(
+            Problem(folder / constants.PARAMETERS, "no 'tile' key: needed for a legacy name")
+        )
+    return from_json
+
+
+def merge_copies(copies: list[Scene]) -> tuple[Scene | None, list[Problem]]:
+    """Fold the copies of one product (one per subset) into one Scene, if their rasters agree."""
+    first = copies[0]
+    problems = []
+    for other in copies[1:]:
+        for rel in (constants.CLASSIFICATION_MAP, constants.CONFIDENCE_MAP):
+            if digests(first.path(rel)) != digests(other.path(rel)):
+                problems.append(
+                    Problem(other.path(rel), f"differs from {first.path(rel)} (same product)")
+                )
+    if problems:
+        return None, problems
+    merged = Scene(
+        product=first.product,
+        tile=first.tile,
+        folders=tuple(c.folder for c in copies),
+        subsets=tuple(c.subsets[0] for c in copies),
+        parameters=first.parameters,
+        statistics=first.statistics,
+        shapefiles=first.shapefiles,
+    )
+    return merged, []

@@ -1,0 +1,570 @@
+"""Pure STAC builders: explicit inputs in, pystac objects out. Nothing here touches the disk.
+
+Every extension field is written through pystac's extension classes at the versions pystac
+1.15 writes (projection v2 `proj:code`, classification v2, label v1.0.1 ...).
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import pystac
+from pystac.extensions.classification import Classification, ClassificationExtension
+from pystac.extensions.eo import EOExtension
+from pystac.extensions.file import FileExtension
+from pystac.extensions.mgrs import MgrsExtension
+from pystac.extensions.projection import ProjectionExtension
+from pystac.extensions.raster import DataType, RasterBand, RasterExtension, Statistics
+from pystac.extensions.sat import SatExtension
+from pystac.extensions.scientific import Publication, ScientificExtension
+
+from stacgen import constants
+from stacgen.fileutil import sha256_multihash
+from stacgen.labels import Grid, LabelStats, geojson_bbox
+from stacgen.scene import Scene
+
+with warnings.catch_warnings():
+    # pystac deprecates its helper class, not the label extension, which is current (v1.0.1).
+    warnings.filterwarnings("ignore", "The PySTAC Label Extension is deprecated")
+    from pystac.extensions.label import (
+        LabelClasses,
+        LabelExtension,
+        LabelMethod,
+        LabelTask,
+        LabelType,
+    )
+
+log = logging.getLogger(__name__)
+
+GEOTIFF_COG = pystac.MediaType.COG
+PARQUET = "application/vnd.apache.parquet"
+
+
+@dataclass(frozen=True)
+class AssetSpec:
+    """What every item says of one of its assets; also the collection's item_assets entry."""
+
+    key: str
+    filename: str
+    title: str
+    media_type: str
+    roles: tuple[str, ...]
+    description: str
+
+
+ASSETS: tuple[AssetSpec, ...] = (
+    AssetSpec(
+        "classification",
+        "classification.tif",
+        "Reference cloud mask",
+        GEOTIFF_COG,
+        ("data", "labels", "labels-raster"),
+        "ALCD class of every 60 m pixel (0 no data, 2-7 see classification:classes), "
+        "with the authors' colours as an embedded palette.",
+    ),
+    AssetSpec(
+        "confidence",
+        "confidence.tif",
+        "Classification confidence",
+        GEOTIFF_COG,
+        ("data", "metadata"),
+        "Share of the random-forest votes for the winning class, median-filtered (11x11) and "
+        "scaled to 1-255; 0 where the classification has no data. Not a calibrated probability.",
+    ),
+    AssetSpec(
+        "visual",
+        "visual.tif",
+        "Classes in colour",
+        GEOTIFF_COG,
+        ("visual", "overview"),
+        "RGBA picture of the classes in the authors' colours, transparent where there is no "
+        "data, for web maps that do not read palettes.",
+    ),
+    AssetSpec(
+        "thumbnail",
+        "thumbnail.png",
+        "Thumbnail",
+        pystac.MediaType.PNG,
+        ("thumbnail",),
+        "256 x 256 px picture of the classes in the authors' colours.",
+    ),
+    AssetSpec(
+        "contours",
+        "contours.png",
+        "Class contours over true colour",
+        pystac.MediaType.PNG,
+        ("overview",),
+        "The authors' picture: class outlines over a true-colour image (clouds green, shadows "
+        "yellow, water blue, snow purple); same pixel grid as the classification, not "
+        "georeferenced.",
+    ),
+    AssetSpec(
+        "samples",
+        "samples.geojson",
+        "Training samples",
+        pystac.MediaType.GEOJSON,
+        ("labels", "labels-vector", "labels-training"),
+        "The hand-picked sample points of the scene in WGS84, each with `class` (value) and "
+        "`class_name`, the class taken from the name of the shapefile it came from.",
+    ),
+    AssetSpec(
+        "samples_shapefile",
+        "samples_shapefile.zip",
+        "Training samples (original shapefiles)",
+        "application/zip",
+        ("labels", "source"),
+        "The authors' Samples/ point shapefiles, one per class, zipped untouched (tile UTM CRS).",
+    ),
+    AssetSpec(
+        "parameters",
+        "used_parameters.json",
+        "ALCD parameters",
+        pystac.MediaType.JSON,
+        ("metadata",),
+        "The authors' used_parameters.json: site, dates and the cloud-free reference product.",
+    ),
+    AssetSpec(
+        "statistics",
+        "k_fold_summary.json",
+        "Cross-validation statistics",
+        pystac.MediaType.JSON,
+        ("metadata",),
+        "The authors' k_fold_summary.json: 10-fold cross-validation of cloud or shadow against "
+        "clear on held-out samples (accuracy, f1_score, precision, recall, specificity).",
+    ),
+)
+ASSET_BY_KEY = {a.key: a for a in ASSETS}
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    """A file written for an asset: its name in the item folder, size and sha256."""
+
+    name: str
+    size: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class BandStats:
+    minimum: float
+    maximum: float
+    mean: float
+    stddev: float
+    valid_percent: float
+
+
+@dataclass(frozen=True)
+class SceneOutputs:
+    """Everything the item builder needs from the processing of one scene."""
+
+    scene: Scene
+    grid: Grid
+    stats: LabelStats
+    confidence: BandStats | None
+    footprint: dict[str, Any]
+    files: dict[str, FileInfo]
+    sample_count: int
+
+
+LABEL_DESCRIPTION = (
+    "Reference cloud mask made by ALCD (Active Learning for Cloud Detection): an operator "
+    "picked samples of each class by hand on the L1C image, a random forest trained on them "
+    "with multi-temporal features (a cloud-free reference acquisition) classified the whole "
+    "tile, and the operator added samples where it erred until the mask was right."
+)
+
+
+def create_item(outputs: SceneOutputs, asset_hrefs: dict[str, str]) -> pystac.Item:
+    """The STAC Item of one L1C product; `asset_hrefs` maps asset keys to their hrefs."""
+    scene = outputs.scene
+    geometry = outputs.footprint
+    item = pystac.Item(
+        id=scene.id,
+        geometry=geometry,
+        bbox=geojson_bbox(geometry),
+        datetime=scene.product.datetime,
+        properties={},
+    )
+    item.common_metadata.platform = scene.product.platform
+    item.common_metadata.constellation = "sentinel-2"
+    item.common_metadata.instruments = ["msi"]
+    SatExtension.ext(item, add_if_missing=True).relative_orbit = scene.product.relative_orbit
+    MgrsExtension.ext(item, add_if_missing=True).apply(
+        latitude_band=scene.tile.latitude_band,
+        grid_square=scene.tile.grid_square,
+        utm_zone=scene.tile.zone,
+    )
+    _apply_projection(item, outputs.grid)
+    _apply_label(item, outputs.stats)
+    _apply_cover(item, outputs.stats)
+    item.properties.update(alcd_properties(scene))
+    _apply_science(ScientificExtension.ext(item, add_if_missing=True))
+    for spec in ASSETS:
+        if spec.key in outputs.files:
+            item.add_asset(spec.key, _asset(spec, asset_hrefs[spec.key], outputs))
+    _add_item_links(item, scene)
+    return item
+
+
+def _apply_projection(item: pystac.Item, grid: Grid) -> None:
+    proj = ProjectionExtension.ext(item, add_if_missing=True)
+    proj.apply(
+        code=f"EPSG:{grid.epsg}" if grid.epsg else None,
+        wkt2=None if grid.epsg else grid.crs_wkt,
+        shape=[grid.height, grid.width],
+        transform=[*grid.transform, 0.0, 0.0, 1.0],
+        bbox=list(grid.bounds),
+    )
+
+
+def class_objects(stats: LabelStats | None) -> list[Classification]:
+    """classification:classes for 0-7, with pixel counts and percentages when stats are given."""
+    found = []
+    for c in constants.CLASSES:
+        obj = Classification.create(
+            value=c.value,
+            name=c.name,
+            title=c.title,
+            description=c.description,
+            color_hint=c.color_hint,
+            nodata=True if c.value == constants.NODATA else None,
+        )
+        if stats is not None:
+            obj.count = stats.counts[c.value]
+            obj.percentage = round(stats.percentage(c.value), 4)
+        found.append(obj)
+    return found
+
+
+def _apply_label(item: pystac.Item, stats: LabelStats) -> None:
+    label = LabelExtension.ext(item, add_if_missing=True)
+    label.apply(
+        label_description=LABEL_DESCRIPTION,
+        label_type=LabelType.RASTER,
+        label_properties=None,
+        label_classes=[LabelClasses.create(classes=[c.value for c in constants.CLASSES])],
+        label_tasks=[LabelTask.SEGMENTATION, LabelTask.CLASSIFICATION],
+        label_methods=[LabelMethod.MANUAL, LabelMethod.AUTOMATED],
+    )
+    # LabelOverview.create(property_key=None) writes a null key that label v1.0.1 rejects.
+    item.properties["label:overviews"] = [
+        {"counts": [{"name": c.name, "count": stats.counts[c.value]} for c in constants.CLASSES]}
+    ]
+
+
+def _apply_cover(item: pystac.Item, stats: LabelStats) -> None:
+    """Fractions of the valid pixels, for searching by true cloud, snow, shadow, water."""
+    eo = EOExtension.ext(item, add_if_missing=True)
+    eo.cloud_cover = stats.cover(constants.CLOUD_VALUES)
+    eo.snow_cover = stats.cover(constants.SNOW_VALUES)
+    item.properties["alcd:shadow_cover"] = stats.cover(constants.SHADOW_VALUES)
+    item.properties["alcd:water_cover"] = stats.cover(constants.WATER_VALUES)
+    item.properties["alcd:valid_percent"] = round(100.0 * stats.valid / stats.total, 4)
+
+
+def _iso_date(value: Any) -> Any:
+    text = str(value)
+    if len(text) == 8 and text.isdigit():
+        return f"{text[:4]}-{text[4:6]}-{text[6:]}"
+    return value
+
+
+def alcd_properties(scene: Scene) -> dict[str, Any]:
+    """The authors' parameters and cross-validation scores as `alcd:` properties."""
+    params = scene.parameters
+    props: dict[str, Any] = {
+        "alcd:site": params.get("location"),
+        "alcd:clear_date": _iso_date(params.get("clear_date")),
+        "alcd:clear_product_name": params.get("clear_product_name"),
+        "alcd:subsets": list(scene.subsets),
+        # Everything the authors wrote, verbatim, so nothing is lost to the promotion above.
+        "alcd:parameters": params,
+    }
+    stats = scene.statistics
+    for name, mean, std in zip(stats["metrics_names"], stats["means"], stats["stds"], strict=True):
+        props[f"alcd:{name}"] = mean
+        props[f"alcd:{name}_std"] = std
+    if "K" in stats:
+        props["alcd:k_folds"] = stats["K"]
+    return {k: v for k, v in props.items() if v is not None}
+
+
+def _apply_science(sci: ScientificExtension[Any]) -> None:
+    sci.apply(
+        doi=constants.DOI,
+        citation=constants.DATASET_CITATION,
+        publications=[Publication(doi=constants.PAPER_DOI, citation=constants.PAPER_CITATION)],
+    )
+
+
+def _asset(spec: AssetSpec, href: str, outputs: SceneOutputs) -> pystac.Asset:
+    asset = pystac.Asset(
+        href=href,
+        title=spec.title,
+        description=spec.description,
+        media_type=spec.media_type,
+        roles=list(spec.roles),
+    )
+    info = outputs.files[spec.key]
+    file_ext = FileExtension.ext(asset, add_if_missing=True)
+    file_ext.size = info.size
+    file_ext.checksum = sha256_multihash(info.sha256)
+    bands = _raster_bands(spec.key, outputs)
+    if bands:
+        RasterExtension.ext(asset, add_if_missing=True).bands = bands
+    if spec.key == "classification":
+        ClassificationExtension.ext(asset, add_if_missing=True).classes = class_objects(
+            outputs.stats
+        )
+        ClassificationExtension.ext(bands[0]).classes = class_objects(outputs.stats)
+    if spec.key == "samples":
+        asset.extra_fields["alcd:sample_count"] = outputs.sample_count
+    return asset
+
+
+def _raster_bands(key: str, outputs: SceneOutputs) -> list[RasterBand]:
+    resolution = outputs.grid.resolution
+    if key == "classification":
+        present = [c.value for c in constants.CLASSES if c.value and outputs.stats.counts[c.value]]
+        stats = Statistics.create(
+            minimum=min(present, default=None),
+            maximum=max(present, default=None),
+            valid_percent=round(100.0 * outputs.stats.valid / outputs.stats.total, 4),
+        )
+        return [_band(resolution, stats, nodata=constants.NODATA)]
+    if key == "confidence" and outputs.confidence is not None:
+        c = outputs.confidence
+        stats = Statistics.create(
+            minimum=c.minimum,
+            maximum=c.maximum,
+            mean=c.mean,
+            stddev=c.stddev,
+            valid_percent=c.valid_percent,
+        )
+        return [_band(resolution, stats, nodata=constants.NODATA)]
+    if key == "visual":
+        return [_band(resolution, None) for _ in range(4)]
+    return []
+
+
+def _band(resolution: float, stats: Statistics | None, nodata: int | None = None) -> RasterBand:
+    return RasterBand.create(
+        nodata=nodata,
+        data_type=DataType.UINT8,
+        spatial_resolution=resolution,
+        statistics=stats,
+    )
+
+
+def compact_name(scene: Scene) -> str | None:
+    """The compact L1C name the Copernicus STAC knows the product by."""
+    if scene.product.form == "compact":
+        return scene.id
+    return constants.LEGACY_TO_COMPACT.get(scene.id)
+
+
+def _add_item_links(item: pystac.Item, scene: Scene) -> None:
+    item.add_link(
+        pystac.Link("cite-as", f"https://doi.org/{constants.DOI}", media_type="text/html")
+    )
+    item.add_link(
+        pystac.Link("via", constants.RECORD_PAGE, media_type="text/html", title="Zenodo record")
+    )
+    name = compact_name(scene)
+    if name is None:
+        log.warning("%s: no compact product name known, so no link to the L1C item", scene.id)
+        return
+    item.add_link(
+        pystac.Link(
+            "source",
+            constants.CDSE_ITEM_URL.format(name=name),
+            media_type=pystac.MediaType.GEOJSON,
+            title=f"Sentinel-2 L1C product {name} (Copernicus Data Space STAC)",
+        )
+    )
+
+
+COLLECTION_DESCRIPTION = """\
+Reference cloud masks for 37 Sentinel-2 L1C products over 15 MGRS tiles worldwide (2015-2018),
+made by Louis Baetens and Olivier Hagolle (CESBIO / CNES) with ALCD, an active-learning method:
+an operator picked samples of each class by hand, a random forest with multi-temporal features
+classified the tile, and the operator corrected it until the mask was right. They were made to
+validate the cloud masks of MAJA, Sen2Cor and FMask (Baetens et al., Remote Sensing 2019), and
+serve as ground truth for any Sentinel-2 cloud or shadow detector.
+
+Each item is one L1C product (`id` = the product name; the legacy-named product of tile 29RPQ is
+in both subsets, `Reference_dataset` and `Hollstein`, and listed once with both in
+`alcd:subsets`). Its `classification` asset holds one class per pixel:
+
+| value | name | meaning |
+|---|---|---|
+| 0 | no_data | outside the acquisition or masked |
+| 1 | not_used | ALCD's "background" class; no pixel of these products has it |
+| 2 | low_clouds | low clouds |
+| 3 | high_clouds | high clouds (cirrus) |
+| 4 | cloud_shadows | cloud shadows |
+| 5 | land | clear land |
+| 6 | water | clear water |
+| 7 | snow | snow |
+
+Search by `eo:cloud_cover` (classes 2 and 3), `eo:snow_cover`, `alcd:shadow_cover` and
+`alcd:water_cover`, all in percent of the valid pixels and computed from the masks themselves.
+Each item links (`rel=source`) to its L1C product in the Copernicus Data Space STAC.
+
+Caveats: the masks are at 60 m, not at the 10 or 20 m of the L1C bands; the `confidence` asset
+is a random-forest vote share, not a calibrated probability; the samples are the operator's
+training points, not an independent test set.
+"""
+
+KEYWORDS = [
+    "sentinel-2",
+    "cloud mask",
+    "cloud detection",
+    "cloud shadow",
+    "reference dataset",
+    "labels",
+    "active learning",
+    "ALCD",
+    "CESBIO",
+]
+
+
+def spdx_license(record: dict[str, Any] | None) -> str:
+    """The record's license as an SPDX id ("cc-by-4.0" -> "CC-BY-4.0"); `other` if unknown."""
+    metadata = (record or {}).get("metadata") or {}
+    license_field = metadata.get("license")
+    raw = license_field.get("id") if isinstance(license_field, dict) else license_field
+    if not raw:
+        log.warning("the Zenodo record names no license: the collection says 'other'")
+        return "other"
+    return str(raw).upper() if str(raw).lower().startswith("cc") else str(raw)
+
+
+def _license_link(license_id: str) -> pystac.Link:
+    if license_id == "other":
+        return pystac.Link(
+            "license", constants.RECORD_PAGE, media_type="text/html", title="See the Zenodo record"
+        )
+    return pystac.Link(
+        "license",
+        f"https://spdx.org/licenses/{license_id}.html",
+        media_type="text/html",
+        title=license_id,
+    )
+
+
+PROVIDERS = [
+    pystac.Provider(
+        "CNES / CESBIO",
+        description="Louis Baetens and Olivier Hagolle made the reference masks.",
+        roles=[pystac.ProviderRole.PRODUCER, pystac.ProviderRole.LICENSOR],
+        url="https://www.cesbio.cnrs.fr/",
+    ),
+    pystac.Provider(
+        "Zenodo",
+        description=f"Hosts the original archive, record {constants.RECORD_ID}.",
+        roles=[pystac.ProviderRole.HOST],
+        url=constants.RECORD_PAGE,
+    ),
+    pystac.Provider(
+        "stacgen",
+        description="Converted the rasters to COGs and wrote this STAC catalog.",
+        roles=[pystac.ProviderRole.PROCESSOR],
+    ),
+]
+
+
+def create_collection(
+    items: Sequence[pystac.Item], record: dict[str, Any] | None
+) -> pystac.Collection:
+    """The collection over `items`; `record` is the Zenodo record JSON (license, title)."""
+    metadata = (record or {}).get("metadata") or {}
+    license_id = spdx_license(record)
+    start, end = datetime_range(items)
+    collection = pystac.Collection(
+        id=constants.COLLECTION_ID,
+        title=metadata.get("title") or constants.RECORD_TITLE,
+        description=COLLECTION_DESCRIPTION,
+        extent=pystac.Extent(
+            pystac.SpatialExtent([_union_bbox(items)]),
+            pystac.TemporalExtent([[start, end]]),
+        ),
+        license=license_id,
+        keywords=list(KEYWORDS),
+        providers=list(PROVIDERS),
+        summaries=_summaries(items),
+    )
+    collection.add_link(_license_link(license_id))
+    collection.add_link(
+        pystac.Link("cite-as", f"https://doi.org/{constants.DOI}", media_type="text/html")
+    )
+    collection.add_link(
+        pystac.Link("via", constants.RECORD_PAGE, media_type="text/html", title="Zenodo record")
+    )
+    _apply_science(ScientificExtension.ext(collection, add_if_missing=True))
+    if metadata.get("version"):
+        collection.extra_fields["version"] = str(metadata["version"])
+    for spec in ASSETS:
+        collection.item_assets[spec.key] = _item_asset(spec)
+    return collection
+
+
+def _item_asset(spec: AssetSpec) -> pystac.ItemAssetDefinition:
+    definition = pystac.ItemAssetDefinition.create(
+        title=spec.title,
+        description=spec.description,
+        media_type=spec.media_type,
+        roles=list(spec.roles),
+    )
+    if spec.key == "classification":
+        ClassificationExtension.ext(definition, add_if_missing=True).classes = class_objects(None)
+    return definition
+
+
+def _union_bbox(items: Sequence[pystac.Item]) -> list[float]:
+    boxes = [item.bbox for item in items if item.bbox]
+    return [
+        min(b[0] for b in boxes),
+        min(b[1] for b in boxes),
+        max(b[2] for b in boxes),
+        max(b[3] for b in boxes),
+    ]
+
+
+def _summaries(items: Sequence[pystac.Item]) -> pystac.Summaries:
+    def distinct(key: str) -> list[Any]:
+        return sorted({item.properties[key] for item in items if key in item.properties})
+
+    clouds = [
+        item.properties["eo:cloud_cover"] for item in items if "eo:cloud_cover" in item.properties
+    ]
+    summaries: dict[str, Any] = {
+        key: distinct(key)
+        for key in (
+            "platform",
+            "constellation",
+            "mgrs:utm_zone",
+            "mgrs:latitude_band",
+            "mgrs:grid_square",
+            "sat:relative_orbit",
+        )
+    }
+    summaries["instruments"] = ["msi"]
+    summaries["label:type"] = ["raster"]
+    summaries["label:tasks"] = [LabelTask.SEGMENTATION.value, LabelTask.CLASSIFICATION.value]
+    summaries["label:methods"] = [LabelMethod.MANUAL.value, LabelMethod.AUTOMATED.value]
+    summaries["label:classes"] = [{"name": None, "classes": [c.value for c in constants.CLASSES]}]
+    summaries["classification:classes"] = [c.to_dict() for c in class_objects(None)]
+    summaries["eo:cloud_cover"] = {"minimum": min(clouds), "maximum": max(clouds)}
+    return pystac.Summaries(summaries)
+
+
+def datetime_range(items: Sequence[pystac.Item]) -> tuple[datetime, datetime]:
+    stamps = [item.datetime for item in items if item.datetime is not None]
+    return min(stamps), max(stamps)

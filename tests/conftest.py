@@ -1,0 +1,58 @@
+"""Shared fixtures: a small synthetic archive and one catalog built from it, per session."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from stacgen import config, synthetic
+from stacgen.catalog import BuildOptions, build
+
+TEST_SIZE = 183  # px: a tenth of the real 1830, same tile extent (600 m pixels)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--update-golden",
+        action="store_true",
+        help="rewrite tests/golden/*.json from the current build instead of comparing",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Tests never touch the user's cache; each session gets its own.
+    if "STACGEN_CACHE_DIR" not in os.environ:
+        import tempfile
+
+        os.environ["STACGEN_CACHE_DIR"] = tempfile.mkdtemp(prefix="stacgen-test-cache-")
+
+
+@pytest.fixture(scope="session")
+def schemas() -> Path:
+    try:
+        return config.schemas_dir()
+    except config.ConfigError as err:
+        pytest.fail(f"{err} (`make test` sets it to ../shared/stac-schemas)")
+
+
+@pytest.fixture(scope="session")
+def cache_dir() -> Path:
+    return Path(os.environ["STACGEN_CACHE_DIR"])
+
+
+@pytest.fixture(scope="session")
+def archive_tgz(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("archive") / "SENTINEL_2_reference_cloud_masks_Baetens_Hagolle.tgz"
+    return synthetic.make_archive(path, size=TEST_SIZE, folders=synthetic.default_folders())
+
+
+@pytest.fixture(scope="session")
+def built_catalog(
+    archive_tgz: Path, tmp_path_factory: pytest.TempPathFactory, schemas: Path, cache_dir: Path
+) -> Path:
+    """One catalog built from the synthetic archive; tests must not modify it."""
+    out = tmp_path_factory.mktemp("built") / "catalog"
+    build(BuildOptions(archive=archive_tgz, out=out, cache_dir=cache_dir, workers=2, schemas=schemas))
+    return out
