@@ -26,7 +26,8 @@ import psutil
 import rasterio
 
 from stacgen import constants, synthetic
-from stacgen.cog import BASE_PROFILE, colourise
+from stacgen.cog import cog_profile, colourise
+from stacgen.labels import read_classes
 from stacgen.scene import scene_folders
 
 HERE = Path(__file__).parent
@@ -84,28 +85,18 @@ def run_build(tgz: Path, out: Path, cache: Path, workers: int) -> tuple[float, i
 
 
 def _encode_scene(folder: Path, dest: Path) -> None:
-    """GDAL's COG driver, once per COG the catalog carries: classification, confidence, visual."""
+    """GDAL's COG driver, once per COG the catalog carries, with the catalog's own options."""
     dest.mkdir(parents=True, exist_ok=True)
-    profile = {k: v for k, v in BASE_PROFILE.items() if k not in ("blockxsize", "blockysize")}
-    profile.update(driver="COG", blocksize=BASE_PROFILE["blockxsize"])
-    profile.pop("tiled", None)
-    profile.pop("interleave", None)
-    with rasterio.open(folder / constants.CLASSIFICATION_MAP) as src:
-        classes = src.read(1)
-        meta = {"crs": src.crs, "transform": src.transform, "width": src.width}
-        meta.update(height=src.height, dtype="uint8")
+    classes, grid = read_classes(folder / constants.CLASSIFICATION_MAP)
     with rasterio.open(folder / constants.CONFIDENCE_MAP) as src:
         confidence = src.read(1)
-    outputs: list[tuple[str, np.ndarray, str]] = [
-        ("classification.tif", classes[np.newaxis], "mode"),
-        ("confidence.tif", confidence[np.newaxis], "average"),
-        ("visual.tif", colourise(classes), "nearest"),
+    outputs = [
+        ("classification.tif", classes[np.newaxis], cog_profile(grid, 1, "mode", nodata=0)),
+        ("confidence.tif", confidence[np.newaxis], cog_profile(grid, 1, "average", predictor=2)),
+        ("visual.tif", colourise(classes), cog_profile(grid, 4, "nearest")),
     ]
-    for name, bands, resampling in outputs:
-        with rasterio.open(
-            dest / name, "w", count=bands.shape[0], overview_resampling=resampling,
-            **meta, **profile,
-        ) as out:
+    for name, bands, profile in outputs:
+        with rasterio.open(dest / name, "w", **profile) as out:
             out.write(bands)
 
 

@@ -18,18 +18,22 @@ from dataclasses import dataclass, field
 from importlib import resources
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Any
-
-import pystac
-import stac_geoparquet.arrow
+from typing import TYPE_CHECKING, Any
 
 import stacgen
 from stacgen import constants
 from stacgen.archive import OpenedArchive, open_archive
 from stacgen.fileutil import atomic_write_json, digests, recover_swap, sha256_multihash, swap_in
-from stacgen.process import SceneError, process_scene
 from stacgen.scene import Problem, Scene, discover, scene_folders
-from stacgen.stac import ASSETS, PARQUET, SceneOutputs, create_collection, create_item
+
+if TYPE_CHECKING:
+    import pystac
+
+    from stacgen.process import SceneError
+    from stacgen.stac import SceneOutputs
+
+# The raster, STAC and parquet libraries take about a second to import: a build that finds
+# the catalog up to date must not pay for them, so they are imported where they are used.
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +88,7 @@ def build(options: BuildOptions, on_scene: Callable[[str], None] | None = None) 
     keys = {s.id: scene_key(s, opened, options) for s in scenes}
     state = {"format": FORMAT, "collection": collection_key(options), "items": keys}
     report.items = len(scenes)
-    if not options.force and is_up_to_date(out, state):
+    if not options.force and is_up_to_date(out, state, _asset_files()):
         report.up_to_date, report.reused = True, len(scenes)
     else:
         _build_into(out, scenes, state, options, report, on_scene)
@@ -144,7 +148,13 @@ def read_state(out: Path) -> dict[str, Any]:
         return {}
 
 
-def is_up_to_date(out: Path, state: dict[str, Any]) -> bool:
+def _asset_files() -> list[str]:
+    from stacgen.stac import ASSETS
+
+    return [spec.filename for spec in ASSETS]
+
+
+def is_up_to_date(out: Path, state: dict[str, Any], asset_files: list[str]) -> bool:
     """Same inputs and settings as the catalog in place, and every file it lists is there."""
     if read_state(out) != state:
         return False
@@ -152,14 +162,21 @@ def is_up_to_date(out: Path, state: dict[str, Any]) -> bool:
     needed = [out / "catalog.json", coll / "collection.json", coll / ITEMS_PARQUET]
     for item_id in state["items"]:
         needed += [coll / item_id / f"{item_id}.json"]
-        needed += [coll / item_id / spec.filename for spec in ASSETS]
+        needed += [coll / item_id / name for name in asset_files]
     return all(p.is_file() for p in needed)
 
 
+def _staging_root(out: Path) -> Path:
+    """Beside `out` (same filesystem, so the swap is a rename); removed after every build."""
+    return out.with_name(f".{out.name}.stacgen-build")
+
+
 def _staging_dir(out: Path) -> Path:
-    staging = out.with_name(f".{out.name}.stacgen-build")
-    if staging.exists():
-        shutil.rmtree(staging)  # left by a build that was killed
+    root = _staging_root(out)
+    if root.exists():
+        shutil.rmtree(root)  # left by a build that was killed
+    # A fixed name without a dot inside: pystac takes a root href with an extension for a file.
+    staging = root / "catalog"
     staging.mkdir(parents=True)
     return staging
 
@@ -180,7 +197,7 @@ def _build_into(
         _check(staging, options)
         swap_in(staging, out)
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        shutil.rmtree(_staging_root(out), ignore_errors=True)
 
 
 def _collect_items(
@@ -192,6 +209,9 @@ def _collect_items(
     report: BuildReport,
     on_scene: Callable[[str], None] | None,
 ) -> list[pystac.Item]:
+    from stacgen.process import SceneError
+    from stacgen.stac import create_item
+
     previous = {} if options.force else read_state(out).get("items", {})
     items: dict[str, pystac.Item] = {}
     todo = []
@@ -254,6 +274,8 @@ def reuse_item(out: Path, staging: Path, item_id: str) -> pystac.Item | None:
         log.info("rebuilding %s: previous item unusable (%s)", item_id, err)
         shutil.rmtree(target, ignore_errors=True)
         return None
+    import pystac
+
     data["links"] = [link for link in data["links"] if link["rel"] not in STRUCTURAL_RELS]
     return pystac.Item.from_dict(data, preserve_dict=False)
 
@@ -282,6 +304,8 @@ def run_scenes(
 
 
 def _attempt(scene: Scene, item_dir: Path) -> SceneOutputs | SceneError:
+    from stacgen.process import SceneError, process_scene
+
     try:
         return process_scene(scene, item_dir)
     except SceneError as err:
@@ -290,6 +314,10 @@ def _attempt(scene: Scene, item_dir: Path) -> SceneOutputs | SceneError:
 
 def save_catalog(items: list[pystac.Item], staging: Path, options: BuildOptions) -> None:
     """Write catalog.json, the collection (with its items.parquet) and the items."""
+    import pystac
+
+    from stacgen.stac import create_collection
+
     catalog = pystac.Catalog(
         id="alcd",
         title="ALCD reference cloud masks",
@@ -313,6 +341,11 @@ def _add_items_parquet(
     collection: pystac.Collection, items: list[pystac.Item], staging: Path, root: str | None
 ) -> None:
     """A stac-geoparquet copy of every item JSON as written, as the collection's `items`."""
+    import pystac
+    import stac_geoparquet.arrow
+
+    from stacgen.stac import PARQUET
+
     coll_dir = staging / constants.COLLECTION_ID
     dicts = [json.loads((coll_dir / i.id / f"{i.id}.json").read_text()) for i in items]
     target = coll_dir / ITEMS_PARQUET

@@ -110,7 +110,9 @@ def download(record: int, zenodo_url: str | None, cache_dir: Path | None, quiet:
 @click.option("--out", type=PathArg, default=Path("catalog"), show_default=True)
 @click.option("--workers", type=click.IntRange(min=1), default=os.cpu_count() or 1)
 @click.option("--force", is_flag=True, help="Rebuild every scene, even unchanged ones.")
-@click.option("--skip-bad-scenes", is_flag=True, help="Publish the good scenes, warn about the rest.")
+@click.option(
+    "--skip-bad-scenes", is_flag=True, help="Publish the good scenes, warn about the rest."
+)
 @click.option("--root-href", help="Write an absolute catalog published under this URL.")
 @click.option("--schemas", type=PathArg, help="STAC schema mirror [env STACGEN_SCHEMAS].")
 @click.option("--no-validate", is_flag=True, help="Do not validate before swapping in.")
@@ -135,7 +137,7 @@ def build(**kw: Any) -> None:
     )
     bar = tqdm(desc="scenes", unit="scene", disable=not _show_progress(kw["quiet"]))
     try:
-        report = run_build(options, on_scene=lambda _: bar.update())
+        report = run_build(options, on_scene=lambda _: _tick(bar))
     except BuildError as err:
         bar.close()
         for problem in err.problems:
@@ -148,6 +150,10 @@ def build(**kw: Any) -> None:
         f"{kw['out']}: {report.folders} scene folders, {report.items} items ({state}), "
         f"{len(report.skipped)} skipped, {report.seconds:.1f} s"
     )
+
+
+def _tick(bar: tqdm[Any]) -> None:
+    bar.update()
 
 
 def _schemas(explicit: Path | None) -> Path:

@@ -78,13 +78,13 @@ def write_confidence(confidence: ClassArray, grid: Grid, dst: Path) -> None:
 
 def colourise(classes: ClassArray) -> npt.NDArray[np.uint8]:
     """RGBA bands (4, H, W) of the class colours; alpha 0 on no data."""
-    rgba: npt.NDArray[np.uint8] = np.moveaxis(CLASS_RGBA[classes], -1, 0)
-    return rgba
+    # A lookup per band gives the bands-first layout directly (no copy of a moved axis).
+    return np.stack([CLASS_RGBA[:, band][classes] for band in range(4)])
 
 
 def write_visual(classes: ClassArray, grid: Grid, dst: Path) -> None:
     """RGBA in the class colours, so a web map shows the classes without reading a palette."""
-    profile = cog_profile(grid, 4, "nearest", photometric="RGB", alpha="YES")
+    profile = cog_profile(grid, 4, "nearest")
     with rasterio.open(dst, "w", **profile) as out:
         out.write(colourise(classes))
         out.colorinterp = RGBA_INTERP

@@ -16,12 +16,23 @@ from typing import IO, Any
 CHUNK = 1 << 20
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+# mkstemp creates files readable by the owner only; published files follow the umask.
+FILE_MODE = 0o666 & ~_umask()
+
+
 @contextmanager
 def atomic_open(path: Path, mode: str = "wb") -> Iterator[IO[Any]]:
     """Write to a temp file beside `path` and rename it over `path` only on success."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.chmod(tmp, FILE_MODE)
         with os.fdopen(fd, mode) as fh:
             yield fh
             fh.flush()

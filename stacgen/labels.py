@@ -19,6 +19,7 @@ from stacgen import constants
 
 ClassArray = npt.NDArray[np.uint8]
 COORD_DECIMALS = 7  # about 1 cm: stable output, far below the 60 m pixel
+MAX_SEGMENT_M = 10_000.0
 
 
 class LabelError(Exception):
@@ -113,6 +114,9 @@ def footprint(classes: ClassArray, grid: Grid) -> dict[str, Any] | None:
     if not polygons:
         return None
     native = shapely.unary_union(polygons).simplify(grid.resolution, preserve_topology=True)
+    # A straight edge in UTM is a curve in lon/lat: short segments keep the WGS84 polygon
+    # within a few metres of the true footprint (a 110 km chord is off by over 100 m).
+    native = shapely.segmentize(native, MAX_SEGMENT_M)
     wgs84 = rasterio.warp.transform_geom(
         grid.crs_wkt, "EPSG:4326", shapely.geometry.mapping(native), precision=COORD_DECIMALS
     )

@@ -207,7 +207,7 @@ def create_item(outputs: SceneOutputs, asset_hrefs: dict[str, str]) -> pystac.It
     _apply_science(ScientificExtension.ext(item, add_if_missing=True))
     for spec in ASSETS:
         if spec.key in outputs.files:
-            item.add_asset(spec.key, _asset(spec, asset_hrefs[spec.key], outputs))
+            _add_asset(item, spec, asset_hrefs[spec.key], outputs)
     _add_item_links(item, scene)
     return item
 
@@ -303,7 +303,7 @@ def _apply_science(sci: ScientificExtension[Any]) -> None:
     )
 
 
-def _asset(spec: AssetSpec, href: str, outputs: SceneOutputs) -> pystac.Asset:
+def _add_asset(item: pystac.Item, spec: AssetSpec, href: str, outputs: SceneOutputs) -> None:
     asset = pystac.Asset(
         href=href,
         title=spec.title,
@@ -311,6 +311,7 @@ def _asset(spec: AssetSpec, href: str, outputs: SceneOutputs) -> pystac.Asset:
         media_type=spec.media_type,
         roles=list(spec.roles),
     )
+    item.add_asset(spec.key, asset)
     info = outputs.files[spec.key]
     file_ext = FileExtension.ext(asset, add_if_missing=True)
     file_ext.size = info.size
@@ -325,7 +326,6 @@ def _asset(spec: AssetSpec, href: str, outputs: SceneOutputs) -> pystac.Asset:
         ClassificationExtension.ext(bands[0]).classes = class_objects(outputs.stats)
     if spec.key == "samples":
         asset.extra_fields["alcd:sample_count"] = outputs.sample_count
-    return asset
 
 
 def _raster_bands(key: str, outputs: SceneOutputs) -> list[RasterBand]:
@@ -370,9 +370,6 @@ def compact_name(scene: Scene) -> str | None:
 
 
 def _add_item_links(item: pystac.Item, scene: Scene) -> None:
-    item.add_link(
-        pystac.Link("cite-as", f"https://doi.org/{constants.DOI}", media_type="text/html")
-    )
     item.add_link(
         pystac.Link("via", constants.RECORD_PAGE, media_type="text/html", title="Zenodo record")
     )
@@ -502,29 +499,21 @@ def create_collection(
     )
     collection.add_link(_license_link(license_id))
     collection.add_link(
-        pystac.Link("cite-as", f"https://doi.org/{constants.DOI}", media_type="text/html")
-    )
-    collection.add_link(
         pystac.Link("via", constants.RECORD_PAGE, media_type="text/html", title="Zenodo record")
     )
     _apply_science(ScientificExtension.ext(collection, add_if_missing=True))
     if metadata.get("version"):
         collection.extra_fields["version"] = str(metadata["version"])
     for spec in ASSETS:
-        collection.item_assets[spec.key] = _item_asset(spec)
+        collection.item_assets[spec.key] = pystac.ItemAssetDefinition.create(
+            title=spec.title,
+            description=spec.description,
+            media_type=spec.media_type,
+            roles=list(spec.roles),
+        )
+    classification = collection.item_assets["classification"]
+    ClassificationExtension.ext(classification, add_if_missing=True).classes = class_objects(None)
     return collection
-
-
-def _item_asset(spec: AssetSpec) -> pystac.ItemAssetDefinition:
-    definition = pystac.ItemAssetDefinition.create(
-        title=spec.title,
-        description=spec.description,
-        media_type=spec.media_type,
-        roles=list(spec.roles),
-    )
-    if spec.key == "classification":
-        ClassificationExtension.ext(definition, add_if_missing=True).classes = class_objects(None)
-    return definition
 
 
 def _union_bbox(items: Sequence[pystac.Item]) -> list[float]:

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from stacgen import config, synthetic
+from stacgen import config, constants, synthetic
 from stacgen.catalog import BuildOptions, build
+from stacgen.constants import SceneFolder
 
 TEST_SIZE = 183  # px: a tenth of the real 1830, same tile extent (600 m pixels)
 
@@ -43,9 +44,17 @@ def cache_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
-def archive_tgz(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("archive") / "SENTINEL_2_reference_cloud_masks_Baetens_Hagolle.tgz"
-    return synthetic.make_archive(path, size=TEST_SIZE, folders=synthetic.default_folders())
+def archive_folders() -> tuple[SceneFolder, ...]:
+    """The scene folders of the session archive: every kind of scene, and several tiles."""
+    return synthetic.default_folders(synthetic.REPRESENTATIVE_COUNT + 2)
+
+
+@pytest.fixture(scope="session")
+def archive_tgz(
+    tmp_path_factory: pytest.TempPathFactory, archive_folders: tuple[SceneFolder, ...]
+) -> Path:
+    path = tmp_path_factory.mktemp("archive") / constants.ARCHIVE_NAME
+    return synthetic.make_archive(path, size=TEST_SIZE, folders=archive_folders)
 
 
 @pytest.fixture(scope="session")
@@ -54,5 +63,7 @@ def built_catalog(
 ) -> Path:
     """One catalog built from the synthetic archive; tests must not modify it."""
     out = tmp_path_factory.mktemp("built") / "catalog"
-    build(BuildOptions(archive=archive_tgz, out=out, cache_dir=cache_dir, workers=2, schemas=schemas))
+    build(
+        BuildOptions(archive=archive_tgz, out=out, cache_dir=cache_dir, workers=2, schemas=schemas)
+    )
     return out

@@ -11,9 +11,14 @@ from stacgen import fileutil
 def test_atomic_open_leaves_no_file_when_the_writer_fails(tmp_path: Path) -> None:
     target = tmp_path / "out.json"
     target.write_text("previous")
-    with pytest.raises(RuntimeError), fileutil.atomic_open(target) as fh:
-        fh.write(b"half")
-        raise RuntimeError("killed")
+
+    def interrupted_write() -> None:
+        with fileutil.atomic_open(target) as fh:
+            fh.write(b"half")
+            raise RuntimeError("killed")
+
+    with pytest.raises(RuntimeError):
+        interrupted_write()
     assert target.read_text() == "previous"
     assert [p.name for p in tmp_path.iterdir()] == ["out.json"]
 

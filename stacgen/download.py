@@ -1,0 +1,612 @@
+"""Fetch the archive from Zenodo: streamed to disk, verified, resumable and cached.
+
+Cache layout, under ``<cache dir>/zenodo/<record id>/``:
+
+- ``record.json``: the record JSON as Zenodo gave it (the metadata step reads license, title,
+  creators and version from it); when Zenodo listed the files separately, the listing is stored
+  in its ``files`` member so that the file alone describes the record;
+- ``<file key>``: the archive, only ever written by renaming a verified ``<file key>.part``;
+- ``<file key>.part``: an unfinished download, resumed with a Range request;
+- ``.memo/``: the archive's md5, remembered while its size, mtime and inode are unchanged, so a
+  cached archive is not hashed again on every run;
+- ``resolves_to.json``, in the folder of an id Zenodo answered with another record (a concept
+  record answers with its latest version): the id it resolved to, for offline runs.
+
+The library never prints: it logs, and reports progress through ``on_progress(done, total)``.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import logging
+import os
+import re
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urljoin
+
+import requests
+
+from stacgen import __version__, config, constants, fileutil
+
+log = logging.getLogger(__name__)
+
+ProgressCallback = Callable[[int, int], None]
+Sleep = Callable[[float], None]
+
+TIMEOUT: tuple[float, float] = (15.0, 60.0)
+"""Seconds to connect, and to wait for each read, before a try counts as failed."""
+CHUNK_SIZE = fileutil.CHUNK
+"""Bytes per read; a dropped connection loses at most the chunk being read."""
+MAX_BACKOFF = 60.0
+MAX_RETRY_AFTER = 600.0
+RECORD_FILE = "record.json"
+ALIAS_FILE = "resolves_to.json"
+MEMO_DIR = ".memo"
+PART_SUFFIX = ".part"
+
+_MD5_HEX = re.compile(r"[0-9a-f]{32}")
+_USER_AGENT = f"stacgen/{__version__} (+https://doi.org/{constants.DOI})"
+# Errors after which the same request may succeed; anything else is reported at once.
+_TRANSIENT = (
+    requests.ConnectionError,
+    requests.Timeout,
+    requests.exceptions.ChunkedEncodingError,
+)
+
+
+class DownloadError(Exception):
+    """The archive could not be fetched or verified; the message is one line for the user."""
+
+
+@dataclass(frozen=True)
+class RecordFile:
+    """One file of a Zenodo record, as the record JSON describes it."""
+
+    key: str
+    size: int
+    md5: str
+    url: str
+
+
+@dataclass(frozen=True)
+class Record:
+    """A Zenodo record version: its files and the JSON it came from."""
+
+    id: int
+    concept_id: int | None
+    files: tuple[RecordFile, ...]
+    raw: dict[str, Any] = field(compare=False, repr=False)
+
+
+class _NotFound(DownloadError):
+    """HTTP 404 or 410."""
+
+
+class _Interrupted(Exception):
+    """A transfer stopped early; whatever reached the .part file is kept for a resume."""
+
+
+# --- parsing the record JSON --------------------------------------------------------------------
+def parse_record(raw: Mapping[str, Any], zenodo_url: str) -> Record:
+    """A Record from any shape of record JSON Zenodo has served (see ../shared/ALCD.md).
+
+    Relative links are resolved against ``zenodo_url``. Files not embedded in the record (an
+    InvenioRDM record lists them at ``/api/records/<id>/files``) give an empty ``files``.
+    """
+    if not isinstance(raw, Mapping):
+        raise DownloadError("Zenodo record JSON is not an object")
+    record_id = _as_int(raw.get("id", raw.get("recid")), "Zenodo record JSON: id")
+    parent = raw.get("parent")
+    concept = raw.get("conceptrecid") or (parent.get("id") if isinstance(parent, Mapping) else None)
+    concept_id = (
+        None if concept is None else _as_int(concept, f"Zenodo record {record_id}: concept")
+    )
+    files = parse_files(raw.get("files"), zenodo_url, record_id)
+    return Record(record_id, concept_id, files, dict(raw))
+
+
+def parse_files(files: Any, zenodo_url: str, record_id: int) -> tuple[RecordFile, ...]:
+    """The files of a record: a ``files`` list, or a ``{"entries": [...] or {key: {...}}}``."""
+    entries = _entries(files, record_id)
+    return tuple(_parse_file(e, zenodo_url, record_id, i) for i, e in enumerate(entries))
+
+
+def files_embedded(raw: Mapping[str, Any]) -> bool:
+    """Whether the record JSON lists its files (else they are at /api/records/<id>/files)."""
+    files = raw.get("files")
+    return isinstance(files, list) or (isinstance(files, Mapping) and "entries" in files)
+
+
+def _entries(files: Any, record_id: int) -> list[Any]:
+    if isinstance(files, Mapping):
+        files = files.get("entries")
+        if isinstance(files, Mapping):
+            # InvenioRDM may key the entries by file name and leave "key" out of each entry.
+            return [
+                {"key": key, **entry} if isinstance(entry, Mapping) else entry
+                for key, entry in files.items()
+            ]
+    if files is None:
+        return []
+    if not isinstance(files, list):
+        raise DownloadError(f"Zenodo record {record_id}: 'files' is neither a list nor entries")
+    return files
+
+
+def _parse_file(entry: Any, zenodo_url: str, record_id: int, index: int) -> RecordFile:
+    where = f"Zenodo record {record_id}"
+    if not isinstance(entry, Mapping):
+        raise DownloadError(f"{where}: file entry {index} is not an object")
+    key = entry.get("key") or entry.get("filename")
+    if not isinstance(key, str) or not key:
+        raise DownloadError(f"{where}: file entry {index} has no name")
+    size = _as_int(entry.get("size", entry.get("filesize")), f"{where}: size of {key}")
+    md5 = _md5(entry.get("checksum"), f"{where}: {key}")
+    links = entry.get("links")
+    link = _first_link(links) if isinstance(links, Mapping) else None
+    base = zenodo_url.rstrip("/")
+    url = (
+        urljoin(base + "/", link)
+        if link
+        else f"{base}/api/records/{record_id}/files/{quote(key)}/content"
+    )
+    return RecordFile(key, size, md5, url)
+
+
+def _first_link(links: Mapping[str, Any]) -> str | None:
+    # "content" first: in an InvenioRDM files listing "self" is the entry's JSON, not its bytes.
+    for name in ("content", "download", "self"):
+        value = links.get(name)
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
+def _as_int(value: Any, what: str) -> int:
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    raise DownloadError(f"{what} is missing or not a whole number: {value!r}")
+
+
+def _md5(checksum: Any, what: str) -> str:
+    if isinstance(checksum, str):
+        text = checksum.strip().lower()
+        text = text.removeprefix("md5:")
+        if _MD5_HEX.fullmatch(text):
+            return text
+    raise DownloadError(f"{what} has no md5 checksum (got {checksum!r})")
+
+
+# --- HTTP with retries ---------------------------------------------------------------------------
+@dataclass
+class _Retrier:
+    """Counts failed tries in a row and waits between them (Retry-After, else backoff)."""
+
+    retries: int
+    backoff: float
+    sleep: Sleep
+    failures: int = 0
+
+    def failed(self, reason: str, retry_after: float | None = None) -> None:
+        """Wait before the next try, or raise once the retries are used up."""
+        self.failures += 1
+        if self.failures > self.retries:
+            raise DownloadError(f"{reason}; gave up after {self.failures} tries")
+        if retry_after is None:
+            delay = min(self.backoff * 2 ** (self.failures - 1), MAX_BACKOFF)
+        else:
+            delay = retry_after
+        tries = self.retries + 1
+        log.warning("%s; try %d of %d in %.1f s", reason, self.failures + 1, tries, delay)
+        self.sleep(delay)
+
+    def progressed(self) -> None:
+        """A try that moved the download forward does not count against the next ones."""
+        self.failures = 0
+
+
+@dataclass
+class _Client:
+    session: requests.Session
+    retrier: _Retrier
+    timeout: tuple[float, float]
+
+    def get(
+        self, url: str, what: str, *, stream: bool = False, headers: dict[str, str] | None = None
+    ) -> requests.Response:
+        """A response below 400 (or 416), retrying connection errors, timeouts, 429 and 5xx."""
+        while True:
+            try:
+                resp = self.session.get(
+                    url,
+                    headers={"User-Agent": _USER_AGENT, **(headers or {})},
+                    stream=stream,
+                    timeout=self.timeout,
+                )
+            except _TRANSIENT as exc:
+                self.retrier.failed(f"{what}: {_describe(exc)} ({url})")
+                continue
+            if resp.status_code == 429 or resp.status_code >= 500:
+                resp.close()
+                wait = retry_after_seconds(resp.headers.get("Retry-After"))
+                self.retrier.failed(f"{what}: HTTP {resp.status_code} from {url}", wait)
+                continue
+            _raise_for_client_error(resp, what, url)
+            return resp
+
+    def get_json(self, url: str, what: str) -> dict[str, Any]:
+        with self.get(url, what, headers={"Accept": "application/json"}) as resp:
+            try:
+                data = resp.json()
+            except ValueError:
+                raise DownloadError(f"{what}: the answer from {resp.url} is not JSON") from None
+        if not isinstance(data, dict):
+            raise DownloadError(f"{what}: the answer from {resp.url} is not a JSON object")
+        return data
+
+
+def _raise_for_client_error(resp: requests.Response, what: str, url: str) -> None:
+    status = resp.status_code
+    if status < 400 or status == 416:
+        return
+    resp.close()
+    if status in (404, 410):
+        raise _NotFound(f"{what} does not exist (HTTP {status} from {url})")
+    raise DownloadError(f"{what}: HTTP {status} from {url}")
+
+
+def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header (seconds or an HTTP date), capped; else None."""
+    if value is None:
+        return None
+    text = value.strip()
+    if text.isdigit():
+        seconds = float(text)
+    else:
+        try:
+            when = email.utils.parsedate_to_datetime(text)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - (now or datetime.now(UTC))).total_seconds()
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
+
+
+def _describe(exc: BaseException) -> str:
+    kind = "timed out" if isinstance(exc, requests.Timeout) else "connection failed"
+    detail = " ".join(str(exc).split())
+    return f"{kind}: {detail[:160]}" if detail else kind
+
+
+# --- the record -----------------------------------------------------------------------------------
+def fetch_record(
+    session: requests.Session,
+    zenodo_url: str,
+    record_id: int,
+    *,
+    retries: int = 5,
+    backoff: float = 1.0,
+    sleep: Sleep = time.sleep,
+    timeout: tuple[float, float] = TIMEOUT,
+) -> Record:
+    """The record (a concept id gives its latest version), with its files listed."""
+    client = _Client(session, _Retrier(retries, backoff, sleep), timeout)
+    return _fetch_record(client, zenodo_url.rstrip("/"), record_id)
+
+
+def _fetch_record(client: _Client, base: str, record_id: int) -> Record:
+    raw = client.get_json(f"{base}/api/records/{record_id}", f"Zenodo record {record_id}")
+    record = parse_record(raw, base)
+    if record.id != record_id:
+        log.info("Zenodo record %d resolves to record %d", record_id, record.id)
+    if not files_embedded(raw):
+        url = f"{base}/api/records/{record.id}/files"
+        listing = client.get_json(url, f"the file list of Zenodo record {record.id}")
+        record = parse_record({**raw, "files": listing}, base)
+    return record
+
+
+def _pick_file(record: Record) -> RecordFile:
+    by_key = {f.key: f for f in record.files}
+    if constants.ARCHIVE_NAME in by_key:
+        return by_key[constants.ARCHIVE_NAME]
+    if len(record.files) == 1:
+        return record.files[0]
+    if not record.files:
+        raise DownloadError(f"Zenodo record {record.id} has no files")
+    keys = ", ".join(sorted(by_key))
+    raise DownloadError(
+        f"Zenodo record {record.id} has {len(by_key)} files ({keys}), none named "
+        f"{constants.ARCHIVE_NAME}"
+    )
+
+
+def _check_pinned(record: Record, file: RecordFile) -> None:
+    """Record 1460961 must still describe the archive this project was built from."""
+    if record.id != constants.RECORD_ID:
+        return
+    pinned = (constants.ARCHIVE_NAME, constants.ARCHIVE_SIZE, constants.ARCHIVE_MD5)
+    if (file.key, file.size, file.md5) != pinned:
+        raise DownloadError(
+            f"Zenodo record {record.id} describes {file.key} ({file.size} bytes, md5 {file.md5}) "
+            f"but stacgen pins {pinned[0]} ({pinned[1]} bytes, md5 {pinned[2]}): refusing it"
+        )
+
+
+def _target(root: Path, record: Record) -> tuple[RecordFile, Path]:
+    """The archive's entry in the record, checked against the pins, and its cache path."""
+    file = _pick_file(record)
+    _check_pinned(record, file)
+    key = file.key
+    unsafe = key in (RECORD_FILE, ALIAS_FILE) or key.startswith(".") or key.endswith(PART_SUFFIX)
+    if unsafe or any(c in key for c in "/\\\0"):
+        raise DownloadError(f"Zenodo record {record.id}: unsafe file name {key!r}")
+    return file, root / str(record.id) / key
+
+
+# --- the cache ------------------------------------------------------------------------------------
+def _zenodo_root(cache_dir: Path | None) -> Path:
+    return (cache_dir if cache_dir is not None else config.cache_dir()) / "zenodo"
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        log.warning("ignoring unreadable %s: %s", path, exc)
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _resolved_id(root: Path, record_id: int) -> int:
+    alias = _read_json(root / str(record_id) / ALIAS_FILE)
+    target = alias.get("record_id") if alias else None
+    return target if isinstance(target, int) else record_id
+
+
+def cached_record_json(
+    record_id: int = constants.RECORD_ID, cache_dir: Path | None = None
+) -> dict[str, Any] | None:
+    """The record JSON saved by an earlier download (a concept id follows its saved version)."""
+    root = _zenodo_root(cache_dir)
+    return _read_json(root / str(_resolved_id(root, record_id)) / RECORD_FILE)
+
+
+def _cached_record(root: Path, record_id: int, base: str) -> Record | None:
+    resolved = _resolved_id(root, record_id)
+    path = root / str(resolved) / RECORD_FILE
+    raw = _read_json(path)
+    if raw is None:
+        return None
+    try:
+        record = parse_record(raw, base)
+    except DownloadError as exc:
+        log.warning("ignoring the cached %s: %s", path, exc)
+        return None
+    return record if record.id == resolved else None
+
+
+def _save_record(root: Path, requested: int, record: Record) -> None:
+    fileutil.atomic_write_json(root / str(record.id) / RECORD_FILE, record.raw)
+    alias = root / str(requested) / ALIAS_FILE
+    if record.id != requested:
+        fileutil.atomic_write_json(alias, {"requested": requested, "record_id": record.id})
+    else:
+        alias.unlink(missing_ok=True)
+
+
+def _is_verified(path: Path, file: RecordFile) -> bool:
+    """Whether `path` holds the file the record describes (the md5 is memoised)."""
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        return False
+    if size != file.size:
+        log.warning("%s has %d bytes, the record says %d: fetching it again", path, size, file.size)
+        return False
+    digest = fileutil.memo_digest(path, path.parent / MEMO_DIR, "md5")
+    if digest != file.md5:
+        log.warning("%s has md5 %s, the record says %s: fetching it again", path, digest, file.md5)
+        return False
+    return True
+
+
+# --- the download ---------------------------------------------------------------------------------
+def download_archive(
+    record_id: int = constants.RECORD_ID,
+    *,
+    zenodo_url: str | None = None,
+    cache_dir: Path | None = None,
+    on_progress: ProgressCallback | None = None,
+    session: requests.Session | None = None,
+    retries: int = 5,
+    backoff: float = 1.0,
+    sleep: Sleep = time.sleep,
+    timeout: tuple[float, float] = TIMEOUT,
+    refresh: bool = False,
+) -> Path:
+    """The verified archive of a record in the cache, downloading what is missing.
+
+    With the record JSON and a verified archive both cached, no network call is made; `refresh`
+    asks Zenodo for the record again (a concept id may then resolve to a newer version).
+    """
+    base = (zenodo_url or config.zenodo_url()).rstrip("/")
+    root = _zenodo_root(cache_dir)
+    cached = None if refresh else _cached_record(root, record_id, base)
+    if cached is not None:
+        file, path = _target(root, cached)
+        if _is_verified(path, file):
+            log.info("using the cached %s", path)
+            return path
+    http = session if session is not None else requests.Session()
+
+    def client() -> _Client:
+        return _Client(http, _Retrier(retries, backoff, sleep), timeout)
+
+    try:
+        if cached is not None:
+            try:
+                return _fetch_file(client(), root, cached, on_progress)
+            except _NotFound as exc:
+                # Zenodo has changed its download links before: the saved ones may be stale.
+                log.warning("%s; asking Zenodo for the record again", exc)
+        record = _fetch_record(client(), base, record_id)
+        _target(root, record)  # refuse a record that breaks the pins before saving it
+        _save_record(root, record_id, record)
+        return _fetch_file(client(), root, record, on_progress)
+    finally:
+        if session is None:
+            http.close()
+
+
+def _fetch_file(
+    client: _Client, root: Path, record: Record, progress: ProgressCallback | None
+) -> Path:
+    file, path = _target(root, record)
+    if not _is_verified(path, file):
+        _download(client, file, path, f"{file.key} of Zenodo record {record.id}", progress)
+    return path
+
+
+def _download(
+    client: _Client, file: RecordFile, dest: Path, what: str, progress: ProgressCallback | None
+) -> None:
+    """Fetch into `<dest>.part`, resuming it, and rename it to `dest` once its md5 matches."""
+    part = dest.with_name(dest.name + PART_SUFFIX)
+    log.info("downloading %s (%d bytes) from %s to %s", what, file.size, file.url, dest)
+    best = _size(part)  # the furthest the .part has got: passing it is progress
+    while True:
+        start = _usable_part(part, file.size)
+        fresh = False
+        if start < file.size or not part.exists():
+            try:
+                fresh = _fetch_into(client, file, part, start, what, progress) == 0
+            except _Interrupted as exc:
+                if _size(part) > best:
+                    best = _size(part)
+                    client.retrier.progressed()
+                client.retrier.failed(str(exc))
+                continue
+        if _accept(part, dest, file, what, fresh=fresh):
+            return
+        # Bytes appended to a .part left by another try may belong to another file version.
+        client.retrier.failed(f"{what}: the resumed download was corrupt; starting over")
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
+
+
+def _usable_part(part: Path, size: int) -> int:
+    have = _size(part)
+    if have > size:
+        log.warning("%s is longer than the file (%d > %d bytes): deleting it", part, have, size)
+        part.unlink()
+        return 0
+    if have:
+        log.info("resuming %s at byte %d of %d", part, have, size)
+    return have
+
+
+def _fetch_into(
+    client: _Client,
+    file: RecordFile,
+    part: Path,
+    start: int,
+    what: str,
+    progress: ProgressCallback | None,
+) -> int:
+    """One GET appended to `part` from `start` (or written afresh); returns where it began."""
+    # Identity encoding: requests would otherwise transparently gunzip a gzip-encoded answer.
+    headers = {"Accept-Encoding": "identity"}
+    if start:
+        headers["Range"] = f"bytes={start}-"
+    with client.get(file.url, what, stream=True, headers=headers) as resp:
+        offset = _body_offset(resp, part, start, what)
+        _stream(resp, part, offset, file.size, what, progress)
+    return offset
+
+
+def _body_offset(resp: requests.Response, part: Path, start: int, what: str) -> int:
+    """Where the answer's body belongs in the file; restarts cleanly if it cannot be resumed."""
+    status = resp.status_code
+    if status == 200:
+        if start:
+            log.warning("%s: the server ignored the Range request; starting over", what)
+        return 0
+    if status == 206:
+        content_range = resp.headers.get("Content-Range", "")
+        if re.fullmatch(rf"bytes {start}-\d+/(\d+|\*)", content_range.strip()):
+            return start
+        part.unlink(missing_ok=True)
+        raise _Interrupted(f"{what}: asked for bytes {start}-, got {content_range!r}")
+    if status == 416:
+        part.unlink(missing_ok=True)
+        raise _Interrupted(f"{what}: the server cannot resume at byte {start}")
+    raise DownloadError(f"{what}: unexpected HTTP {status} from {resp.url}")
+
+
+def _stream(
+    resp: requests.Response,
+    part: Path,
+    offset: int,
+    total: int,
+    what: str,
+    progress: ProgressCallback | None,
+) -> None:
+    done = offset
+    with part.open("ab" if offset else "wb") as fh:
+        if progress:
+            progress(done, total)
+        try:
+            for chunk in resp.iter_content(CHUNK_SIZE):
+                fh.write(chunk)
+                done += len(chunk)
+                if done > total:
+                    break
+                if progress:
+                    progress(done, total)
+        except _TRANSIENT as exc:
+            raise _Interrupted(
+                f"{what}: stopped at byte {done} of {total} ({_describe(exc)})"
+            ) from exc
+        finally:
+            fh.flush()
+            os.fsync(fh.fileno())
+    if done > total:
+        part.unlink()
+        raise DownloadError(f"{what}: the server sent more than the {total} bytes the record says")
+    if done < total:
+        raise _Interrupted(f"{what}: the transfer ended at byte {done} of {total}")
+
+
+def _accept(part: Path, dest: Path, file: RecordFile, what: str, *, fresh: bool) -> bool:
+    """Rename a .part whose md5 matches; else delete it and raise, or return False to retry."""
+    actual = fileutil.digests(part, ("md5",))["md5"]
+    if actual == file.md5:
+        os.replace(part, dest)
+        fileutil.memo_put(dest, dest.parent / MEMO_DIR, actual, "md5")
+        log.info("verified %s (md5 %s)", dest, actual)
+        return True
+    part.unlink(missing_ok=True)
+    message = (
+        f"{what}: checksum mismatch: expected md5 {file.md5}, got {actual} (deleted {part.name})"
+    )
+    if fresh:
+        raise DownloadError(message)
+    log.warning("%s", message)
+    return False
