@@ -54,7 +54,9 @@ def _byte_progress(quiet: bool) -> Iterator[Callable[[int, int], None] | None]:
         bar.close()
 
 
-def _fetch(record: int, zenodo_url: str | None, cache_dir: Path, quiet: bool) -> Path:
+def _fetch(
+    record: int, zenodo_url: str | None, cache_dir: Path, quiet: bool, refresh: bool
+) -> Path:
     from stacgen import download
 
     with _byte_progress(quiet) as on_progress:
@@ -64,6 +66,7 @@ def _fetch(record: int, zenodo_url: str | None, cache_dir: Path, quiet: bool) ->
                 zenodo_url=zenodo_url or config.zenodo_url(),
                 cache_dir=cache_dir,
                 on_progress=on_progress,
+                refresh=refresh,
             )
         except download.DownloadError as err:
             raise click.ClickException(str(err)) from err
@@ -79,6 +82,11 @@ record_option = click.option(
 zenodo_option = click.option(
     "--zenodo-url", help="Zenodo base URL [env STACGEN_ZENODO_URL; default https://zenodo.org]."
 )
+refresh_option = click.option(
+    "--refresh",
+    is_flag=True,
+    help="Ask Zenodo for the record again instead of trusting the saved copy.",
+)
 cache_option = click.option(
     "--cache-dir",
     type=PathArg,
@@ -90,10 +98,13 @@ cache_option = click.option(
 @record_option
 @zenodo_option
 @cache_option
+@refresh_option
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def download(record: int, zenodo_url: str | None, cache_dir: Path | None, quiet: bool) -> None:
+def download(
+    record: int, zenodo_url: str | None, cache_dir: Path | None, refresh: bool, quiet: bool
+) -> None:
     """Download and verify the archive; print its path."""
-    path = _fetch(record, zenodo_url, cache_dir or config.cache_dir(), quiet)
+    path = _fetch(record, zenodo_url, cache_dir or config.cache_dir(), quiet, refresh)
     click.echo(str(path))
 
 
@@ -107,6 +118,7 @@ def download(record: int, zenodo_url: str | None, cache_dir: Path | None, quiet:
 @record_option
 @zenodo_option
 @cache_option
+@refresh_option
 @click.option("--out", type=PathArg, default=Path("catalog"), show_default=True)
 @click.option("--workers", type=click.IntRange(min=1), default=os.cpu_count() or 1)
 @click.option("--force", is_flag=True, help="Rebuild every scene, even unchanged ones.")
@@ -123,7 +135,9 @@ def build(**kw: Any) -> None:
     from stacgen.catalog import build as run_build
 
     cache_dir: Path = kw["cache_dir"] or config.cache_dir()
-    archive = kw["archive"] or _fetch(kw["record"], kw["zenodo_url"], cache_dir, kw["quiet"])
+    archive = kw["archive"] or _fetch(
+        kw["record"], kw["zenodo_url"], cache_dir, kw["quiet"], kw["refresh"]
+    )
     options = BuildOptions(
         archive=archive,
         out=kw["out"],

@@ -1,0 +1,130 @@
+"""The `stacgen` command as a user runs it: exit codes, stdout, one line per problem."""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from fake_zenodo import FakeZenodo, pin_payload, zenodo_fixture, zenodo_server_fixture
+
+from stacgen import constants, synthetic
+from stacgen.cli import main
+
+__all__ = ["zenodo_fixture", "zenodo_server_fixture"]  # fixtures used by name below
+COLL = constants.COLLECTION_ID
+
+
+def _free_port_url() -> str:
+    """A loopback URL where nothing listens: any request to it fails at once."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+def test_build_from_zenodo_end_to_end(
+    zenodo: FakeZenodo,
+    archive_tgz: Path,
+    tmp_path: Path,
+    schemas: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    payload = archive_tgz.read_bytes()
+    pin_payload(monkeypatch, payload)
+    zenodo.add_record(constants.RECORD_ID, payload)
+    zenodo.add_concept(constants.CONCEPT_RECORD_ID, constants.RECORD_ID)
+    cache, out = tmp_path / "cache", tmp_path / "out"
+    args = ["build", "--zenodo-url", zenodo.url, "--cache-dir", str(cache), "--out", str(out)]
+    args += ["--record", str(constants.CONCEPT_RECORD_ID), "--schemas", str(schemas)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert f"{out}: " in result.stdout
+    assert "built" in result.stdout
+    collection = json.loads((out / COLL / "collection.json").read_text())
+    assert (
+        collection["license"]
+        == zenodo.records[constants.RECORD_ID].metadata["license"]["id"].upper()
+    )
+    checked = CliRunner().invoke(main, ["validate", str(out), "--schemas", str(schemas)])
+    assert checked.exit_code == 0, checked.output
+    assert checked.stdout.strip() == f"{out}: valid"
+    # Everything is cached now: a forced rebuild needs no network at all.
+    offline = args[:]
+    offline[offline.index("--zenodo-url") + 1] = _free_port_url()
+    again = CliRunner().invoke(main, [*offline, "--force"])
+    assert again.exit_code == 0, again.output
+    assert len(zenodo.file_requests()) == 1
+
+
+def test_download_prints_only_the_path(
+    zenodo: FakeZenodo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    payload = b"x" * 1000
+    pin_payload(monkeypatch, payload)
+    zenodo.add_record(constants.RECORD_ID, payload)
+    args = ["download", "--zenodo-url", zenodo.url, "--cache-dir", str(tmp_path), "--quiet"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    path = Path(result.stdout.strip())
+    assert result.stdout == f"{path}\n"
+    assert path.name == constants.ARCHIVE_NAME
+    assert path.read_bytes() == payload
+
+
+def test_download_error_is_one_line_and_exit_1(zenodo: FakeZenodo, tmp_path: Path) -> None:
+    args = ["download", "--zenodo-url", zenodo.url, "--cache-dir", str(tmp_path), "--record", "999"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    (line,) = result.stderr.strip().splitlines()
+    assert "999" in line
+
+
+def test_bad_input_lists_every_problem(tmp_path: Path) -> None:
+    folders = synthetic.default_folders(synthetic.REPRESENTATIVE_COUNT)
+    top = synthetic.make_tree(tmp_path / "src", size=32, folders=folders)
+    plain = [f for f in folders if f.product != constants.SHARED_PRODUCT]
+    first = top / plain[0].subset / plain[0].product
+    second = top / plain[1].subset / plain[1].product
+    (first / constants.PARAMETERS).write_text("[1, 2")
+    (second / constants.CONTOURS).unlink()
+    out = tmp_path / "out"
+    args = ["build", "--archive", str(top), "--out", str(out), "--no-validate", "--quiet"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1
+    lines = result.stderr.strip().splitlines()
+    assert sorted(lines[:-1]) == sorted(
+        [
+            f"{first / constants.PARAMETERS}: malformed JSON "
+            "(Expecting ',' delimiter: line 1 column 6 (char 5))",
+            f"{second / constants.CONTOURS}: required file is missing",
+        ]
+    )
+    assert lines[-1] == f"Error: build failed with 2 problem(s); {out} is untouched"
+    assert not out.exists()
+
+
+def test_validate_reports_problems_and_exits_1(
+    built_catalog: Path, tmp_path: Path, schemas: Path
+) -> None:
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(built_catalog, copy)
+    item_dir = next(p for p in (copy / COLL).iterdir() if p.is_dir())
+    (item_dir / "thumbnail.png").write_bytes(b"not the thumbnail")
+    result = CliRunner().invoke(main, ["validate", str(copy), "--schemas", str(schemas)])
+    assert result.exit_code == 1
+    assert "thumbnail.png" in result.stdout
+    assert result.stderr.strip() == f"Error: {copy}: {len(result.stdout.splitlines())} problem(s)"
+
+
+def test_missing_schema_setting_is_a_clear_error(
+    built_catalog: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("STACGEN_SCHEMAS", raising=False)
+    result = CliRunner().invoke(main, ["validate", str(built_catalog)])
+    assert result.exit_code == 1
+    assert "set STACGEN_SCHEMAS" in result.stderr
