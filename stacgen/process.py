@@ -31,10 +31,16 @@ class SceneError(Exception):
     """A scene that cannot be published; the message names the file and the problem."""
 
 
+# GDAL's block cache defaults to 5% of RAM per process; a scene needs a few MiB, and a
+# cache that grows with every scene written would make memory grow with the archive.
+GDAL_CACHE_MB = 64
+
+
 def process_scene(scene: Scene, item_dir: Path) -> SceneOutputs:
     """Write every asset file of `scene` into `item_dir` and return what the item says of them."""
     try:
-        return _process(scene, item_dir)
+        with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
+            return _process(scene, item_dir)
     except (LabelError, SamplesError) as err:
         raise SceneError(str(err)) from err
     except rasterio.errors.RasterioError as err:

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -225,3 +229,27 @@ def test_value_outside_the_class_table_is_reported(tmp_path: Path) -> None:
         dst.write(data, 1)
     with pytest.raises(BuildError, match=r"values \[9\] are not in the ALCD class table"):
         build(_options(top, tmp_path / "out", tmp_path / "cache"))
+
+
+def test_a_build_killed_mid_way_leaves_the_previous_catalog_and_the_next_recovers(
+    tmp_path: Path,
+) -> None:
+    top = _tree(tmp_path)
+    out, cache = tmp_path / "out", tmp_path / "cache"
+    build(_options(top, out, cache))
+    before = _snapshot(out)
+    staging = tmp_path / ".out.stacgen-build"
+    command = [sys.executable, "-m", "stacgen", "build", "--archive", str(top), "--out"]
+    command += [str(out), "--cache-dir", str(cache), "--force", "--workers", "1", "--no-validate"]
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while not list(staging.glob("catalog/*/*/*.tif")) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert staging.exists(), "killed while writing the new catalog"
+    assert _snapshot(out) == before
+    report = build(_options(top, out, cache, force=True))
+    assert report.built == report.items
+    assert not staging.exists()
+    assert _snapshot(out) == before
