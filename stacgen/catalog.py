@@ -23,8 +23,9 @@ from typing import TYPE_CHECKING, Any
 import stacgen
 from stacgen import constants
 from stacgen.archive import OpenedArchive, open_archive
+from stacgen.errors import Problem
 from stacgen.fileutil import atomic_write_json, digests, recover_swap, sha256_multihash, swap_in
-from stacgen.scene import Problem, Scene, discover, scene_folders
+from stacgen.scene import Scene, discover, scene_folders
 
 if TYPE_CHECKING:
     import pystac

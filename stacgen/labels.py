@@ -69,6 +69,10 @@ class LabelStats:
     def valid(self) -> int:
         return self.total - self.counts[constants.NODATA]
 
+    @property
+    def valid_percent(self) -> float:
+        return round(100.0 * self.valid / self.total, 4) if self.total else 0.0
+
     def percentage(self, value: int) -> float:
         """Share of all pixels of the raster, no data included (the classification ext.)."""
         return 100.0 * self.counts[value] / self.total if self.total else 0.0

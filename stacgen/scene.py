@@ -18,6 +18,7 @@ import rasterio
 from rasterio.errors import RasterioError
 
 from stacgen import constants
+from stacgen.errors import Problem
 from stacgen.fileutil import digests
 
 log = logging.getLogger(__name__)
@@ -31,17 +32,6 @@ _LEGACY = re.compile(
     r"_R(?P<orbit>\d{3})_V(?P<start>\d{8}T\d{6})_(?P<stop>\d{8}T\d{6})$"
 )
 _TILE = re.compile(r"^(?P<zone>\d{2})(?P<band>[C-X])(?P<square>[A-Z]{2})$")
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One thing wrong with the input, reported as `path: message`."""
-
-    path: Path
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.path}: {self.message}"
 
 
 @dataclass(frozen=True)

@@ -265,7 +265,7 @@ def _apply_cover(item: pystac.Item, stats: LabelStats) -> None:
     eo.snow_cover = stats.cover(constants.SNOW_VALUES)
     item.properties["alcd:shadow_cover"] = stats.cover(constants.SHADOW_VALUES)
     item.properties["alcd:water_cover"] = stats.cover(constants.WATER_VALUES)
-    item.properties["alcd:valid_percent"] = round(100.0 * stats.valid / stats.total, 4)
+    item.properties["alcd:valid_percent"] = stats.valid_percent
 
 
 def _iso_date(value: Any) -> Any:
@@ -335,7 +335,7 @@ def _raster_bands(key: str, outputs: SceneOutputs) -> list[RasterBand]:
         stats = Statistics.create(
             minimum=min(present, default=None),
             maximum=max(present, default=None),
-            valid_percent=round(100.0 * outputs.stats.valid / outputs.stats.total, 4),
+            valid_percent=outputs.stats.valid_percent,
         )
         return [_band(resolution, stats, nodata=constants.NODATA)]
     if key == "confidence" and outputs.confidence is not None:

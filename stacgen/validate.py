@@ -30,6 +30,7 @@ from referencing.exceptions import Unresolvable
 from referencing.jsonschema import DRAFT7
 from rio_cogeo.cogeo import cog_validate
 
+from stacgen.errors import Problem
 from stacgen.fileutil import digests
 
 log = logging.getLogger(__name__)
@@ -51,15 +52,6 @@ MAX_MESSAGE = 300
 
 class SchemaNotFound(Exception):
     """A schema URL that the offline mirror does not hold."""
-
-
-@dataclass(frozen=True)
-class Problem:
-    path: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.path}: {self.message}"
 
 
 # --- schemas ------------------------------------------------------------------------------------
@@ -369,7 +361,7 @@ class Walk:
     assets: list[AssetRef] = field(default_factory=list)
 
     def add(self, path: Path, message: str) -> None:
-        self.problems.append(Problem(self.show(path), message))
+        self.problems.append(Problem(Path(self.show(path)), message))
 
     def show(self, path: Path) -> str:
         """A path as the caller wrote the root: `catalog/alcd/x/x.json`."""
@@ -397,7 +389,7 @@ def validate_catalog(
     absolute = Path(os.path.normpath(root.absolute()))
     root_file = next((absolute / n for n in ROOT_FILES if (absolute / n).is_file()), None)
     if root_file is None:
-        return [Problem(str(root), f"no {' or '.join(ROOT_FILES)} in this folder")]
+        return [Problem(root, f"no {' or '.join(ROOT_FILES)} in this folder")]
     if root_href is None and (root_href := infer_root_href(root_file)):
         log.info("%s: published under %s (from its self link)", root_file, root_href)
     walk = Walk(absolute, root, Hrefs(absolute, root_href), SchemaStore(schemas), check_cogs)

@@ -19,9 +19,9 @@ from pystac.extensions.eo import EOExtension
 from pystac.extensions.file import FileExtension
 from pystac.extensions.projection import ProjectionExtension
 
+from stacgen.errors import Problem
 from stacgen.fileutil import digests, sha256_multihash
 from stacgen.validate import (
-    Problem,
     SchemaNotFound,
     SchemaStore,
     validate_catalog,
@@ -128,7 +128,7 @@ def edit_json(path: Path, change: Callable[[dict[str, Any]], None]) -> None:
 
 
 def messages_for(problems: list[Problem], path: Path) -> list[str]:
-    return [p.message for p in problems if p.path == str(path)]
+    return [p.message for p in problems if p.path == path]
 
 
 @pytest.fixture
@@ -164,14 +164,14 @@ def test_built_catalog_is_valid(built_catalog: Path, schemas: Path) -> None:
 
 
 def test_problem_names_file_and_message() -> None:
-    assert str(Problem("cat/x.json", "bad")) == "cat/x.json: bad"
+    assert str(Problem(Path("cat/x.json"), "bad")) == "cat/x.json: bad"
 
 
 def test_item_without_datetime_is_a_schema_problem(built: Built, schemas: Path) -> None:
     edit_json(built.items["item-a"], lambda o: o["properties"].pop("datetime"))
     problems = validate_catalog(built.root, schemas)
     assert problems
-    assert all(p.path == str(built.items["item-a"]) for p in problems)
+    assert all(p.path == built.items["item-a"] for p in problems)
     assert any("item.json" in m and "'datetime' is a required" in m for m in map(str, problems))
 
 
@@ -180,7 +180,7 @@ def test_unknown_extension_is_reported_without_network(
 ) -> None:
     edit_json(built.items["item-b"], lambda o: o["stac_extensions"].append(UNKNOWN_EXTENSION))
     problems = validate_catalog(built.root, schemas)
-    assert [p.path for p in problems] == [str(built.items["item-b"])]
+    assert [p.path for p in problems] == [built.items["item-b"]]
     assert UNKNOWN_EXTENSION in problems[0].message
     assert "not in the offline mirror" in problems[0].message
     assert offline == []
@@ -217,7 +217,7 @@ def test_unmirrored_stac_version_names_its_schema(built: Built, schemas: Path) -
 def test_extension_fields_are_checked(built: Built, schemas: Path) -> None:
     edit_json(built.items["item-a"], lambda o: o["properties"].update({"eo:cloud_cover": 250}))
     (problem,) = validate_catalog(built.root, schemas)
-    assert problem.path == str(built.items["item-a"])
+    assert problem.path == built.items["item-a"]
     assert "eo/v" in problem.message
     assert "eo:cloud_cover" in problem.message
 
@@ -248,7 +248,7 @@ def test_asset_file_mismatch_is_one_problem(
     edit_json(built.items["item-a"], lambda o: change(o["assets"]["mask"]))
     problems = validate_catalog(built.root, schemas)
     assert len(problems) == 1, problems
-    assert problems[0].path == str(built.items["item-a"])
+    assert problems[0].path == built.items["item-a"]
     assert "asset 'mask'" in problems[0].message
     assert expected in problems[0].message
 
@@ -256,7 +256,7 @@ def test_asset_file_mismatch_is_one_problem(
 def test_asset_checksum_of_a_non_cog_is_checked(built: Built, schemas: Path) -> None:
     (built.root / "coll" / "item-b" / "notes.json").write_text('{"note": "changed"}\n')
     problems = validate_catalog(built.root, schemas)
-    assert {p.path for p in problems} == {str(built.items["item-b"])}
+    assert {p.path for p in problems} == {built.items["item-b"]}
     assert all("asset 'notes'" in p.message for p in problems)
     assert any("file:checksum" in p.message for p in problems)
 
@@ -278,7 +278,7 @@ def test_plain_geotiff_is_a_cog_problem(built: Built, schemas: Path) -> None:
     _replace_with_plain_geotiff(built)
     problems = validate_catalog(built.root, schemas, workers=2)
     assert problems
-    assert {p.path for p in problems} == {str(built.items["item-a"])}
+    assert {p.path for p in problems} == {built.items["item-a"]}
     assert all("asset 'mask'" in p.message and "COG" in p.message for p in problems)
     assert validate_catalog(built.root, schemas, check_cogs=False) == []
 
@@ -308,13 +308,13 @@ def test_orphan_item_is_a_problem(built: Built, schemas: Path) -> None:
 
     edit_json(built.collection, drop_item_b)
     problems = validate_catalog(built.root, schemas)
-    assert [p.path for p in problems] == [str(built.items["item-b"])]
+    assert [p.path for p in problems] == [built.items["item-b"]]
     assert "not reachable" in problems[0].message
 
 
 def test_missing_root_catalog(tmp_path: Path, schemas: Path) -> None:
     (problem,) = validate_catalog(tmp_path, schemas)
-    assert problem.path == str(tmp_path)
+    assert problem.path == tmp_path
     assert "catalog.json" in problem.message
 
 
@@ -322,7 +322,7 @@ def test_unreadable_json_is_a_problem(built: Built, schemas: Path) -> None:
     bad = built.root / "coll" / "item-a" / "extra.json"
     bad.write_text("{not json")
     (problem,) = validate_catalog(built.root, schemas)
-    assert problem.path == str(bad)
+    assert problem.path == bad
 
 
 def test_asset_outside_the_catalog_is_a_problem(built: Built, schemas: Path) -> None:
@@ -354,6 +354,6 @@ def test_url_outside_root_href_is_not_checked_offline(tmp_path: Path, schemas: P
     elsewhere = "https://elsewhere.example.com/mask.tif"
     edit_json(built.items["item-b"], lambda o: o["assets"]["mask"].update(href=elsewhere))
     (problem,) = validate_catalog(built.root, schemas, root_href=PUBLISHED)
-    assert problem.path == str(built.items["item-b"])
+    assert problem.path == built.items["item-b"]
     assert elsewhere in problem.message
     assert "not checked offline" in problem.message
