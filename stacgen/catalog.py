@@ -89,7 +89,7 @@ def build(options: BuildOptions, on_scene: Callable[[str], None] | None = None) 
     keys = {s.id: scene_key(s, opened, options) for s in scenes}
     state = {"format": FORMAT, "collection": collection_key(options), "items": keys}
     report.items = len(scenes)
-    if not options.force and is_up_to_date(out, state, _asset_files()):
+    if not options.force and is_up_to_date(out, state):
         report.up_to_date, report.reused = True, len(scenes)
     else:
         _build_into(out, scenes, state, options, report, on_scene)
@@ -149,22 +149,28 @@ def read_state(out: Path) -> dict[str, Any]:
         return {}
 
 
-def _asset_files() -> list[str]:
-    from stacgen.stac import ASSETS
+def manifest(folder: Path) -> dict[str, int]:
+    """Every file the build wrote, with its size: what a no-op rebuild checks is still there."""
+    found = {}
+    for path in sorted(folder.rglob("*")):
+        if path.is_file() and path.name != STATE_FILE:
+            found[path.relative_to(folder).as_posix()] = path.stat().st_size
+    return found
 
-    return [spec.filename for spec in ASSETS]
+
+def is_up_to_date(out: Path, state: dict[str, Any]) -> bool:
+    """Same inputs and settings as the catalog in place, and every file it wrote is intact."""
+    saved = read_state(out)
+    files = saved.pop("files", None)
+    return saved == state and isinstance(files, dict) and _intact(out, files)
 
 
-def is_up_to_date(out: Path, state: dict[str, Any], asset_files: list[str]) -> bool:
-    """Same inputs and settings as the catalog in place, and every file it lists is there."""
-    if read_state(out) != state:
+def _intact(out: Path, files: dict[str, int]) -> bool:
+    """Each file is there with the size the manifest gives."""
+    try:
+        return all((out / name).stat().st_size == size for name, size in files.items())
+    except OSError:
         return False
-    coll = out / constants.COLLECTION_ID
-    needed = [out / "catalog.json", coll / "collection.json", coll / ITEMS_PARQUET]
-    for item_id in state["items"]:
-        needed += [coll / item_id / f"{item_id}.json"]
-        needed += [coll / item_id / name for name in asset_files]
-    return all(p.is_file() for p in needed)
 
 
 def _staging_root(out: Path) -> Path:
@@ -194,7 +200,7 @@ def _build_into(
     try:
         items = _collect_items(out, staging, scenes, state, options, report, on_scene)
         save_catalog(items, staging, options)
-        atomic_write_json(staging / STATE_FILE, state)
+        atomic_write_json(staging / STATE_FILE, {**state, "files": manifest(staging)})
         _check(staging, options)
         swap_in(staging, out)
     finally:
@@ -213,13 +219,14 @@ def _collect_items(
     from stacgen.process import SceneError
     from stacgen.stac import create_item
 
-    previous = {} if options.force else read_state(out).get("items", {})
+    saved = {} if options.force else read_state(out)
+    previous, files = saved.get("items", {}), saved.get("files", {})
     items: dict[str, pystac.Item] = {}
     todo = []
     for scene in scenes:
         reused = None
         if previous.get(scene.id) == state["items"][scene.id]:
-            reused = reuse_item(out, staging, scene.id)
+            reused = reuse_item(out, staging, scene.id, files)
         if reused is None:
             todo.append(scene)
             continue
@@ -261,10 +268,15 @@ def asset_hrefs(outputs: SceneOutputs, root_href: str | None) -> dict[str, str]:
     return {key: f"{base}/{info.name}" for key, info in outputs.files.items()}
 
 
-def reuse_item(out: Path, staging: Path, item_id: str) -> pystac.Item | None:
-    """Link an unchanged item folder of the previous catalog into the new one."""
+def reuse_item(out: Path, staging: Path, item_id: str, files: dict[str, int]) -> pystac.Item | None:
+    """Link an unchanged, intact item folder of the previous catalog into the new one."""
     source = out / constants.COLLECTION_ID / item_id
     target = staging / constants.COLLECTION_ID / item_id
+    prefix = f"{constants.COLLECTION_ID}/{item_id}/"
+    own = {name: size for name, size in files.items() if name.startswith(prefix)}
+    if not own or not _intact(out, own):
+        log.info("rebuilding %s: files of the previous build are missing or changed", item_id)
+        return None
     try:
         data = json.loads((source / f"{item_id}.json").read_text())
         target.mkdir(parents=True)

@@ -123,6 +123,12 @@ def test_rebuild_skips_unchanged_scenes_and_force_redoes_them(tmp_path: Path) ->
     item_id = _plain_folders(top)[0].name
     item = json.loads((out / COLL / item_id / f"{item_id}.json").read_text())
     assert item["properties"]["alcd:site"] == "Somewhere else"
+    # A published file deleted or changed by hand: that item is made again, the rest reused.
+    other = _plain_folders(top)[1].name
+    (out / COLL / other / "thumbnail.png").unlink()
+    repaired = build(_options(top, out, cache))
+    assert (repaired.built, repaired.reused) == (1, first.items - 1)
+    assert (out / COLL / other / "thumbnail.png").is_file()
     forced = build(_options(top, out, cache, force=True))
     assert forced.built == first.items
 

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Build STAC Browser once, for `stacgen serve`, into browser/dist (git-ignored): served at
+# /browser/, hash history, no source maps. The catalog URL is not built in: the server answers
+# /browser/config.js for whatever host and port it runs on.
+#
+# The npm package holds sources only. Its own `ol-stac ^1.1.0` resolves to a release whose shims
+# fail to compile, so tools/stac-browser/package.json is the package's file with ol-stac pinned
+# to 1.4.0 (the only change), and package-lock.json pins everything else. The tarball itself is
+# checked against the registry's sha512 recorded below.
+#
+# Usage: tools/build-browser.sh [OUT]   (OUT defaults to browser; the result is OUT/dist)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+VERSION=4.0.1
+INTEGRITY="sha512-Nu3pZzkJXfaS8JpsY1SjABMgr8W9swNmVa8RJoRetuDeMQ1+YibBRluC7G9ugzE/QECHD/9n3/8W/Ksz+UAC7w=="
+RECIPE=tools/stac-browser
+OUT="${1:-browser}"
+WORK="$OUT/.build"
+CONFIG_LINE='<!-- <script defer="defer" src="/config.js"></script> -->'
+
+command -v npm >/dev/null || { echo "build-browser: npm not found (apt-get install nodejs npm)" >&2; exit 1; }
+rm -rf "$WORK"
+mkdir -p "$WORK"
+tarball="$(cd "$WORK" && npm pack --silent "@radiantearth/stac-browser@$VERSION")"
+actual="$(node -e 'const c=require("crypto"),fs=require("fs");
+  process.stdout.write("sha512-"+c.createHash("sha512").update(fs.readFileSync(process.argv[1])).digest("base64"))' \
+  "$WORK/$tarball")"
+if [ "$actual" != "$INTEGRITY" ]; then
+  echo "build-browser: $WORK/$tarball: checksum $actual, expected $INTEGRITY" >&2
+  exit 1
+fi
+tar -xzf "$WORK/$tarball" -C "$WORK"
+src="$WORK/package"
+cp "$RECIPE/package.json" "$RECIPE/package-lock.json" "$src/"
+
+# Load config.js before the app, so the server can set catalogUrl (and the CRS) at run time.
+grep -qF "$CONFIG_LINE" "$src/public/index.html" \
+  || { echo "build-browser: $src/public/index.html: config.js line not found" >&2; exit 1; }
+sed -i "s|$CONFIG_LINE|<script defer=\"defer\" src=\"<%= BASE_URL %>config.js\"></script>|" \
+  "$src/public/index.html"
+
+(
+  cd "$src"
+  npm ci --no-audit --no-fund --loglevel=error
+  npm run build -- --historyMode=hash --pathPrefix=/browser/ --noSourceMaps \
+    --catalogTitle="ALCD reference cloud masks"
+)
+rm -rf "$OUT/dist.new"
+mv "$src/dist" "$OUT/dist.new"
+rm -rf "$OUT/dist"
+mv "$OUT/dist.new" "$OUT/dist"
+rm -rf "$WORK"
+echo "STAC Browser $VERSION built in $OUT/dist"
