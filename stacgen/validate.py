@@ -473,28 +473,30 @@ def _check_link(walk: Walk, path: Path, link: dict[str, Any]) -> None:
     rel, href = link.get("rel"), link.get("href")
     if rel not in LOCAL_RELS or not isinstance(href, str):
         return
+    target = _existing_file(walk, path, href, f"{rel} link {href}")
+    if target is not None and rel == "self" and target != path:
+        walk.add(path, f"self link {href} names {walk.show(target)}, not this file")
+
+
+def _existing_file(walk: Walk, path: Path, href: str, label: str) -> Path | None:
+    """The local file `href` (in the JSON at `path`) names, or None with the problem added."""
     try:
         target = walk.hrefs.resolve(href, path.parent)
     except ValueError as err:
-        walk.add(path, f"{rel} link {href}: {err}")
-        return
+        walk.add(path, f"{label}: {err}")
+        return None
     if not target.is_file():
-        walk.add(path, f"{rel} link {href}: {walk.show(target)} does not exist")
-    elif rel == "self" and target != path:
-        walk.add(path, f"self link {href} names {walk.show(target)}, not this file")
+        walk.add(path, f"{label}: {walk.show(target)} does not exist")
+        return None
+    return target
 
 
 def _collect_asset(walk: Walk, path: Path, key: str, asset: dict[str, Any]) -> None:
     href = asset.get("href")
     if not isinstance(href, str):
         return  # the schema check reports it
-    try:
-        file = walk.hrefs.resolve(href, path.parent)
-    except ValueError as err:
-        walk.add(path, f"asset {key!r} ({href}): {err}")
-        return
-    if not file.is_file():
-        walk.add(path, f"asset {key!r} ({href}): {walk.show(file)} does not exist")
+    file = _existing_file(walk, path, href, f"asset {key!r} ({href})")
+    if file is None:
         return
     size, checksum = asset.get("file:size"), asset.get("file:checksum")
     cog = walk.check_cogs and is_cog_asset(asset)
