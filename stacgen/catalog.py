@@ -188,6 +188,22 @@ def _staging_dir(out: Path) -> Path:
     return staging
 
 
+@dataclass
+class _Run:
+    """One build under way: where it writes, what it must make, what it has done."""
+
+    out: Path
+    staging: Path
+    state: dict[str, Any]
+    options: BuildOptions
+    report: BuildReport
+    on_scene: Callable[[str], None] | None
+
+    def done(self, scene_id: str) -> None:
+        if self.on_scene:
+            self.on_scene(scene_id)
+
+
 def _build_into(
     out: Path,
     scenes: list[Scene],
@@ -196,54 +212,46 @@ def _build_into(
     report: BuildReport,
     on_scene: Callable[[str], None] | None,
 ) -> None:
-    staging = _staging_dir(out)
+    run = _Run(out, _staging_dir(out), state, options, report, on_scene)
     try:
-        items = _collect_items(out, staging, scenes, state, options, report, on_scene)
-        save_catalog(items, staging, options)
-        atomic_write_json(staging / STATE_FILE, {**state, "files": manifest(staging)})
-        _check(staging, options)
-        swap_in(staging, out)
+        items = _collect_items(run, scenes)
+        save_catalog(items, run.staging, options)
+        atomic_write_json(run.staging / STATE_FILE, {**state, "files": manifest(run.staging)})
+        _check(run.staging, options)
+        swap_in(run.staging, out)
     finally:
         shutil.rmtree(_staging_root(out), ignore_errors=True)
 
 
-def _collect_items(
-    out: Path,
-    staging: Path,
-    scenes: list[Scene],
-    state: dict[str, Any],
-    options: BuildOptions,
-    report: BuildReport,
-    on_scene: Callable[[str], None] | None,
-) -> list[pystac.Item]:
+def _collect_items(run: _Run, scenes: list[Scene]) -> list[pystac.Item]:
+    """Reuse the unchanged items, process the others; in id order."""
     from stacgen.process import SceneError
     from stacgen.stac import create_item
 
-    saved = {} if options.force else read_state(out)
+    saved = {} if run.options.force else read_state(run.out)
     previous, files = saved.get("items", {}), saved.get("files", {})
     items: dict[str, pystac.Item] = {}
     todo = []
     for scene in scenes:
         reused = None
-        if previous.get(scene.id) == state["items"][scene.id]:
-            reused = reuse_item(out, staging, scene.id, files)
+        if previous.get(scene.id) == run.state["items"][scene.id]:
+            reused = reuse_item(run.out, run.staging, scene.id, files)
         if reused is None:
             todo.append(scene)
             continue
         items[scene.id] = reused
-        report.reused += 1
-        if on_scene:
-            on_scene(scene.id)
+        run.report.reused += 1
+        run.done(scene.id)
     errors: list[str] = []
-    for scene, result in run_scenes(todo, staging / constants.COLLECTION_ID, options.workers):
+    collection_dir = run.staging / constants.COLLECTION_ID
+    for scene, result in run_scenes(todo, collection_dir, run.options.workers):
         if isinstance(result, SceneError):
             errors.append(str(result))
         else:
-            items[scene.id] = create_item(result, asset_hrefs(result, options.root_href))
-            report.built += 1
-        if on_scene:
-            on_scene(scene.id)
-    _accept_scene_errors(errors, options, report, items)
+            items[scene.id] = create_item(result, asset_hrefs(result, run.options.root_href))
+            run.report.built += 1
+        run.done(scene.id)
+    _accept_scene_errors(errors, run.options, run.report, items)
     return [items[key] for key in sorted(items)]
 
 
