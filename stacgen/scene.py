@@ -165,6 +165,8 @@ def read_folder(folder: Path) -> tuple[Scene | None, list[Problem]]:
     problems += [Problem(folder / rel, "required file is missing") for rel in missing]
     parameters = _read_json(folder / constants.PARAMETERS, problems)
     statistics = _read_json(folder / constants.STATISTICS, problems)
+    if statistics is not None:
+        problems += check_statistics(folder / constants.STATISTICS, statistics)
     for rel in (constants.CLASSIFICATION_MAP, constants.CONFIDENCE_MAP):
         if rel not in missing:
             problems += check_raster(folder / rel)
@@ -195,6 +197,19 @@ def _read_json(path: Path, problems: list[Problem]) -> dict[str, Any] | None:
         problems.append(Problem(path, "malformed JSON (expected an object)"))
         return None
     return value
+
+
+def check_statistics(path: Path, data: dict[str, Any]) -> list[Problem]:
+    """k_fold_summary.json must pair each metric name with a mean and a std."""
+    names, means, stds = data.get("metrics_names"), data.get("means"), data.get("stds")
+    if not (isinstance(names, list) and all(isinstance(n, str) for n in names)):
+        return [Problem(path, "'metrics_names' is not a list of names")]
+    for key, values in (("means", means), ("stds", stds)):
+        if not (isinstance(values, list) and len(values) == len(names)):
+            return [Problem(path, f"'{key}' does not give one number per metric name")]
+        if not all(isinstance(v, int | float) for v in values):
+            return [Problem(path, f"'{key}' holds something that is not a number")]
+    return []
 
 
 def check_raster(path: Path) -> list[Problem]:

@@ -1,11 +1,12 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
 from stacgen import constants
-from stacgen.scene import Tile, parse_product_name, parse_tile
+from stacgen.scene import Tile, check_statistics, parse_product_name, parse_tile
 
 
 def test_compact_name() -> None:
@@ -64,3 +65,23 @@ def test_bad_tiles_are_refused(bad: object) -> None:
 def test_tile_parts() -> None:
     t = Tile("33UUU")
     assert (t.zone, t.latitude_band, t.grid_square) == (33, "U", "UU")
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        ({"means": [1.0], "stds": [0.1]}, "'metrics_names' is not a list"),
+        ({"metrics_names": ["accuracy"], "means": [], "stds": [0.1]}, "'means' does not give"),
+        ({"metrics_names": ["accuracy"], "means": [1.0]}, "'stds' does not give"),
+        ({"metrics_names": ["accuracy"], "means": ["x"], "stds": [0.1]}, "not a number"),
+    ],
+)
+def test_malformed_statistics_are_problems(data: dict[str, object], reason: str) -> None:
+    (problem,) = check_statistics(Path("k.json"), data)
+    assert problem.path == Path("k.json")
+    assert reason in problem.message
+
+
+def test_well_formed_statistics_pass() -> None:
+    data = {"metrics_names": ["accuracy", "recall"], "means": [0.9, 1], "stds": [0.1, 0.0]}
+    assert check_statistics(Path("k.json"), data) == []
