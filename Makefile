@@ -10,7 +10,10 @@ BUILD_ARGS := $(if $(ARCHIVE),--archive "$(ARCHIVE)") $(if $(WORKERS),--workers 
 # The offline mirror of the STAC schemas; a setting, overridable from the environment.
 export STACGEN_SCHEMAS ?= $(abspath ../shared/stac-schemas)
 
-.PHONY: install catalog test lint format bench validate clean
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: install catalog test lint format bench validate serve browser clean
 
 # The venv is (re)installed whenever pyproject.toml changes.
 $(STAMP): pyproject.toml
@@ -26,6 +29,15 @@ catalog: $(STAMP)
 
 validate: $(STAMP)
 	$(BIN)/stacgen validate $(OUT)
+
+serve: $(STAMP)
+	$(BIN)/stacgen serve $(OUT) --host $(HOST) --port $(PORT)
+
+# STAC Browser, built once with npm into browser/dist (git-ignored); served at /browser/.
+browser: browser/dist/index.html
+
+browser/dist/index.html: tools/build-browser.sh tools/stac-browser/package.json tools/stac-browser/package-lock.json
+	tools/build-browser.sh
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
@@ -43,6 +55,6 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.run
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info bench/out
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info bench/out browser screenshots
 	find catalog -mindepth 1 -maxdepth 1 ! -name README.md -exec rm -rf {} +
 	rm -rf catalog.*

@@ -201,3 +201,24 @@ def validate(directory: Path, schemas: Path | None, root_href: str | None, worke
     if problems:
         _fail(f"{directory}: {len(problems)} problem(s)")
     click.echo(f"{directory}: valid")
+
+
+@main.command()
+@click.argument("directory", type=PathArg, default=Path("catalog"))
+@click.option("--host", default="127.0.0.1", show_default=True, help="0.0.0.0 to be reachable.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
+@click.option("--browser-dir", type=PathArg, help="Built STAC Browser [env STACGEN_BROWSER_DIR].")
+def serve(directory: Path, host: str, port: int, browser_dir: Path | None) -> None:
+    """Serve the catalog, a STAC API and STAC Browser on one origin until Ctrl-C."""
+    from stacgen.serve import BROWSER_HINT, ServeError, ServeUrls, find_browser, run_forever
+
+    def ready(urls: ServeUrls) -> None:
+        click.echo(f"catalog      {urls.catalog}")
+        click.echo(f"STAC API     {urls.api}")
+        click.echo(f"STAC Browser {urls.browser or BROWSER_HINT}")
+        click.echo("Ctrl-C stops the server.")
+
+    try:
+        run_forever(directory, host, port, browser_dir=find_browser(browser_dir), on_ready=ready)
+    except ServeError as err:
+        raise click.ClickException(str(err)) from err

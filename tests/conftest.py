@@ -8,8 +8,12 @@ from pathlib import Path
 import pytest
 
 from stacgen import config, constants, synthetic
+from stacgen.archive import open_archive
 from stacgen.catalog import BuildOptions, build
 from stacgen.constants import SceneFolder
+
+# Fixtures of these modules are available to every test: the fake Zenodo and the served catalogs.
+pytest_plugins = ("fake_zenodo", "serve_fixtures")
 
 TEST_SIZE = 183  # px: a tenth of the real 1830, same tile extent (600 m pixels)
 
@@ -55,6 +59,12 @@ def archive_tgz(
 ) -> Path:
     path = tmp_path_factory.mktemp("archive") / constants.ARCHIVE_NAME
     return synthetic.make_archive(path, size=TEST_SIZE, folders=archive_folders)
+
+
+@pytest.fixture(scope="session")
+def archive_top(archive_tgz: Path, cache_dir: Path) -> Path:
+    """The session archive's top folder, as the build extracted it into the cache."""
+    return open_archive(archive_tgz, cache_dir).top
 
 
 @pytest.fixture(scope="session")

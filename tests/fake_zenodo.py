@@ -1,9 +1,7 @@
 """A fake Zenodo on 127.0.0.1 for tests: the record API in every JSON shape Zenodo has served,
 file bytes honouring Range, concept records, and injected faults.
 
-Use it through the fixtures (import them where needed; pytest finds them by their ``name``)::
-
-    from fake_zenodo import zenodo_fixture, zenodo_server_fixture  # noqa: F401
+conftest.py loads this module as a pytest plugin, so its fixtures reach every test by name::
 
     def test_x(zenodo: FakeZenodo, tmp_path: Path) -> None:
         served = zenodo.add_record(4242, payload)           # bytes or a Path (e.g. a synthetic tgz)

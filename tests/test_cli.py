@@ -8,12 +8,11 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from fake_zenodo import FakeZenodo, pin_payload, zenodo_fixture, zenodo_server_fixture
+from fake_zenodo import FakeZenodo, pin_payload
 
 from stacgen import constants, synthetic
 from stacgen.cli import main
 
-__all__ = ["zenodo_fixture", "zenodo_server_fixture"]  # fixtures used by name below
 COLL = constants.COLLECTION_ID
 
 

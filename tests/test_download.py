@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 import requests
-from fake_zenodo import (  # the fixtures are found by pytest through their names
+from fake_zenodo import (
     SHAPES,
     TEST_LICENSE,
     TEST_RECORD_ID,
@@ -24,8 +24,6 @@ from fake_zenodo import (  # the fixtures are found by pytest through their name
     make_payload,
     pin_payload,
     record_json,
-    zenodo_fixture,  # noqa: F401
-    zenodo_server_fixture,  # noqa: F401
 )
 
 from stacgen import constants, download, fileutil

@@ -37,14 +37,11 @@ def _items(catalog: Path) -> list[dict[str, Any]]:
     return [_item(catalog, p.name) for p in sorted((catalog / COLL).iterdir()) if p.is_dir()]
 
 
-def _scene_dir(cache_dir: Path, item_id: str) -> Path:
+def _scene_dir(top: Path, item_id: str) -> Path:
     """The folder the item was made from: the first subset's copy for the shared product."""
     for subset in constants.SUBSETS:
-        found = sorted(
-            (cache_dir / "extracted").glob(f"*/{constants.TOP_FOLDER}/{subset}/{item_id}")
-        )
-        if found:
-            return found[0]
+        if (top / subset / item_id).is_dir():
+            return top / subset / item_id
     raise AssertionError(f"no scene folder for {item_id}")
 
 
@@ -84,9 +81,11 @@ def test_golden_files(built_catalog: Path, request: pytest.FixtureRequest) -> No
         assert _drop_volatile(data) == json.loads(path.read_text()), name
 
 
-def test_class_counts_and_covers_equal_the_raster(built_catalog: Path, cache_dir: Path) -> None:
+def test_class_counts_and_covers_equal_the_raster(built_catalog: Path, archive_top: Path) -> None:
     for item in _items(built_catalog):
-        with rasterio.open(_scene_dir(cache_dir, item["id"]) / constants.CLASSIFICATION_MAP) as src:
+        with rasterio.open(
+            _scene_dir(archive_top, item["id"]) / constants.CLASSIFICATION_MAP
+        ) as src:
             counts = np.bincount(src.read(1).ravel(), minlength=8)
         total, valid = counts.sum(), counts[1:].sum()
         classes = item["assets"]["classification"]["classification:classes"]
@@ -109,10 +108,10 @@ def test_class_counts_and_covers_equal_the_raster(built_catalog: Path, cache_dir
 
 
 def test_footprint_lies_inside_the_tile_and_covers_the_valid_pixels(
-    built_catalog: Path, cache_dir: Path
+    built_catalog: Path, archive_top: Path
 ) -> None:
     for item in _items(built_catalog):
-        path = _scene_dir(cache_dir, item["id"]) / constants.CLASSIFICATION_MAP
+        path = _scene_dir(archive_top, item["id"]) / constants.CLASSIFICATION_MAP
         with rasterio.open(path) as src:
             data, transform, crs = src.read(1), src.transform, src.crs
             # Straight UTM edges are curves in WGS84: densify before transforming.
@@ -133,9 +132,9 @@ def test_footprint_lies_inside_the_tile_and_covers_the_valid_pixels(
         assert item["properties"]["proj:code"] == f"EPSG:{crs.to_epsg()}"
 
 
-def test_samples_geojson_matches_the_shapefiles(built_catalog: Path, cache_dir: Path) -> None:
+def test_samples_geojson_matches_the_shapefiles(built_catalog: Path, archive_top: Path) -> None:
     for item in _items(built_catalog):
-        folder = _scene_dir(cache_dir, item["id"])
+        folder = _scene_dir(archive_top, item["id"])
         href = item["assets"]["samples"]["href"]
         features = json.loads((built_catalog / COLL / item["id"] / href).read_text())["features"]
         expected = []
@@ -159,14 +158,16 @@ def test_samples_geojson_matches_the_shapefiles(built_catalog: Path, cache_dir: 
             assert -90 <= lat <= 90
 
 
-def test_identity_links_and_parameters(built_catalog: Path, cache_dir: Path) -> None:
+def test_identity_links_and_parameters(built_catalog: Path, archive_top: Path) -> None:
     for item in _items(built_catalog):
         product = parse_product_name(item["id"])
         props = item["properties"]
         assert props["datetime"] == product.datetime.strftime("%Y-%m-%dT%H:%M:%SZ")
         assert props["platform"] == product.platform
         assert props["sat:relative_orbit"] == product.relative_orbit
-        params = json.loads((_scene_dir(cache_dir, item["id"]) / constants.PARAMETERS).read_text())
+        params = json.loads(
+            (_scene_dir(archive_top, item["id"]) / constants.PARAMETERS).read_text()
+        )
         assert props["alcd:parameters"] == params
         assert props["alcd:site"] == params["location"]
         assert (
@@ -190,9 +191,9 @@ def test_identity_links_and_parameters(built_catalog: Path, cache_dir: Path) -> 
     assert shared["properties"]["alcd:subsets"] == list(constants.SUBSETS)
 
 
-def test_statistics_properties(built_catalog: Path, cache_dir: Path) -> None:
+def test_statistics_properties(built_catalog: Path, archive_top: Path) -> None:
     for item in _items(built_catalog):
-        stats = json.loads((_scene_dir(cache_dir, item["id"]) / constants.STATISTICS).read_text())
+        stats = json.loads((_scene_dir(archive_top, item["id"]) / constants.STATISTICS).read_text())
         for i, name in enumerate(stats["metrics_names"]):
             assert item["properties"][f"alcd:{name}"] == stats["means"][i]
             assert item["properties"][f"alcd:{name}_std"] == stats["stds"][i]

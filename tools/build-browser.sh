@@ -3,10 +3,12 @@
 # /browser/, hash history, no source maps. The catalog URL is not built in: the server answers
 # /browser/config.js for whatever host and port it runs on.
 #
-# The npm package holds sources only. Its own `ol-stac ^1.1.0` resolves to a release whose shims
-# fail to compile, so tools/stac-browser/package.json is the package's file with ol-stac pinned
-# to 1.4.0 (the only change), and package-lock.json pins everything else. The tarball itself is
-# checked against the registry's sha512 recorded below.
+# The npm package holds sources only, and its `ol-stac ^1.1.0` now resolves to 1.6.0, whose shims
+# fail to compile. 1.4.0 compiles but brings stac-js 0.4, whose objects the map does not get from
+# STAC Browser (stac-js 0.1), so it never shows a COG. tools/stac-browser/package.json is the
+# package's own file with ol-stac pinned to 1.1.0 (stac-js ~0.1.8, what 4.0.1 was released with;
+# the only change), and package-lock.json pins everything else. The tarball is checked against
+# the registry's sha512 recorded below.
 #
 # Usage: tools/build-browser.sh [OUT]   (OUT defaults to browser; the result is OUT/dist)
 set -euo pipefail

@@ -1,0 +1,250 @@
+"""STAC Browser in a real headless Chromium against `serve`: an item page shows the item id, the
+class table with its colours, the thumbnail, and the visual COG drawn on the map.
+
+Chromium is driven over the DevTools protocol on a pipe (`--remote-debugging-pipe`: JSON messages
+ended by NUL on fds 3 and 4), so nothing beyond Debian's `chromium` is needed. Skipped only when
+Chromium or the built STAC Browser (`make browser`) is missing; CI installs both.
+A screenshot of the page is saved in screenshots/ (git-ignored).
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import select
+import shutil
+import signal
+import subprocess
+import time
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+from rasterio.errors import NotGeoreferencedWarning
+from rasterio.io import MemoryFile
+from serve_fixtures import FixtureCatalog
+
+from stacgen import constants
+from stacgen.serve import BROWSER_HINT, find_browser, serve
+
+pytestmark = pytest.mark.timeout(180)
+CHROMIUM_ENV = "STACGEN_CHROMIUM"
+REQUIRE_ENV = "STACGEN_REQUIRE_BROWSER_TEST"
+BODY_TEXT = "(document.body ? document.body.innerText : '')"  # no body until the page loads
+SCREENSHOTS = Path(__file__).resolve().parents[1] / "screenshots"
+WIDTH, HEIGHT = 1280, 1800
+WAIT = 45.0  # seconds for the page to reach a state; the software-rendered map is the slowest
+FLAGS = (
+    "--headless",
+    "--no-sandbox",  # CI runs as root
+    "--disable-gpu",
+    # The map is WebGL: software rendering, opted in (the silent fallback is deprecated).
+    "--use-angle=swiftshader",
+    "--enable-unsafe-swiftshader",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-default-apps",
+    "--disable-dev-shm-usage",
+    "--disable-extensions",
+    "--disable-sync",
+    "--no-default-browser-check",
+    "--no-first-run",
+    "--mute-audio",
+    "--hide-scrollbars",
+    f"--window-size={WIDTH},{HEIGHT}",
+)
+
+
+class Chromium:
+    """A headless Chromium in its own process group, spoken to over the DevTools pipe."""
+
+    def __init__(self, exe: str, profile: Path, log: Path) -> None:
+        to_chrome, self._out = os.pipe()
+        self._in, from_chrome = os.pipe()
+        # The protocol pipe must be fds 3 (commands) and 4 (answers) of Chromium; bash, as dash
+        # cannot redirect from fds above 9.
+        shell = f'exec "$0" "$@" 3<&{to_chrome} 4>&{from_chrome}'
+        args = [*FLAGS, f"--user-data-dir={profile}", "--remote-debugging-pipe", "about:blank"]
+        with log.open("wb") as stderr:
+            self.proc = subprocess.Popen(
+                ["/bin/bash", "-c", shell, exe, *args],
+                pass_fds=(to_chrome, from_chrome),
+                start_new_session=True,
+                stdin=subprocess.DEVNULL,
+                stdout=stderr,
+                stderr=stderr,
+            )
+        os.close(to_chrome)
+        os.close(from_chrome)
+        self._buffer = b""
+        self._next_id = 0
+
+    def send(self, method: str, session: str | None = None, **params: Any) -> dict[str, Any]:
+        self._next_id += 1
+        message: dict[str, Any] = {"id": self._next_id, "method": method, "params": params}
+        if session:
+            message["sessionId"] = session
+        os.write(self._out, json.dumps(message).encode() + b"\0")
+        deadline = time.monotonic() + WAIT
+        while True:
+            answer = self._receive(deadline)
+            if answer.get("id") == self._next_id:
+                if "error" in answer:
+                    raise RuntimeError(f"{method}: {answer['error']}")
+                result: dict[str, Any] = answer.get("result", {})
+                return result
+
+    def _receive(self, deadline: float) -> dict[str, Any]:
+        while b"\0" not in self._buffer:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([self._in], [], [], left)[0]:
+                raise TimeoutError("Chromium did not answer")
+            chunk = os.read(self._in, 1 << 20)
+            if not chunk:
+                raise EOFError("Chromium closed the DevTools pipe")
+            self._buffer += chunk
+        raw, self._buffer = self._buffer.split(b"\0", 1)
+        message: dict[str, Any] = json.loads(raw)
+        return message
+
+    def new_page(self) -> Page:
+        target = self.send("Target.createTarget", url="about:blank")["targetId"]
+        session = self.send("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
+        return Page(self, session)
+
+    def close(self) -> None:
+        try:
+            self.send("Browser.close")
+            self.proc.wait(timeout=10)
+        except (OSError, RuntimeError, TimeoutError, EOFError, subprocess.TimeoutExpired):
+            pass
+        finally:
+            # Whatever Chromium left behind (renderers, zygotes) is in the group it leads.
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+            os.close(self._in)
+            os.close(self._out)
+
+
+class Page:
+    def __init__(self, chromium: Chromium, session: str) -> None:
+        self.chromium = chromium
+        self.session = session
+
+    def send(self, method: str, **params: Any) -> dict[str, Any]:
+        return self.chromium.send(method, self.session, **params)
+
+    def evaluate(self, expression: str) -> Any:
+        answer = self.send("Runtime.evaluate", expression=expression, returnByValue=True)
+        if "exceptionDetails" in answer:
+            raise RuntimeError(f"{expression}: {answer['exceptionDetails']}")
+        return answer["result"].get("value")
+
+    def text(self) -> str:
+        return str(self.evaluate(BODY_TEXT))
+
+    def wait_until(self, what: str, expression: str) -> None:
+        deadline = time.monotonic() + WAIT
+        while not self.evaluate(expression):
+            if time.monotonic() > deadline:
+                pytest.fail(f"STAC Browser never showed {what}; the page said:\n{self.text()}")
+            time.sleep(0.2)
+
+    def screenshot(self) -> bytes:
+        return base64.b64decode(self.send("Page.captureScreenshot", format="png")["data"])
+
+
+def find_chromium() -> str | None:
+    return (
+        os.environ.get(CHROMIUM_ENV) or shutil.which("chromium") or shutil.which("chromium-browser")
+    )
+
+
+def rgb_of(png: bytes) -> npt.NDArray[np.uint8]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)  # a screenshot is no map
+        with MemoryFile(png) as mem, mem.open() as image:
+            pixels: npt.NDArray[np.uint8] = image.read()[:3]
+    return pixels
+
+
+def colour_pixels(png: bytes, rgb: tuple[int, int, int], tolerance: int = 3) -> int:
+    pixels = rgb_of(png).astype(np.int16)
+    target = np.array(rgb, dtype=np.int16).reshape(3, 1, 1)
+    return int((np.abs(pixels - target) <= tolerance).all(axis=0).sum())
+
+
+def _missing(reason: str) -> None:
+    """Skip on a machine without the browser; fail where it must run (CI sets REQUIRE_ENV)."""
+    if os.environ.get(REQUIRE_ENV):
+        pytest.fail(f"{reason} ({REQUIRE_ENV} is set: this test must run here)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module", name="chromium")
+def chromium_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chromium]:
+    exe = find_chromium()
+    if exe is None:
+        _missing(f"Chromium is not installed (apt-get install chromium, or set {CHROMIUM_ENV})")
+    if find_browser() is None:
+        _missing(BROWSER_HINT)
+    assert exe is not None
+    folder = tmp_path_factory.mktemp("chromium")
+    chromium = Chromium(exe, folder / "profile", folder / "chromium.log")
+    yield chromium
+    chromium.close()
+
+
+def test_item_page_shows_id_classes_thumbnail_and_map(
+    chromium: Chromium, serve_catalog: FixtureCatalog
+) -> None:
+    # The clearest scene: its land blocks keep their exact colour on the map at any zoom.
+    item_id = min(
+        serve_catalog.item_ids(),
+        key=lambda i: serve_catalog.item(i)["properties"]["eo:cloud_cover"],
+    )
+    page = chromium.new_page()
+    with serve(serve_catalog.root, "127.0.0.1", 0) as server:
+        assert server.urls.browser is not None
+        url = f"{server.urls.browser}#/{constants.COLLECTION_ID}/{item_id}/{item_id}.json"
+        page.send("Page.navigate", url=url)
+        page.wait_until(f"the item id {item_id}", f"{BODY_TEXT}.includes('{item_id}')")
+
+        # The visual COG, read by the browser with range requests, is drawn in class colours.
+        land = next(c.rgb for c in constants.CLASSES if c.name == "land")
+        deadline = time.monotonic() + WAIT
+        while (drawn := colour_pixels(page.screenshot(), land)) < 2000:
+            if time.monotonic() > deadline:
+                pytest.fail(f"the map never drew the visual COG ({drawn} land pixels)")
+            time.sleep(0.5)
+
+        thumbnail = "i => i.src.endsWith('/thumbnail.png') && i.naturalWidth > 0"
+        page.wait_until("the thumbnail", f"[...document.images].some({thumbnail})")
+        # The class table is in the classification asset's panel: open it.
+        page.wait_until(
+            "the classification asset",
+            "document.querySelector('button[aria-controls=\"asset-classification\"]') !== null",
+        )
+        page.evaluate(
+            "document.querySelector('button[aria-controls=\"asset-classification\"]').click()"
+        )
+        titles = json.dumps([c.title for c in constants.CLASSES])
+        page.wait_until("the class table", f"{titles}.every(t => {BODY_TEXT}.includes(t))")
+        page.wait_until("the panel open", "document.querySelector('.collapsing') === null")
+        text = page.text()
+        shot = page.screenshot()
+    SCREENSHOTS.mkdir(exist_ok=True)
+    (SCREENSHOTS / "stac-browser-item.png").write_bytes(shot)
+
+    assert item_id in text
+    for c in constants.CLASSES:
+        assert c.title in text
+        assert c.name in text
+        assert f"#{c.color_hint}" in text  # the colour column of the table
