@@ -14,9 +14,10 @@ import shutil
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import resources
-from multiprocessing import get_context
+from multiprocessing import forkserver, get_context
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -82,8 +83,12 @@ def build(options: BuildOptions, on_scene: Callable[[str], None] | None = None) 
     started = time.perf_counter()
     out = options.out.absolute()
     recover_swap(out)
+    if options.workers > 1:
+        _start_forkserver()
     opened = open_archive(options.archive, options.cache_dir)
+    log.info("archive ready after %.2f s", time.perf_counter() - started)
     scenes, problems = discover(opened.top)
+    log.info("%d scenes read after %.2f s", len(scenes), time.perf_counter() - started)
     report = BuildReport(folders=len(scene_folders(opened.top)))
     report.skipped = _accept_problems(problems, options, opened.top)
     keys = {s.id: scene_key(s, opened, options) for s in scenes}
@@ -188,6 +193,13 @@ def _staging_dir(out: Path) -> Path:
     return staging
 
 
+@contextmanager
+def _timed(what: str) -> Iterator[None]:
+    start = time.perf_counter()
+    yield
+    log.info("%s in %.2f s", what, time.perf_counter() - start)
+
+
 @dataclass
 class _Run:
     """One build under way: where it writes, what it must make, what it has done."""
@@ -214,10 +226,14 @@ def _build_into(
 ) -> None:
     run = _Run(out, _staging_dir(out), state, options, report, on_scene)
     try:
-        items = _collect_items(run, scenes)
-        save_catalog(items, run.staging, options)
-        atomic_write_json(run.staging / STATE_FILE, {**state, "files": manifest(run.staging)})
-        _check(run.staging, options)
+        with _timed("scenes processed"):
+            items = _collect_items(run, scenes)
+        with _timed("catalog saved"):
+            save_catalog(items, run.staging, options)
+            manifest_ = manifest(run.staging)
+            atomic_write_json(run.staging / STATE_FILE, {**state, "files": manifest_})
+        with _timed("catalog validated"):
+            _check(run.staging, options)
         swap_in(run.staging, out)
     finally:
         shutil.rmtree(_staging_root(out), ignore_errors=True)
@@ -308,6 +324,18 @@ def _link_or_copy(source: Path, target: Path) -> None:
         shutil.copy2(source, target)
 
 
+def _start_forkserver() -> None:
+    """Start the process the workers fork from, importing the raster code, in the background.
+
+    It imports while this process reads the archive, so the workers start ready when the
+    scenes are (about 0.7 s of a cold build); workers must not inherit GDAL state (or threads)
+    from this process, hence forkserver rather than fork.
+    """
+    context = get_context("forkserver")
+    context.set_forkserver_preload(["stacgen.process"])
+    forkserver.ensure_running()
+
+
 def run_scenes(
     scenes: Sequence[Scene], collection_dir: Path, workers: int
 ) -> Iterator[tuple[Scene, SceneOutputs | SceneError]]:
@@ -316,9 +344,8 @@ def run_scenes(
         for scene in scenes:
             yield scene, _attempt(scene, collection_dir / scene.id)
         return
-    # forkserver: workers must not inherit GDAL state (and threads) from this process.
-    context = get_context("forkserver")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+    _start_forkserver()  # already running when build() started it
+    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("forkserver")) as pool:
         futures = {pool.submit(_attempt, s, collection_dir / s.id): s for s in scenes}
         for future in as_completed(futures):
             yield futures[future], future.result()
@@ -394,8 +421,14 @@ def _check(staging: Path, options: BuildOptions) -> None:
         return
     from stacgen.validate import validate_catalog  # the validator loads schemas: only when used
 
+    # check_cogs=False: each COG was validated by the worker that wrote it (process.check_cogs);
+    # a reused item's COGs are links to files validated by the build that made them.
     problems = validate_catalog(
-        staging, options.schemas, root_href=options.root_href, workers=options.workers
+        staging,
+        options.schemas,
+        root_href=options.root_href,
+        workers=options.workers,
+        check_cogs=False,
     )
     if problems:
         raise BuildError([f"validation: {p}" for p in problems])

@@ -28,8 +28,9 @@ def _show_progress(quiet: bool) -> bool:
 @click.option("-v", "--verbose", count=True, help="More log lines (-v info, -vv debug).")
 def main(verbose: int) -> None:
     """Publish the ALCD Sentinel-2 reference cloud masks as a STAC catalog."""
-    level = max(logging.DEBUG, logging.WARNING - 10 * verbose)
-    logging.basicConfig(level=level, format="%(levelname)s: %(message)s")
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    # -v speaks for stacgen only: the libraries' INFO lines (memory logs...) are not for users.
+    log.setLevel(max(logging.DEBUG, logging.WARNING - 10 * verbose))
 
 
 def _fail(message: str) -> None:

@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import pystac
 import rasterio
 
 from stacgen import cog, constants, samples
@@ -15,7 +16,8 @@ from stacgen.fileutil import digests
 from stacgen.labels import ClassArray, Grid, LabelError, class_stats, footprint, read_classes
 from stacgen.samples import SamplesError
 from stacgen.scene import Scene
-from stacgen.stac import ASSET_BY_KEY, BandStats, FileInfo, SceneOutputs
+from stacgen.stac import ASSET_BY_KEY, ASSETS, BandStats, FileInfo, SceneOutputs
+from stacgen.validate import cog_problems
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +60,7 @@ def _process(scene: Scene, item_dir: Path) -> SceneOutputs:
     cog.write_classification(classes, grid, path(ASSET_BY_KEY["classification"].filename))
     cog.write_confidence(confidence, grid, path(ASSET_BY_KEY["confidence"].filename))
     cog.write_visual(classes, grid, path(ASSET_BY_KEY["visual"].filename))
+    check_cogs(item_dir)
     cog.write_thumbnail(classes, path(ASSET_BY_KEY["thumbnail"].filename))
     for key, relative in CARRIED.items():
         shutil.copyfile(scene.path(relative), path(ASSET_BY_KEY[key].filename))
@@ -71,6 +74,16 @@ def _process(scene: Scene, item_dir: Path) -> SceneOutputs:
         files={key: file_info(path(spec.filename)) for key, spec in ASSET_BY_KEY.items()},
         sample_count=sample_count,
     )
+
+
+def check_cogs(item_dir: Path) -> None:
+    """rio-cogeo's validation of each COG, here where it was written, in parallel with the
+    other scenes; the validation before the swap then checks schemas, links and checksums."""
+    for spec in ASSETS:
+        if spec.media_type == pystac.MediaType.COG:
+            found = cog_problems(item_dir / spec.filename)
+            if found:
+                raise SceneError(f"{item_dir / spec.filename}: {'; '.join(found)}")
 
 
 def read_confidence(source: Path, classes: ClassArray, grid: Grid) -> ClassArray:
@@ -87,15 +100,22 @@ def read_confidence(source: Path, classes: ClassArray, grid: Grid) -> ClassArray
 
 
 def band_stats(values: ClassArray) -> BandStats | None:
-    valid = values[values != constants.NODATA]
-    if valid.size == 0:
+    """Statistics of the valid (non-zero) values, from their histogram (uint8: 256 bins)."""
+    counts = np.bincount(values.ravel(), minlength=256)
+    counts[constants.NODATA] = 0
+    total = int(counts.sum())
+    if total == 0:
         return None
+    levels = np.flatnonzero(counts)
+    bins = np.arange(counts.size, dtype=np.float64)
+    mean = float(bins @ counts) / total
+    variance = float(((bins - mean) ** 2) @ counts) / total
     return BandStats(
-        minimum=int(valid.min()),
-        maximum=int(valid.max()),
-        mean=round(float(valid.mean(dtype=np.float64)), 4),
-        stddev=round(float(valid.std(dtype=np.float64)), 4),
-        valid_percent=round(100.0 * valid.size / values.size, 4),
+        minimum=int(levels[0]),
+        maximum=int(levels[-1]),
+        mean=round(mean, 4),
+        stddev=round(variance**0.5, 4),
+        valid_percent=round(100.0 * total / values.size, 4),
     )
 
 
