@@ -60,16 +60,22 @@ def open_archive(archive: Path, cache_dir: Path) -> OpenedArchive:
         return OpenedArchive(find_top(archive), None)
     if not archive.is_file():
         raise ArchiveError(f"{archive}: no such archive file or folder")
-    memo_dir = cache_dir / "memo"
-    digest = memo_get(archive, memo_dir)
-    if digest is not None:
-        target = _extraction_dir(cache_dir, digest)
-        if (target / COMPLETE_MARKER).exists():
-            log.info("using extracted archive %s", target)
-            return OpenedArchive(find_top(target), digest)
+    done = extracted(archive, cache_dir)
+    if done is not None:
+        log.info("using extracted archive %s", done)
+        return OpenedArchive(find_top(done), done.name)
     digest = _extract(archive, cache_dir)
-    memo_put(archive, memo_dir, digest)
+    memo_put(archive, cache_dir / "memo", digest)
     return OpenedArchive(find_top(_extraction_dir(cache_dir, digest)), digest)
+
+
+def extracted(archive: Path, cache_dir: Path) -> Path | None:
+    """The folder (named by its sha256) this tgz was fully extracted into, if it was."""
+    digest = memo_get(archive, cache_dir / "memo") if archive.is_file() else None
+    if digest is None:
+        return None
+    target = _extraction_dir(cache_dir, digest)
+    return target if (target / COMPLETE_MARKER).exists() else None
 
 
 def _extraction_dir(cache_dir: Path, digest: str) -> Path:

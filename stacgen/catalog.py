@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import stacgen
 from stacgen import constants
-from stacgen.archive import OpenedArchive, open_archive
+from stacgen.archive import OpenedArchive, extracted, open_archive
 from stacgen.errors import Problem
 from stacgen.fileutil import atomic_write_json, digests, recover_swap, sha256_multihash, swap_in
 from stacgen.scene import Scene, discover, scene_folders
@@ -83,7 +83,12 @@ def build(options: BuildOptions, on_scene: Callable[[str], None] | None = None) 
     started = time.perf_counter()
     out = options.out.absolute()
     recover_swap(out)
-    if options.workers > 1:
+    if (
+        options.workers > 1
+        and not options.archive.is_dir()
+        and extracted(options.archive, options.cache_dir) is None
+    ):
+        # A cold build: the workers' imports can overlap the unpacking.
         _start_forkserver()
     opened = open_archive(options.archive, options.cache_dir)
     log.info("archive ready after %.2f s", time.perf_counter() - started)
@@ -94,10 +99,11 @@ def build(options: BuildOptions, on_scene: Callable[[str], None] | None = None) 
     keys = {s.id: scene_key(s, opened, options) for s in scenes}
     state = {"format": FORMAT, "collection": collection_key(options), "items": keys}
     report.items = len(scenes)
-    if not options.force and is_up_to_date(out, state):
+    previous = {} if options.force else read_state(out)
+    if previous and is_up_to_date(out, previous, state):
         report.up_to_date, report.reused = True, len(scenes)
     else:
-        _build_into(out, scenes, state, options, report, on_scene)
+        _build_into(out, scenes, state, previous, options, report, on_scene)
     report.seconds = time.perf_counter() - started
     return report
 
@@ -163,11 +169,11 @@ def manifest(folder: Path) -> dict[str, int]:
     return found
 
 
-def is_up_to_date(out: Path, state: dict[str, Any]) -> bool:
+def is_up_to_date(out: Path, previous: dict[str, Any], state: dict[str, Any]) -> bool:
     """Same inputs and settings as the catalog in place, and every file it wrote is intact."""
-    saved = read_state(out)
-    files = saved.pop("files", None)
-    return saved == state and isinstance(files, dict) and _intact(out, files)
+    files = previous.get("files")
+    settings = {key: value for key, value in previous.items() if key != "files"}
+    return settings == state and isinstance(files, dict) and _intact(out, files)
 
 
 def _intact(out: Path, files: dict[str, int]) -> bool:
@@ -207,6 +213,7 @@ class _Run:
     out: Path
     staging: Path
     state: dict[str, Any]
+    previous: dict[str, Any]  # the state of the catalog in place ({} with --force)
     options: BuildOptions
     report: BuildReport
     on_scene: Callable[[str], None] | None
@@ -220,18 +227,19 @@ def _build_into(
     out: Path,
     scenes: list[Scene],
     state: dict[str, Any],
+    previous: dict[str, Any],
     options: BuildOptions,
     report: BuildReport,
     on_scene: Callable[[str], None] | None,
 ) -> None:
-    run = _Run(out, _staging_dir(out), state, options, report, on_scene)
+    run = _Run(out, _staging_dir(out), state, previous, options, report, on_scene)
     try:
         with _timed("scenes processed"):
             items = _collect_items(run, scenes)
         with _timed("catalog saved"):
             save_catalog(items, run.staging, options)
-            manifest_ = manifest(run.staging)
-            atomic_write_json(run.staging / STATE_FILE, {**state, "files": manifest_})
+            files = manifest(run.staging)
+            atomic_write_json(run.staging / STATE_FILE, {**state, "files": files})
         with _timed("catalog validated"):
             _check(run.staging, options)
         swap_in(run.staging, out)
@@ -244,8 +252,7 @@ def _collect_items(run: _Run, scenes: list[Scene]) -> list[pystac.Item]:
     from stacgen.process import SceneError
     from stacgen.stac import create_item
 
-    saved = {} if run.options.force else read_state(run.out)
-    previous, files = saved.get("items", {}), saved.get("files", {})
+    previous, files = run.previous.get("items", {}), run.previous.get("files", {})
     items: dict[str, pystac.Item] = {}
     todo = []
     for scene in scenes:
@@ -344,7 +351,7 @@ def run_scenes(
         for scene in scenes:
             yield scene, _attempt(scene, collection_dir / scene.id)
         return
-    _start_forkserver()  # already running when build() started it
+    _start_forkserver()  # a no-op when build() started it already
     with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("forkserver")) as pool:
         futures = {pool.submit(_attempt, s, collection_dir / s.id): s for s in scenes}
         for future in as_completed(futures):
