@@ -83,6 +83,14 @@ def part_of(path: Path) -> Path:
     return path.with_name(path.name + ".part")
 
 
+def left_part(tmp_path: Path, data: bytes) -> Path:
+    """A `.part` left in the cache by an earlier download, holding `data`."""
+    part = part_of(archive_in(tmp_path))
+    part.parent.mkdir(parents=True)
+    part.write_bytes(data)
+    return part
+
+
 # --- parsing -------------------------------------------------------------------------------------
 @pytest.mark.parametrize("shape", SHAPES)
 def test_parse_record_reads_every_shape(zenodo: FakeZenodo, shape: Shape) -> None:
@@ -344,9 +352,7 @@ def test_server_ignoring_range_starts_over_cleanly(
     zenodo: FakeZenodo, tmp_path: Path, sleeps: list[float]
 ) -> None:
     zenodo.add_record(TEST_RECORD_ID, PAYLOAD)
-    part = part_of(archive_in(tmp_path))
-    part.parent.mkdir(parents=True)
-    part.write_bytes(PAYLOAD[:100_000])
+    part = left_part(tmp_path, PAYLOAD[:100_000])
     zenodo.fail("ignore_range")
     path = fetch(zenodo, tmp_path, sleeps)
 
@@ -383,9 +389,7 @@ def test_complete_part_is_verified_without_a_request(
     zenodo: FakeZenodo, tmp_path: Path, sleeps: list[float]
 ) -> None:
     zenodo.add_record(TEST_RECORD_ID, PAYLOAD)
-    part = part_of(archive_in(tmp_path))
-    part.parent.mkdir(parents=True)
-    part.write_bytes(PAYLOAD)
+    part = left_part(tmp_path, PAYLOAD)
     assert fetch(zenodo, tmp_path, sleeps).read_bytes() == PAYLOAD
     assert zenodo.file_requests() == []
     assert not part.exists()
@@ -395,9 +399,7 @@ def test_corrupt_resumed_part_is_fetched_again_from_the_start(
     zenodo: FakeZenodo, tmp_path: Path, sleeps: list[float]
 ) -> None:
     zenodo.add_record(TEST_RECORD_ID, PAYLOAD)
-    part = part_of(archive_in(tmp_path))
-    part.parent.mkdir(parents=True)
-    part.write_bytes(bytes(50_000))  # left by another version of the file
+    left_part(tmp_path, bytes(50_000))  # left by another version of the file
     path = fetch(zenodo, tmp_path, sleeps)
 
     assert path.read_bytes() == PAYLOAD
@@ -409,9 +411,7 @@ def test_part_longer_than_the_file_is_discarded(
     zenodo: FakeZenodo, tmp_path: Path, sleeps: list[float]
 ) -> None:
     zenodo.add_record(TEST_RECORD_ID, PAYLOAD)
-    part = part_of(archive_in(tmp_path))
-    part.parent.mkdir(parents=True)
-    part.write_bytes(PAYLOAD + b"extra")
+    left_part(tmp_path, PAYLOAD + b"extra")
     assert fetch(zenodo, tmp_path, sleeps).read_bytes() == PAYLOAD
     assert [s.range for s in zenodo.file_requests()] == [None]
 
