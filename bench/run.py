@@ -60,12 +60,16 @@ class PeakRSS:
         self._thread.start()
 
     def _watch(self) -> None:
-        while self.root.is_running() and self.root.status() != psutil.STATUS_ZOMBIE:
+        while True:
             try:
+                if self.root.status() == psutil.STATUS_ZOMBIE:
+                    return
                 procs = [self.root, *self.root.children(recursive=True)]
                 self.peak = max(self.peak, sum(p.memory_info().rss for p in procs))
+            except psutil.NoSuchProcess:
+                return  # the build ended between two samples
             except psutil.Error:
-                pass
+                pass  # a child ended while being sampled
             time.sleep(0.02)
 
     def join(self) -> None:

@@ -7,14 +7,20 @@ target (absolute or `..` paths, links, devices) before Python's `data` filter se
 
 from __future__ import annotations
 
+import fcntl
+import gzip
 import hashlib
 import logging
 import shutil
 import tarfile
-import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import IO
+from typing import IO, cast
+
+from isal import igzip, isal_zlib
 
 from stacgen import constants
 from stacgen.fileutil import CHUNK, memo_get, memo_put
@@ -28,24 +34,6 @@ class ArchiveError(Exception):
     """The archive is missing, unreadable or hostile."""
 
 
-class _HashingReader:
-    """Hashes the compressed bytes while tarfile streams them, so the archive is read once."""
-
-    def __init__(self, raw: IO[bytes]) -> None:
-        self.raw = raw
-        self.sha256 = hashlib.sha256()
-
-    def read(self, size: int = -1) -> bytes:
-        data = self.raw.read(size)
-        self.sha256.update(data)
-        return data
-
-    def drain(self) -> str:
-        while self.read(CHUNK):
-            pass
-        return self.sha256.hexdigest()
-
-
 @dataclass(frozen=True)
 class OpenedArchive:
     """The folder holding Reference_dataset/ and Hollstein/; for a tgz, the tgz's sha256."""
@@ -54,19 +42,125 @@ class OpenedArchive:
     sha256: str | None
 
 
-def open_archive(archive: Path, cache_dir: Path) -> OpenedArchive:
-    """Find the dataset in a folder, or extract a tgz into the cache (once per content)."""
+class Unpacking:
+    """A tgz being extracted into the cache, under its sha256 (known before the first member).
+
+    Iterating `scene_folders()` extracts every member and gives each scene folder as soon as
+    the stream has moved past it, so its scene can be processed while the rest is unpacked.
+    The extraction is marked complete (and its lock released) when the stream ends.
+    """
+
+    def __init__(self, archive: Path, stream: IO[bytes], root: Path, sha256: str) -> None:
+        self.archive = archive
+        self.root = root
+        self.sha256 = sha256
+        self._stream = stream
+        self.complete = False
+
+    def scene_folders(self) -> Iterator[Path]:
+        """Each scene folder, once all its members are written (again if members come back)."""
+        started = time.perf_counter()
+        current: PurePosixPath | None = None
+        try:
+            # ISA-L's gunzip: the extraction competes for the cores with the scenes it feeds,
+            # and costs 0.8 s instead of 1.3 s with zlib on the full archive.
+            with (
+                _gunzip(self._stream) as gunzipped,
+                tarfile.open(fileobj=gunzipped, mode="r|") as tar,
+            ):
+                for member in tar:
+                    check_member(self.archive, member)
+                    folder = scene_folder_of(member.name)
+                    if current is not None and folder != current:
+                        yield self.root / current
+                    current = folder
+                    tar.extract(member, self.root, filter="data")
+                self._check_end(gunzipped)
+        except _UNREADABLE as err:
+            raise ArchiveError(f"{self.archive}: not a readable tgz archive ({err})") from err
+        (self.root / COMPLETE_MARKER).write_text(self.sha256 + "\n")
+        self.complete = True
+        log.info(
+            "extracted %s into %s in %.2f s", self.archive, self.root, time.perf_counter() - started
+        )
+        if current is not None:
+            yield self.root / current
+
+    def _check_end(self, gunzipped: gzip.GzipFile) -> None:
+        """Read to the end of the gzip stream, so that its CRC is checked: tarfile stops quietly
+        at a damaged member header, which would leave the scenes after it unread."""
+        while chunk := gunzipped.read(CHUNK):
+            if chunk.strip(b"\0"):
+                raise ArchiveError(f"{self.archive}: damaged: data after the tar archive's end")
+
+    @property
+    def top(self) -> Path:
+        return find_top(self.root)
+
+
+def _gunzip(stream: IO[bytes]) -> gzip.GzipFile:
+    return igzip.IGzipFile(fileobj=stream, mode="rb")  # type: ignore[no-untyped-call]  # no hints
+
+
+# isal's stub declares its `error` as an instance of Exception: it is the class of its errors.
+_INFLATE_ERROR = cast(type[Exception], isal_zlib.error)
+_UNREADABLE = (tarfile.TarError, EOFError, OSError, ValueError, _INFLATE_ERROR)
+
+
+def scene_folder_of(member: str) -> PurePosixPath | None:
+    """The scene folder (`[top/]subset/name`) a member belongs to, or None for any other."""
+    parts = PurePosixPath(member).parts
+    prefix = parts[:1] if parts[:1] == (constants.TOP_FOLDER,) else ()
+    rest = parts[len(prefix) :]
+    if len(rest) >= 2 and rest[0] in constants.SUBSETS:
+        return PurePosixPath(*prefix, *rest[:2])
+    return None
+
+
+@contextmanager
+def unpacking(archive: Path, cache_dir: Path) -> Iterator[OpenedArchive | Unpacking]:
+    """The dataset ready to read (a folder, or a tgz extracted before), or its extraction to run.
+
+    An extraction that does not reach its end is removed; one process at a time extracts a
+    given archive (the others wait, then find it complete).
+    """
     if archive.is_dir():
-        return OpenedArchive(find_top(archive), None)
+        yield OpenedArchive(find_top(archive), None)
+        return
     if not archive.is_file():
         raise ArchiveError(f"{archive}: no such archive file or folder")
-    done = extracted(archive, cache_dir)
-    if done is not None:
-        log.info("using extracted archive %s", done)
-        return OpenedArchive(find_top(done), done.name)
-    digest = _extract(archive, cache_dir)
-    memo_put(archive, cache_dir / "memo", digest)
-    return OpenedArchive(find_top(_extraction_dir(cache_dir, digest)), digest)
+    with archive.open("rb") as stream:
+        # The sha256 names the folder before extraction starts; hashing the open file (not
+        # the path again) keeps the name and the extracted bytes from the same file.
+        digest = memo_get(archive, cache_dir / "memo")
+        if digest is None:
+            digest = _sha256(stream)
+            memo_put(archive, cache_dir / "memo", digest)
+        root = _extraction_dir(cache_dir, digest)
+        with _locked(cache_dir / "locks" / f"{digest}.lock"):
+            if (root / COMPLETE_MARKER).exists():
+                log.info("using extracted archive %s", root)
+                yield OpenedArchive(find_top(root), digest)
+                return
+            if root.exists():
+                shutil.rmtree(root)  # left by an extraction that was interrupted
+            root.mkdir(parents=True)
+            job = Unpacking(archive, stream, root, digest)
+            try:
+                yield job
+            finally:
+                if not job.complete:
+                    shutil.rmtree(root, ignore_errors=True)
+
+
+def open_archive(archive: Path, cache_dir: Path) -> OpenedArchive:
+    """Find the dataset in a folder, or extract a tgz into the cache (once per content)."""
+    with unpacking(archive, cache_dir) as source:
+        if isinstance(source, OpenedArchive):
+            return source
+        for _ in source.scene_folders():
+            pass
+        return OpenedArchive(source.top, source.sha256)
 
 
 def extracted(archive: Path, cache_dir: Path) -> Path | None:
@@ -82,37 +176,23 @@ def _extraction_dir(cache_dir: Path, digest: str) -> Path:
     return cache_dir / "extracted" / digest
 
 
-def _extract(archive: Path, cache_dir: Path) -> str:
-    """Extract into a temp folder, then rename it to its checksum: never a half-filled target."""
-    parent = cache_dir / "extracted"
-    parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".partial-", dir=parent))
-    try:
-        digest = _safe_extract(archive, tmp)
-        (tmp / COMPLETE_MARKER).write_text(digest + "\n")
-        target = _extraction_dir(cache_dir, digest)
-        if target.exists():
-            # An earlier run left an incomplete copy (no marker): ours replaces it.
-            shutil.rmtree(target)
-        tmp.rename(target)
-        log.info("extracted %s into %s", archive, target)
-        return digest
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+def _sha256(stream: IO[bytes]) -> str:
+    h = hashlib.sha256()
+    while chunk := stream.read(CHUNK):
+        h.update(chunk)
+    stream.seek(0)
+    return h.hexdigest()
 
 
-def _safe_extract(archive: Path, dest: Path) -> str:
-    with archive.open("rb") as raw:
-        reader = _HashingReader(raw)
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
         try:
-            with tarfile.open(fileobj=reader, mode="r|gz") as tar:  # type: ignore[call-overload]
-                for member in tar:
-                    check_member(archive, member)
-                    tar.extract(member, dest, filter="data")
-        except (tarfile.TarError, EOFError, OSError, ValueError) as err:
-            raise ArchiveError(f"{archive}: not a readable tgz archive ({err})") from err
-        return reader.drain()
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def check_member(archive: Path, member: tarfile.TarInfo) -> None:

@@ -13,20 +13,20 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import resources
 from multiprocessing import forkserver, get_context
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import stacgen
 from stacgen import constants
-from stacgen.archive import OpenedArchive, extracted, open_archive
+from stacgen.archive import OpenedArchive, Unpacking, extracted, unpacking
 from stacgen.errors import Problem
 from stacgen.fileutil import atomic_write_json, digests, recover_swap, sha256_multihash, swap_in
-from stacgen.scene import Scene, discover, scene_folders
+from stacgen.scene import FolderRead, Scene, combine, discover, read_folder, scene_folders
 
 if TYPE_CHECKING:
     import pystac
@@ -44,6 +44,7 @@ STATE_FILE = ".stacgen-state.json"
 README_FILE = "README.md"
 ITEMS_PARQUET = "items.parquet"
 STRUCTURAL_RELS = {"self", "root", "parent", "collection"}
+_T = TypeVar("_T")
 
 
 class BuildError(Exception):
@@ -88,24 +89,72 @@ def build(options: BuildOptions, on_scene: Callable[[str], None] | None = None) 
         and not options.archive.is_dir()
         and extracted(options.archive, options.cache_dir) is None
     ):
-        # A cold build: the workers' imports can overlap the unpacking.
+        # A cold build: the workers' imports overlap the hashing and the unpacking.
         _start_forkserver()
-    opened = open_archive(options.archive, options.cache_dir)
-    log.info("archive ready after %.2f s", time.perf_counter() - started)
-    scenes, problems = discover(opened.top)
-    log.info("%d scenes read after %.2f s", len(scenes), time.perf_counter() - started)
-    report = BuildReport(folders=len(scene_folders(opened.top)))
-    report.skipped = _accept_problems(problems, options, opened.top)
-    keys = {s.id: scene_key(s, opened, options) for s in scenes}
-    state = {"format": FORMAT, "collection": collection_key(options), "items": keys}
-    report.items = len(scenes)
     previous = {} if options.force else read_state(out)
-    if previous and is_up_to_date(out, previous, state):
-        report.up_to_date, report.reused = True, len(scenes)
-    else:
-        _build_into(out, scenes, state, previous, options, report, on_scene)
-    report.seconds = time.perf_counter() - started
-    return report
+    with unpacking(options.archive, options.cache_dir) as source:
+        log.info("archive opened after %.2f s", time.perf_counter() - started)
+        run = _Run(out, previous, options, source.sha256, BuildReport(), on_scene)
+        if isinstance(source, OpenedArchive):
+            _build_extracted(run, source.top)
+        else:
+            _build_streaming(run, source)
+    run.report.seconds = time.perf_counter() - started
+    return run.report
+
+
+def _build_extracted(run: _Run, top: Path) -> None:
+    """All scene folders are on disk: read them, stop if nothing changed, else build."""
+    scenes, problems = discover(top)
+    run.report.folders = len(scene_folders(top))
+    run.report.skipped = _accept_problems(problems, run.options, top)
+    run.set_scenes(scenes)
+    if run.previous and is_up_to_date(run.out, run.previous, run.state):
+        run.report.up_to_date, run.report.reused = True, len(scenes)
+        return
+
+    def feed(producer: _Producer) -> None:
+        for scene in scenes:
+            producer.add(scene)
+
+    _build_into(run, feed)
+
+
+def _build_streaming(run: _Run, job: Unpacking) -> None:
+    """Start each scene as soon as its folder is unpacked: extraction overlaps processing."""
+
+    def feed(producer: _Producer) -> None:
+        reads = _stream_scenes(job, producer, halt_on_problem=not run.options.skip_bad_scenes)
+        # The finished extraction decides, exactly as for one extracted before: a folder read
+        # while streaming stands for itself, a product in several folders is merged now.
+        top = job.top
+        folders = scene_folders(top)
+        final = {f: reads[f] if f in reads else read_folder(f) for f in folders}
+        scenes, problems = combine(top, final)
+        run.report.folders = len(folders)
+        run.report.skipped = _accept_problems(problems, run.options, top)
+        producer.settle(scenes)
+        run.set_scenes(scenes)
+
+    _build_into(run, feed)
+
+
+def _stream_scenes(
+    job: Unpacking, producer: _Producer, halt_on_problem: bool
+) -> dict[Path, FolderRead]:
+    """Read each scene folder as it is unpacked and start its scene, unless its product has
+    other copies to wait for (ALCD.md lists them): those are merged once all is unpacked."""
+    reads: dict[Path, FolderRead] = {}
+    for folder in job.scene_folders():
+        scene, found = reads[folder] = read_folder(folder)
+        if found and halt_on_problem:
+            # The build is likely to fail: hold back the scenes until the whole archive is
+            # read (a folder whose members come back later may yet be complete).
+            producer.halt()
+        if scene is not None and constants.FOLDERS_PER_PRODUCT.get(scene.id, 1) == 1:
+            producer.add(scene)
+        producer.poll()
+    return reads
 
 
 def _accept_problems(problems: list[Problem], options: BuildOptions, top: Path) -> list[str]:
@@ -126,18 +175,18 @@ def _scene_folder_of(path: Path, top: Path) -> str:
         return str(path)
 
 
-def scene_key(scene: Scene, opened: OpenedArchive, options: BuildOptions) -> str:
+def scene_key(scene: Scene, archive_sha256: str | None, options: BuildOptions) -> str:
     """Changes whenever anything that shapes the scene's item folder changes."""
     h = hashlib.sha256()
     settings = {
         "format": FORMAT,
         "version": stacgen.__version__,
         "root_href": options.root_href,
-        "archive": opened.sha256,
-        "folders": [str(f.relative_to(opened.top)) for f in scene.folders],
+        "archive": archive_sha256,
+        "folders": [f"{f.parent.name}/{f.name}" for f in scene.folders],  # subset/name
     }
     h.update(json.dumps(settings, sort_keys=True).encode())
-    if opened.sha256 is None:
+    if archive_sha256 is None:
         # A plain folder has no checksum of its own: its files' sizes and times stand in.
         for folder in scene.folders:
             for path in sorted(p for p in folder.rglob("*") if p.is_file()):
@@ -211,83 +260,162 @@ class _Run:
     """One build under way: where it writes, what it must make, what it has done."""
 
     out: Path
-    staging: Path
-    state: dict[str, Any]
     previous: dict[str, Any]  # the state of the catalog in place ({} with --force)
     options: BuildOptions
+    archive_sha256: str | None
     report: BuildReport
     on_scene: Callable[[str], None] | None
+    staging: Path = Path()
+    state: dict[str, Any] = field(default_factory=dict)
+
+    def key(self, scene: Scene) -> str:
+        return scene_key(scene, self.archive_sha256, self.options)
+
+    def set_scenes(self, scenes: list[Scene]) -> None:
+        """The scenes the new catalog publishes: its state and item count follow."""
+        keys = {s.id: self.key(s) for s in scenes}
+        collection = collection_key(self.options)
+        self.state = {"format": FORMAT, "collection": collection, "items": keys}
+        self.report.items = len(scenes)
 
     def done(self, scene_id: str) -> None:
         if self.on_scene:
             self.on_scene(scene_id)
 
 
-def _build_into(
-    out: Path,
-    scenes: list[Scene],
-    state: dict[str, Any],
-    previous: dict[str, Any],
-    options: BuildOptions,
-    report: BuildReport,
-    on_scene: Callable[[str], None] | None,
-) -> None:
-    run = _Run(out, _staging_dir(out), state, previous, options, report, on_scene)
+def _build_into(run: _Run, feed: Callable[[_Producer], None]) -> None:
+    """Have `feed` give the scenes to a producer, then save, validate and swap in the result."""
+    run.staging = _staging_dir(run.out)
     try:
-        with _timed("scenes processed"):
-            items = _collect_items(run, scenes)
+        with _timed("scenes processed"), _pool(run.options.workers) as pool:
+            producer = _Producer(run, pool)
+            feed(producer)
+            items = producer.finish()
+        _accept_scene_errors(producer, run.options, run.report)
         with _timed("catalog saved"):
-            save_catalog(items, run.staging, options)
+            save_catalog(items, run.staging, run.options)
             files = manifest(run.staging)
-            atomic_write_json(run.staging / STATE_FILE, {**state, "files": files})
+            atomic_write_json(run.staging / STATE_FILE, {**run.state, "files": files})
         with _timed("catalog validated"):
-            _check(run.staging, options)
-        swap_in(run.staging, out)
+            _check(run.staging, run.options)
+        swap_in(run.staging, run.out)
     finally:
-        shutil.rmtree(_staging_root(out), ignore_errors=True)
+        shutil.rmtree(_staging_root(run.out), ignore_errors=True)
 
 
-def _collect_items(run: _Run, scenes: list[Scene]) -> list[pystac.Item]:
-    """Reuse the unchanged items, process the others; in id order."""
-    from stacgen.process import SceneError
-    from stacgen.stac import create_item
+class _Producer:
+    """Makes the item of each scene given: linked from the previous catalog when unchanged,
+    processed in the pool otherwise.
 
-    previous, files = run.previous.get("items", {}), run.previous.get("files", {})
-    items: dict[str, pystac.Item] = {}
-    todo = []
-    for scene in scenes:
-        reused = None
-        if previous.get(scene.id) == run.state["items"][scene.id]:
-            reused = reuse_item(run.out, run.staging, scene.id, files)
-        if reused is None:
-            todo.append(scene)
-            continue
-        items[scene.id] = reused
-        run.report.reused += 1
-        run.done(scene.id)
-    errors: list[str] = []
-    collection_dir = run.staging / constants.COLLECTION_ID
-    for scene, result in run_scenes(todo, collection_dir, run.options.workers):
+    A scene id given again stands for a newer read of the scene: it replaces the first (whose
+    result is thrown away when it ends, if it is still running).
+    """
+
+    def __init__(self, run: _Run, pool: Executor) -> None:
+        self.run = run
+        self.pool = pool
+        self.items: dict[str, pystac.Item] = {}
+        self.errors: dict[str, str] = {}
+        self.reused: set[str] = set()
+        self._latest: dict[str, Scene] = {}
+        self._running: dict[Future[SceneOutputs | SceneError], Scene] = {}
+        self._halted = False
+
+    def add(self, scene: Scene) -> None:
+        self._latest[scene.id] = scene
+        if not self._is_running(scene.id):
+            self._forget(scene.id)
+            self._start(scene)
+
+    def settle(self, scenes: list[Scene]) -> None:
+        """Make exactly these scenes: start any not given as such (or held back by `halt`),
+        drop any other."""
+        self._halted = False
+        wanted = {scene.id: scene for scene in scenes}
+        for scene_id in list(self._latest):
+            if scene_id not in wanted:
+                self._latest.pop(scene_id)
+                if not self._is_running(scene_id):
+                    self._forget(scene_id)
+        for scene in scenes:
+            if self._latest.get(scene.id) != scene or not self._started(scene.id):
+                self.add(scene)
+
+    def halt(self) -> None:
+        """Start nothing until `settle` (the scenes already running finish)."""
+        self._halted = True
+
+    def poll(self) -> None:
+        for future in [f for f in self._running if f.done()]:
+            self._collect(future)
+
+    def finish(self) -> list[pystac.Item]:
+        """Wait for every scene; the items in id order."""
+        while self._running:
+            done, _ = wait(self._running, return_when=FIRST_COMPLETED)
+            for future in done:
+                self._collect(future)
+        return [self.items[key] for key in sorted(self.items)]
+
+    def _is_running(self, scene_id: str) -> bool:
+        return any(scene.id == scene_id for scene in self._running.values())
+
+    def _started(self, scene_id: str) -> bool:
+        return scene_id in self.items or scene_id in self.errors or self._is_running(scene_id)
+
+    def _item_dir(self, scene_id: str) -> Path:
+        return self.run.staging / constants.COLLECTION_ID / scene_id
+
+    def _forget(self, scene_id: str) -> None:
+        self.items.pop(scene_id, None)
+        self.errors.pop(scene_id, None)
+        self.reused.discard(scene_id)
+        shutil.rmtree(self._item_dir(scene_id), ignore_errors=True)
+
+    def _start(self, scene: Scene) -> None:
+        if self._halted:
+            return
+        previous, files = self.run.previous.get("items", {}), self.run.previous.get("files", {})
+        if previous.get(scene.id) == self.run.key(scene):
+            reused = reuse_item(self.run.out, self.run.staging, scene.id, files)
+            if reused is not None:
+                self.items[scene.id] = reused
+                self.reused.add(scene.id)
+                self.run.done(scene.id)
+                return
+        self._running[self.pool.submit(_attempt, scene, self._item_dir(scene.id))] = scene
+
+    def _collect(self, future: Future[SceneOutputs | SceneError]) -> None:
+        from stacgen.process import SceneError
+        from stacgen.stac import create_item
+
+        scene = self._running.pop(future)
+        latest = self._latest.get(scene.id)
+        if latest is not scene:  # replaced or dropped while it ran
+            shutil.rmtree(self._item_dir(scene.id), ignore_errors=True)
+            if latest is not None:
+                self._start(latest)
+            return
+        result = future.result()
         if isinstance(result, SceneError):
-            errors.append(str(result))
+            self.errors[scene.id] = str(result)
         else:
-            items[scene.id] = create_item(result, asset_hrefs(result, run.options.root_href))
-            run.report.built += 1
-        run.done(scene.id)
-    _accept_scene_errors(errors, run.options, run.report, items)
-    return [items[key] for key in sorted(items)]
+            hrefs = asset_hrefs(result, self.run.options.root_href)
+            self.items[scene.id] = create_item(result, hrefs)
+        self.run.done(scene.id)
 
 
-def _accept_scene_errors(
-    errors: list[str], options: BuildOptions, report: BuildReport, items: dict[str, pystac.Item]
-) -> None:
+def _accept_scene_errors(producer: _Producer, options: BuildOptions, report: BuildReport) -> None:
+    errors = [producer.errors[key] for key in sorted(producer.errors)]
     if errors and not options.skip_bad_scenes:
         raise BuildError(errors)
     for error in errors:
         log.warning("skipped scene: %s", error)
     report.skipped += errors
-    report.items = len(items)
-    if not items:
+    report.items = len(producer.items)
+    report.reused = len(producer.reused)
+    report.built = report.items - report.reused
+    if not producer.items:
         raise BuildError(["no scene could be published"])
 
 
@@ -343,19 +471,32 @@ def _start_forkserver() -> None:
     forkserver.ensure_running()
 
 
-def run_scenes(
-    scenes: Sequence[Scene], collection_dir: Path, workers: int
-) -> Iterator[tuple[Scene, SceneOutputs | SceneError]]:
-    """Process scenes, in worker processes when there are several; yields as each finishes."""
-    if workers <= 1 or len(scenes) <= 1:
-        for scene in scenes:
-            yield scene, _attempt(scene, collection_dir / scene.id)
+@contextmanager
+def _pool(workers: int) -> Iterator[Executor]:
+    """Worker processes, or this process alone for one worker."""
+    if workers <= 1:
+        yield _Inline()
         return
     _start_forkserver()  # a no-op when build() started it already
-    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("forkserver")) as pool:
-        futures = {pool.submit(_attempt, s, collection_dir / s.id): s for s in scenes}
-        for future in as_completed(futures):
-            yield futures[future], future.result()
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("forkserver"))
+    try:
+        yield pool
+    finally:
+        # On a failed build nothing queued is started and the staging folder is removed only
+        # once no worker still writes into it.
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+class _Inline(Executor):
+    """Runs each task as it is submitted, in this process."""
+
+    def submit(self, fn: Callable[..., _T], /, *args: Any, **kwargs: Any) -> Future[_T]:
+        future: Future[_T] = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except Exception as err:
+            future.set_exception(err)
+        return future
 
 
 def _attempt(scene: Scene, item_dir: Path) -> SceneOutputs | SceneError:

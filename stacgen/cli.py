@@ -132,6 +132,7 @@ def download(
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def build(**kw: Any) -> None:
     """Build the STAC catalog into --out (atomically: all or nothing)."""
+    from stacgen.archive import ArchiveError
     from stacgen.catalog import BuildError, BuildOptions
     from stacgen.catalog import build as run_build
 
@@ -158,6 +159,10 @@ def build(**kw: Any) -> None:
         for problem in err.problems:
             click.echo(problem, err=True)
         _fail(f"build failed with {len(err.problems)} problem(s); {kw['out']} is untouched")
+        return
+    except ArchiveError as err:
+        bar.close()
+        _fail(f"{err}; {kw['out']} is untouched")
         return
     bar.close()
     state = "up to date" if report.up_to_date else f"{report.built} built, {report.reused} reused"

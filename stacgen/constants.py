@@ -6,6 +6,7 @@ this module so that a correction lands in one place.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from typing import Final
 
@@ -348,6 +349,9 @@ SCENE_FOLDERS: Final = (
 SHARED_PRODUCT: Final = (
     "S2A_OPER_PRD_MSIL1C_PDMC_20160417T203056_R137_V20160417T111159_20160417T111159"
 )
+# Scene folders per product (2 for the shared one): a build that starts scenes while it unpacks
+# waits for every copy of such a product, then merges them.
+FOLDERS_PER_PRODUCT: Final[dict[str, int]] = dict(Counter(f.product for f in SCENE_FOLDERS))
 
 # --- imagery links -----------------------------------------------------------------------------
 CDSE_ITEM_URL: Final = (

@@ -134,12 +134,23 @@ def scene_folders(top: Path) -> list[Path]:
     return found
 
 
+FolderRead = tuple["Scene | None", list[Problem]]
+
+
 def discover(top: Path) -> tuple[list[Scene], list[Problem]]:
     """Read every scene folder; return the good Scenes and every problem found."""
+    return combine(top, {folder: read_folder(folder) for folder in scene_folders(top)})
+
+
+def combine(top: Path, reads: dict[Path, FolderRead]) -> tuple[list[Scene], list[Problem]]:
+    """The Scenes of the folders read (one per product, its copies merged) and all problems.
+
+    Copies are merged in the order of `reads`, which is `scene_folders` order for a whole
+    archive: the first subset's copy is the primary.
+    """
     by_product: dict[str, list[Scene]] = {}
     problems: list[Problem] = []
-    for folder in scene_folders(top):
-        scene, found = read_folder(folder)
+    for scene, found in reads.values():
         problems += found
         if scene is not None:
             by_product.setdefault(scene.id, []).append(scene)

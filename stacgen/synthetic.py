@@ -703,6 +703,28 @@ def make_hostile_archive(dest_tgz: Path, kind: HostileKind) -> Path:
     return dest_tgz
 
 
+def repack(
+    source_tgz: Path,
+    dest_tgz: Path,
+    order: Callable[[list[str]], list[str]],
+    then: HostileKind | None = None,
+) -> Path:
+    """The same members in the order `order` gives their names, then one bad member if asked.
+
+    ALCD.md does not say in which order the real archive lists its members: a build must not
+    depend on it.
+    """
+    with tarfile.open(source_tgz) as src, _Tgz(dest_tgz) as out:
+        members = {m.name: m for m in src.getmembers()}
+        for name in order(list(members)):
+            member = members[name]
+            out.addfile(member, src.extractfile(member) if member.isfile() else None)
+        if then is not None:
+            bad, payload = _hostile_member(then)
+            out.addfile(bad, io.BytesIO(payload) if payload else None)
+    return dest_tgz
+
+
 # --- command line -----------------------------------------------------------------------------
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from fnmatch import fnmatch
 from pathlib import Path
 
 import numpy as np
@@ -15,9 +18,10 @@ import rasterio
 from rio_cogeo.cogeo import cog_validate
 
 from stacgen import catalog, constants, synthetic
+from stacgen.archive import ArchiveError, extracted
 from stacgen.catalog import BuildError, BuildOptions, build
 from stacgen.cog import colourise
-from stacgen.scene import scene_folders
+from stacgen.scene import Scene, scene_folders
 
 COLL = constants.COLLECTION_ID
 TEST_SIZE = 183
@@ -35,13 +39,21 @@ def _plain_folders(top: Path) -> list[Path]:
 
 
 def _options(archive: Path, out: Path, cache: Path, **kw: object) -> BuildOptions:
-    return BuildOptions(archive=archive, out=out, cache_dir=cache, workers=1, **kw)  # type: ignore[arg-type]
+    kw.setdefault("workers", 1)
+    return BuildOptions(archive=archive, out=out, cache_dir=cache, **kw)  # type: ignore[arg-type]
 
 
 def _snapshot(folder: Path) -> dict[str, bytes]:
     return {
         str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
     }
+
+
+def _published(folder: Path) -> dict[str, bytes]:
+    """The snapshot without the build's own state file (it names the archive's checksum)."""
+    files = _snapshot(folder)
+    del files[catalog.STATE_FILE]
+    return files
 
 
 def test_layout_one_item_per_product(
@@ -98,10 +110,96 @@ def test_every_cog_is_valid_and_keeps_the_source_pixels(
 def test_same_archive_gives_a_byte_identical_catalog(
     archive_tgz: Path, built_catalog: Path, tmp_path: Path, schemas: Path
 ) -> None:
-    out = tmp_path / "again"
-    # A cold start: a fresh cache, so the archive is extracted again.
-    build(_options(archive_tgz, out, tmp_path / "cache", schemas=schemas))
-    assert _snapshot(out) == _snapshot(built_catalog)
+    cache = tmp_path / "cache"
+    # Cold (a fresh cache): each scene is processed while the rest of the archive is unpacked.
+    build(_options(archive_tgz, tmp_path / "cold", cache, schemas=schemas, workers=2))
+    # Warm: the extraction is found in the cache and read whole before any scene starts.
+    build(_options(archive_tgz, tmp_path / "warm", cache, schemas=schemas))
+    assert _snapshot(tmp_path / "cold") == _snapshot(built_catalog)
+    assert _snapshot(tmp_path / "warm") == _snapshot(built_catalog)
+
+
+def _count_processing(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The ids of the scenes processed from now on (one worker: in this process)."""
+    processed: list[str] = []
+    real = catalog._attempt
+
+    def counting(scene: Scene, item_dir: Path) -> object:
+        processed.append(scene.id)
+        return real(scene, item_dir)
+
+    monkeypatch.setattr(catalog, "_attempt", counting)
+    return processed
+
+
+def _late(pattern: str) -> Callable[[list[str]], list[str]]:
+    """Hollstein's folders first, and the members matching `pattern` last."""
+
+    def order(names: list[str]) -> list[str]:
+        late = [name for name in names if fnmatch(name, pattern)]
+        early = sorted(set(names) - set(late), key=lambda n: ("/Hollstein/" not in n, n))
+        return early + late
+
+    return order
+
+
+@pytest.mark.parametrize(
+    ("late", "redone"),
+    [
+        (None, False),  # the archive's own order: each scene is processed once
+        (f"*/{constants.SAMPLES_DIR}/*", True),  # a scene started early is made again
+        (f"*/{constants.STATISTICS}", False),  # every folder incomplete at first: held back
+    ],
+    ids=["as-packed", "samples-last", "statistics-last"],
+)
+def test_member_order_does_not_change_the_catalog(
+    archive_tgz: Path,
+    built_catalog: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    late: str | None,
+    redone: bool,
+) -> None:
+    tgz = synthetic.repack(archive_tgz, tmp_path / "a.tgz", _late(late)) if late else archive_tgz
+    processed = _count_processing(monkeypatch)
+    report = build(_options(tgz, tmp_path / "out", tmp_path / "cache"))
+    assert _published(tmp_path / "out") == _published(built_catalog)
+    assert sorted(set(processed)) == sorted(p.name for p in (built_catalog / COLL).glob("S2*"))
+    assert (len(processed) > report.items) == redone, processed
+
+
+def test_bad_input_in_a_tgz_is_reported_as_in_a_folder(tmp_path: Path) -> None:
+    top = _tree(tmp_path)
+    _damage(top)
+    with pytest.raises(BuildError) as from_folder:
+        build(_options(top, tmp_path / "out", tmp_path / "cache"))
+    tgz = synthetic.pack(top, tmp_path / "damaged.tgz")
+    with pytest.raises(BuildError) as from_tgz:
+        build(_options(tgz, tmp_path / "out", tmp_path / "cache", workers=2))
+    root = extracted(tgz, tmp_path / "cache")
+    assert root is not None, "the extraction itself is complete, and kept"
+
+    def relative(problems: list[str], top: Path) -> list[str]:
+        return sorted(problem.replace(str(top), "<top>") for problem in problems)
+
+    assert relative(from_tgz.value.problems, root / constants.TOP_FOLDER) == relative(
+        from_folder.value.problems, top
+    )
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_hostile_member_after_the_scenes_fails_the_build_and_keeps_nothing(
+    archive_tgz: Path, built_catalog: Path, tmp_path: Path
+) -> None:
+    out, cache = tmp_path / "out", tmp_path / "cache"
+    shutil.copytree(built_catalog, out)
+    before = _snapshot(out)
+    tgz = synthetic.repack(archive_tgz, tmp_path / "hostile.tgz", list, then="symlink")
+    with pytest.raises(ArchiveError, match=rf"^{tgz}: refused member .*: link to"):
+        build(_options(tgz, out, cache, workers=2))  # scenes are running when it is found
+    assert _snapshot(out) == before
+    assert not list((cache / "extracted").iterdir())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "hostile.tgz", "out"]
 
 
 def test_rebuild_skips_unchanged_scenes_and_force_redoes_them(tmp_path: Path) -> None:

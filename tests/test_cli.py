@@ -105,6 +105,19 @@ def test_bad_input_lists_every_problem(tmp_path: Path) -> None:
     assert not out.exists()
 
 
+def test_unreadable_archive_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.tgz"
+    junk.write_bytes(b"not a tarball at all")
+    out = tmp_path / "out"
+    args = ["build", "--archive", str(junk), "--out", str(out), "--cache-dir", str(tmp_path)]
+    result = CliRunner().invoke(main, [*args, "--no-validate", "--quiet"])
+    assert result.exit_code == 1
+    (line,) = [x for x in result.stderr.splitlines() if not x.startswith("WARNING")]
+    assert line.startswith(f"Error: {junk}: not a readable tgz archive (")
+    assert line.endswith(f"; {out} is untouched")
+    assert not out.exists()
+
+
 def test_validate_reports_problems_and_exits_1(
     built_catalog: Path, tmp_path: Path, schemas: Path
 ) -> None:
