@@ -24,14 +24,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import stacgen
 from stacgen import constants
 from stacgen.archive import OpenedArchive, Unpacking, extracted, unpacking
-from stacgen.errors import Problem
+from stacgen.errors import Problem, SceneError
 from stacgen.fileutil import atomic_write_json, digests, recover_swap, sha256_multihash, swap_in
 from stacgen.scene import FolderRead, Scene, combine, discover, read_folder, scene_folders
 
 if TYPE_CHECKING:
     import pystac
 
-    from stacgen.process import SceneError
     from stacgen.stac import SceneOutputs
 
 # The raster, STAC and parquet libraries take about a second to import: a build that finds
@@ -386,7 +385,6 @@ class _Producer:
         self._running[self.pool.submit(_attempt, scene, self._item_dir(scene.id))] = scene
 
     def _collect(self, future: Future[SceneOutputs | SceneError]) -> None:
-        from stacgen.process import SceneError
         from stacgen.stac import create_item
 
         scene = self._running.pop(future)
@@ -500,7 +498,7 @@ class _Inline(Executor):
 
 
 def _attempt(scene: Scene, item_dir: Path) -> SceneOutputs | SceneError:
-    from stacgen.process import SceneError, process_scene
+    from stacgen.process import process_scene
 
     try:
         return process_scene(scene, item_dir)

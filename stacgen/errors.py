@@ -1,4 +1,4 @@
-"""The one shape every reported problem takes, from the build and from validation alike."""
+"""The shapes problems take: a Problem line (build and validation), a SceneError (a worker)."""
 
 from __future__ import annotations
 
@@ -15,3 +15,11 @@ class Problem:
 
     def __str__(self) -> str:
         return f"{self.path}: {self.message}"
+
+
+class SceneError(Exception):
+    """A scene that cannot be published; the message names the file and the problem.
+
+    Here rather than with the scene processing, so that the process collecting the results
+    does not import the raster-writing code.
+    """

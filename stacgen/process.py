@@ -12,6 +12,7 @@ import pystac
 import rasterio
 
 from stacgen import cog, constants, samples
+from stacgen.errors import SceneError
 from stacgen.fileutil import digests
 from stacgen.labels import ClassArray, Grid, LabelError, class_stats, footprint, read_classes
 from stacgen.samples import SamplesError
@@ -29,20 +30,14 @@ CARRIED = {
 }
 
 
-class SceneError(Exception):
-    """A scene that cannot be published; the message names the file and the problem."""
-
-
-# GDAL's block cache defaults to 5% of RAM per process; a scene needs a few MiB, and a
-# cache that grows with every scene written would make memory grow with the archive.
-GDAL_CACHE_MB = 64
-
-
+# GDAL's block cache is left at its default: a dataset's blocks are freed when it closes, so
+# the cache does not grow with the scenes (`make bench` compares peak memory on 6 and 38
+# folders), and a GDAL_CACHEMAX set through rasterio.Env made every encode about 20% slower
+# (measured with GDAL 3.10).
 def process_scene(scene: Scene, item_dir: Path) -> SceneOutputs:
     """Write every asset file of `scene` into `item_dir` and return what the item says of them."""
     try:
-        with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
-            return _process(scene, item_dir)
+        return _process(scene, item_dir)
     except (LabelError, SamplesError) as err:
         raise SceneError(str(err)) from err
     except rasterio.errors.RasterioError as err:
