@@ -14,7 +14,7 @@ import logging
 import shutil
 import tarfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -50,11 +50,19 @@ class Unpacking:
     The extraction is marked complete (and its lock released) when the stream ends.
     """
 
-    def __init__(self, archive: Path, stream: IO[bytes], root: Path, sha256: str) -> None:
+    def __init__(
+        self,
+        archive: Path,
+        stream: IO[bytes],
+        root: Path,
+        sha256: str,
+        on_complete: Callable[[], None],
+    ) -> None:
         self.archive = archive
         self.root = root
         self.sha256 = sha256
         self._stream = stream
+        self._on_complete = on_complete
         self.complete = False
 
     def scene_folders(self) -> Iterator[Path]:
@@ -80,6 +88,7 @@ class Unpacking:
             raise ArchiveError(f"{self.archive}: not a readable tgz archive ({err})") from err
         (self.root / COMPLETE_MARKER).write_text(self.sha256 + "\n")
         self.complete = True
+        self._on_complete()
         log.info(
             "extracted %s into %s in %.2f s", self.archive, self.root, time.perf_counter() - started
         )
@@ -137,7 +146,7 @@ def unpacking(archive: Path, cache_dir: Path) -> Iterator[OpenedArchive | Unpack
             digest = _sha256(stream)
             memo_put(archive, cache_dir / "memo", digest)
         root = _extraction_dir(cache_dir, digest)
-        with _locked(cache_dir / "locks" / f"{digest}.lock"):
+        with _locked(cache_dir / "locks" / f"{digest}.lock") as unlock:
             if (root / COMPLETE_MARKER).exists():
                 log.info("using extracted archive %s", root)
                 yield OpenedArchive(find_top(root), digest)
@@ -145,7 +154,8 @@ def unpacking(archive: Path, cache_dir: Path) -> Iterator[OpenedArchive | Unpack
             if root.exists():
                 shutil.rmtree(root)  # left by an extraction that was interrupted
             root.mkdir(parents=True)
-            job = Unpacking(archive, stream, root, digest)
+            # Unlocked once complete: another build need not wait for this one's scenes.
+            job = Unpacking(archive, stream, root, digest, on_complete=unlock)
             try:
                 yield job
             finally:
@@ -185,14 +195,19 @@ def _sha256(stream: IO[bytes]) -> str:
 
 
 @contextmanager
-def _locked(path: Path) -> Iterator[None]:
+def _locked(path: Path) -> Iterator[Callable[[], None]]:
+    """An exclusive lock on `path` until the block ends or the function it gives is called."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a") as fh:
+
+        def unlock() -> None:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
         fcntl.flock(fh, fcntl.LOCK_EX)
         try:
-            yield
+            yield unlock
         finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+            unlock()
 
 
 def check_member(archive: Path, member: tarfile.TarInfo) -> None:

@@ -168,3 +168,20 @@ def test_a_damaged_member_header_is_not_the_end_of_the_archive(
     bad.write_bytes(gzip.compress(bytes(tar), mtime=0))
     with pytest.raises(ArchiveError, match=rf"^{bad}: damaged: data after the tar archive's end"):
         open_archive(bad, tmp_path / "cache")
+
+
+def test_the_lock_is_released_once_the_extraction_is_complete(
+    tmp_path: Path, archive_tgz: Path
+) -> None:
+    cache = tmp_path / "cache"
+    with unpacking(archive_tgz, cache) as job:
+        assert isinstance(job, Unpacking)
+        for _ in job.scene_folders():
+            pass
+        # This build is still processing its scenes: another one must not wait for it.
+        opened: list[OpenedArchive] = []
+        other = threading.Thread(target=lambda: opened.append(open_archive(archive_tgz, cache)))
+        other.start()
+        other.join(30)
+        assert not other.is_alive()
+        assert [o.top for o in opened] == [job.top]
