@@ -134,7 +134,8 @@ def scene_folders(top: Path) -> list[Path]:
     return found
 
 
-FolderRead = tuple["Scene | None", list[Problem]]
+# What reading one scene folder gives: its Scene if it is good, and every problem found.
+FolderRead = tuple[Scene | None, list[Problem]]
 
 
 def discover(top: Path) -> tuple[list[Scene], list[Problem]]:
@@ -165,7 +166,7 @@ def combine(top: Path, reads: dict[Path, FolderRead]) -> tuple[list[Scene], list
     return sorted(scenes, key=lambda s: s.id), problems
 
 
-def read_folder(folder: Path) -> tuple[Scene | None, list[Problem]]:
+def read_folder(folder: Path) -> FolderRead:
     problems: list[Problem] = []
     product: ProductName | None = None
     try:
