@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import fcntl
 import gzip
-import hashlib
 import logging
 import shutil
 import tarfile
@@ -23,7 +22,7 @@ from typing import IO, cast
 from isal import igzip, isal_zlib
 
 from stacgen import constants
-from stacgen.fileutil import CHUNK, memo_get, memo_put
+from stacgen.fileutil import CHUNK, memo_get, memo_put, stream_digests
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +142,8 @@ def unpacking(archive: Path, cache_dir: Path) -> Iterator[OpenedArchive | Unpack
         # the path again) keeps the name and the extracted bytes from the same file.
         digest = memo_get(archive, cache_dir / "memo")
         if digest is None:
-            digest = _sha256(stream)
+            digest = stream_digests(stream)["sha256"]
+            stream.seek(0)
             memo_put(archive, cache_dir / "memo", digest)
         root = _extraction_dir(cache_dir, digest)
         with _locked(cache_dir / "locks" / f"{digest}.lock") as unlock:
@@ -184,14 +184,6 @@ def extracted(archive: Path, cache_dir: Path) -> Path | None:
 
 def _extraction_dir(cache_dir: Path, digest: str) -> Path:
     return cache_dir / "extracted" / digest
-
-
-def _sha256(stream: IO[bytes]) -> str:
-    h = hashlib.sha256()
-    while chunk := stream.read(CHUNK):
-        h.update(chunk)
-    stream.seek(0)
-    return h.hexdigest()
 
 
 @contextmanager

@@ -238,13 +238,16 @@ def _staging_root(out: Path) -> Path:
 
 
 def _staging_dir(out: Path) -> Path:
+    """Where the new catalog is written."""
+    # A fixed name without a dot inside: pystac takes a root href with an extension for a file.
+    return _staging_root(out) / "catalog"
+
+
+def _make_staging_dir(out: Path) -> None:
     root = _staging_root(out)
     if root.exists():
         shutil.rmtree(root)  # left by a build that was killed
-    # A fixed name without a dot inside: pystac takes a root href with an extension for a file.
-    staging = root / "catalog"
-    staging.mkdir(parents=True)
-    return staging
+    _staging_dir(out).mkdir(parents=True)
 
 
 @contextmanager
@@ -264,8 +267,11 @@ class _Run:
     archive_sha256: str | None
     report: BuildReport
     on_scene: Callable[[str], None] | None
-    staging: Path = Path()
     state: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def staging(self) -> Path:
+        return _staging_dir(self.out)
 
     def key(self, scene: Scene) -> str:
         return scene_key(scene, self.archive_sha256, self.options)
@@ -284,7 +290,7 @@ class _Run:
 
 def _build_into(run: _Run, feed: Callable[[_Producer], None]) -> None:
     """Have `feed` give the scenes to a producer, then save, validate and swap in the result."""
-    run.staging = _staging_dir(run.out)
+    _make_staging_dir(run.out)
     try:
         with _timed("scenes processed"), _pool(run.options.workers) as pool:
             producer = _Producer(run, pool)

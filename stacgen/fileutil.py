@@ -56,11 +56,16 @@ def atomic_write_json(path: Path, obj: Any) -> None:
 
 def digests(path: Path, algorithms: tuple[str, ...] = ("sha256",)) -> dict[str, str]:
     """Hex digests of a file, read once in chunks whatever the number of algorithms."""
-    hashers = {name: hashlib.new(name) for name in algorithms}
     with path.open("rb") as fh:
-        while chunk := fh.read(CHUNK):
-            for h in hashers.values():
-                h.update(chunk)
+        return stream_digests(fh, algorithms)
+
+
+def stream_digests(fh: IO[bytes], algorithms: tuple[str, ...] = ("sha256",)) -> dict[str, str]:
+    """Hex digests of what is left to read in an open binary file."""
+    hashers = {name: hashlib.new(name) for name in algorithms}
+    while chunk := fh.read(CHUNK):
+        for h in hashers.values():
+            h.update(chunk)
     return {name: h.hexdigest() for name, h in hashers.items()}
 
 
