@@ -1,0 +1,245 @@
+"""The served catalog read into memory: collections and items with absolute hrefs, reloaded when
+a rebuild swaps in a new catalog folder.
+
+Local hrefs are held under INTERNAL (the .invalid TLD never resolves) and moved under the URL the
+client used, per response, so links work whatever host name reached the server. A catalog built
+with --root-href holds absolute hrefs under its published root: those are held under INTERNAL
+too, so the API hands out this server's URLs for the files it serves.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final
+from urllib.parse import unquote, urljoin, urlsplit
+
+import shapely
+import shapely.geometry
+
+log = logging.getLogger(__name__)
+
+INTERNAL: Final = "http://stacgen.invalid/"
+STATE_FILE: Final = ".stacgen-state.json"  # the build's private state, beside catalog.json
+# Above this many items the embedded backend refuses to start: at about 30 KB of Python objects
+# an item, the index would take several GiB (see bench/serve.py); serve with --pgstac instead.
+MAX_ITEMS: Final = 200_000
+
+
+class CatalogError(Exception):
+    """The catalog on disk cannot be served: one line naming the file and the problem."""
+
+
+# --- hrefs ----------------------------------------------------------------------------------------
+def map_hrefs(value: Any, change: Callable[[str], str]) -> Any:
+    """A copy of a JSON value with `change` applied to every string under an `href` key."""
+    if isinstance(value, dict):
+        return {
+            k: change(v) if k == "href" and isinstance(v, str) else map_hrefs(v, change)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [map_hrefs(v, change) for v in value]
+    return value
+
+
+def rebase(value: Any, old: str, new: str) -> Any:
+    """A copy of a JSON value whose hrefs under the prefix `old` are moved under `new`."""
+    return map_hrefs(value, lambda h: new + h[len(old) :] if h.startswith(old) else h)
+
+
+def published_root(catalog: Mapping[str, Any]) -> str | None:
+    """The URL a catalog was published under (its absolute self or root link's folder)."""
+    for rel in ("self", "root"):
+        for link in catalog.get("links", []):
+            href = link.get("href", "")
+            if link.get("rel") == rel and urlsplit(href).scheme in ("http", "https"):
+                return str(href).rsplit("/", 1)[0] + "/"
+    return None
+
+
+# --- the index ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class IndexedItem:
+    """One item: its JSON (hrefs absolute, local files under INTERNAL) and what searches use."""
+
+    data: dict[str, Any]
+    href: str
+    collection: str
+    shape: shapely.Geometry
+    start: datetime
+    end: datetime
+
+    @property
+    def id(self) -> str:
+        return str(self.data["id"])
+
+
+@dataclass(frozen=True)
+class StacIndex:
+    catalog: dict[str, Any]
+    collections: dict[str, dict[str, Any]]
+    items: tuple[IndexedItem, ...]  # newest first, then by id
+    published: str | None = None  # the URL the catalog was built for, if it has absolute hrefs
+    by_key: dict[tuple[str, str], IndexedItem] = field(default_factory=dict, compare=False)
+
+    def item(self, collection: str, item_id: str) -> IndexedItem | None:
+        return self.by_key.get((collection, item_id))
+
+    @property
+    def title(self) -> str:
+        return str(self.catalog.get("title") or self.catalog.get("id") or "stacgen")
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    try:
+        value = json.loads(path.read_bytes())
+    except OSError as err:
+        raise CatalogError(f"{path}: cannot read: {err.strerror}") from err
+    except ValueError as err:
+        raise CatalogError(f"{path}: not JSON: {err}") from err
+    if not isinstance(value, dict):
+        raise CatalogError(f"{path}: not a JSON object")
+    return value
+
+
+class _Walker:
+    """Reads the catalog tree from disk, following child and item links."""
+
+    def __init__(self, directory: Path, published: str | None) -> None:
+        self.directory = directory.resolve()
+        self.published = published
+        self.collections: dict[str, dict[str, Any]] = {}
+        self.items: list[IndexedItem] = []
+        self.seen: set[str] = set()
+
+    def absolute(self, href: str, doc_url: str) -> str:
+        if self.published and href.startswith(self.published):
+            return INTERNAL + href[len(self.published) :]
+        return urljoin(doc_url, href)
+
+    def file_of(self, url: str) -> Path | None:
+        if not url.startswith(INTERNAL):
+            return None
+        path = (self.directory / unquote(urlsplit(url).path.lstrip("/"))).resolve()
+        return path if path.is_relative_to(self.directory) else None
+
+    def load(self, url: str) -> dict[str, Any]:
+        path = self.file_of(url)
+        if path is None:
+            raise CatalogError(f"{url}: outside the catalog folder {self.directory}")
+        doc = read_json(path)
+        resolved: dict[str, Any] = map_hrefs(doc, lambda h: self.absolute(h, url))
+        return resolved
+
+    def walk(self, url: str, parent_collection: str | None) -> None:
+        if url in self.seen:
+            return
+        self.seen.add(url)
+        doc = self.load(url)
+        kind = doc.get("type")
+        if kind == "Feature":
+            if len(self.items) >= MAX_ITEMS:
+                raise CatalogError(
+                    f"{self.directory}: more than {MAX_ITEMS} items; the embedded API holds "
+                    "them in memory: serve this catalog with --pgstac"
+                )
+            self.items.append(_indexed(doc, url, doc.get("collection") or parent_collection))
+            return
+        if kind == "Collection":
+            self.collections[doc["id"]] = doc
+            parent_collection = doc["id"]
+        for link in doc.get("links", []):
+            if link.get("rel") in ("child", "item"):
+                target = link["href"]
+                path = self.file_of(target)
+                if path is None or not path.is_file():
+                    log.warning("%s: skipping link to %s (not a file of the catalog)", url, target)
+                    continue
+                self.walk(target, parent_collection)
+
+
+def load_index(directory: Path) -> StacIndex:
+    """Every collection and item reachable from DIR/catalog.json."""
+    root_url = INTERNAL + "catalog.json"
+    catalog = read_json(directory / "catalog.json")
+    walker = _Walker(directory, published_root(catalog))
+    walker.walk(root_url, None)
+    items = sorted(walker.items, key=lambda i: (-i.start.timestamp(), i.id))
+    log.info("%d collections, %d items from %s", len(walker.collections), len(items), directory)
+    root = map_hrefs(catalog, lambda h: walker.absolute(h, root_url))
+    by_key = {(i.collection, i.id): i for i in items}
+    return StacIndex(root, walker.collections, tuple(items), walker.published, by_key)
+
+
+def _indexed(doc: dict[str, Any], url: str, collection: str | None) -> IndexedItem:
+    if collection is None:
+        raise CatalogError(f"{url}: item {doc.get('id')} belongs to no collection")
+    props = doc.get("properties") or {}
+    try:
+        start = instant(props.get("start_datetime") or props["datetime"])
+        end = instant(props.get("end_datetime") or props["datetime"])
+        shape = shapely.geometry.shape(doc["geometry"])
+    except (KeyError, TypeError, ValueError, AttributeError) as err:
+        raise CatalogError(f"{url}: item without a usable datetime or geometry ({err})") from err
+    if start is None or end is None:
+        raise CatalogError(f"{url}: item without a datetime")
+    shapely.prepare(shape)
+    data = {**doc, "collection": collection}
+    return IndexedItem(data, url, collection, shape, start, end)
+
+
+def instant(text: str | None) -> datetime | None:
+    if text in (None, "", ".."):
+        return None
+    value = datetime.fromisoformat(str(text))
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+# --- following rebuilds -----------------------------------------------------------------------------
+def _signature(directory: Path) -> tuple[tuple[int, int, int], ...]:
+    """What changes when a build swaps in a new catalog: catalog.json's and the state file's
+    inode, size and mtime (the swap renames a whole new folder into place)."""
+    marks = []
+    for name in ("catalog.json", STATE_FILE):
+        try:
+            st = os.stat(directory / name)
+        except OSError:
+            marks.append((0, 0, 0))
+            continue
+        marks.append((st.st_ino, st.st_size, st.st_mtime_ns))
+    return tuple(marks)
+
+
+class LiveIndex:
+    """The index of a catalog folder, read again when a rebuild has replaced the catalog.
+
+    `current()` costs two stat() calls; a failed reload (a half-written catalog by hand) keeps
+    answering from the previous index and logs why.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self._lock = threading.Lock()
+        self._signature = _signature(directory)
+        self._index = load_index(directory)
+
+    def current(self) -> StacIndex:
+        now = _signature(self.directory)
+        if now == self._signature:
+            return self._index
+        with self._lock:
+            if now != self._signature:
+                try:
+                    self._index = load_index(self.directory)
+                    log.info("catalog in %s changed: reloaded", self.directory)
+                except CatalogError as err:
+                    log.warning("catalog changed but cannot be read (%s): keeping the old", err)
+                self._signature = now
+        return self._index
