@@ -14,7 +14,11 @@ from typing import Any, Final
 from fastapi import APIRouter, FastAPI
 from fastapi.exceptions import RequestValidationError
 from stac_fastapi.api.app import StacApi
-from stac_fastapi.api.models import JSONResponse, create_get_request_model, create_post_request_model
+from stac_fastapi.api.models import (
+    JSONResponse,
+    create_get_request_model,
+    create_post_request_model,
+)
 from stac_fastapi.extensions import (
     FieldsExtension,
     QueryExtension,
@@ -38,9 +42,7 @@ PREFIX: Final = "/api"  # the API's routes; everything else is the static site
 GZIP_MIN_BYTES: Final = 1024
 
 
-def search_extensions(
-    filters_client: Any, query: ApiExtension | None = None
-) -> list[ApiExtension]:
+def search_extensions(filters_client: Any, query: ApiExtension | None = None) -> list[ApiExtension]:
     """The extensions of /search, for either backend: filter, query, sort, fields, paging."""
     return [
         SearchFilterExtension(client=filters_client),

@@ -9,24 +9,28 @@ too, so the API hands out this server's URLs for the files it serves.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import threading
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 from urllib.parse import unquote, urljoin, urlsplit
 
+__all__ = ["map_hrefs", "published_root", "rebase"]  # re-exported for the serve modules
+
 import shapely
 import shapely.geometry
+
+from stacgen.build.state import STATE_FILE
+from stacgen.fileutil import JsonFileError, read_json_object
+from stacgen.stac.links import map_hrefs, published_root, rebase
 
 log = logging.getLogger(__name__)
 
 INTERNAL: Final = "http://stacgen.invalid/"
-STATE_FILE: Final = ".stacgen-state.json"  # the build's private state, beside catalog.json
+
 # Above this many items the embedded backend refuses to start: at about 30 KB of Python objects
 # an item, the index would take several GiB (see bench/serve.py); serve with --pgstac instead.
 MAX_ITEMS: Final = 200_000
@@ -34,34 +38,6 @@ MAX_ITEMS: Final = 200_000
 
 class CatalogError(Exception):
     """The catalog on disk cannot be served: one line naming the file and the problem."""
-
-
-# --- hrefs ----------------------------------------------------------------------------------------
-def map_hrefs(value: Any, change: Callable[[str], str]) -> Any:
-    """A copy of a JSON value with `change` applied to every string under an `href` key."""
-    if isinstance(value, dict):
-        return {
-            k: change(v) if k == "href" and isinstance(v, str) else map_hrefs(v, change)
-            for k, v in value.items()
-        }
-    if isinstance(value, list):
-        return [map_hrefs(v, change) for v in value]
-    return value
-
-
-def rebase(value: Any, old: str, new: str) -> Any:
-    """A copy of a JSON value whose hrefs under the prefix `old` are moved under `new`."""
-    return map_hrefs(value, lambda h: new + h[len(old) :] if h.startswith(old) else h)
-
-
-def published_root(catalog: Mapping[str, Any]) -> str | None:
-    """The URL a catalog was published under (its absolute self or root link's folder)."""
-    for rel in ("self", "root"):
-        for link in catalog.get("links", []):
-            href = link.get("href", "")
-            if link.get("rel") == rel and urlsplit(href).scheme in ("http", "https"):
-                return str(href).rsplit("/", 1)[0] + "/"
-    return None
 
 
 # --- the index ------------------------------------------------------------------------------------
@@ -99,14 +75,9 @@ class StacIndex:
 
 def read_json(path: Path) -> dict[str, Any]:
     try:
-        value = json.loads(path.read_bytes())
-    except OSError as err:
-        raise CatalogError(f"{path}: cannot read: {err.strerror}") from err
-    except ValueError as err:
-        raise CatalogError(f"{path}: not JSON: {err}") from err
-    if not isinstance(value, dict):
-        raise CatalogError(f"{path}: not a JSON object")
-    return value
+        return read_json_object(path)
+    except JsonFileError as err:
+        raise CatalogError(str(err)) from err
 
 
 class _Walker:
@@ -202,7 +173,7 @@ def instant(text: str | None) -> datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-# --- following rebuilds -----------------------------------------------------------------------------
+# --- following rebuilds ------------------------------------------------------------------------
 def _signature(directory: Path) -> tuple[tuple[int, int, int], ...]:
     """What changes when a build swaps in a new catalog: catalog.json's and the state file's
     inode, size and mtime (the swap renames a whole new folder into place)."""

@@ -48,12 +48,21 @@ GEOJSON: Final = "application/geo+json"
 JSON: Final = "application/json"
 SCHEMA_JSON: Final = "application/schema+json"
 QUERYABLES_REL: Final = "http://www.opengis.net/def/rel/ogc/1.0/queryables"
-HIERARCHY_RELS: Final = frozenset({"self", "root", "parent", "collection", "child", "item", "items"})
+HIERARCHY_RELS: Final = frozenset(
+    {"self", "root", "parent", "collection", "child", "item", "items"}
+)
 # The fields extension: what an item has when `include` is empty, and what it always keeps
 # (pystac-client needs them to read an item).
-DEFAULT_FIELDS: Final = (
-    "type stac_version id bbox geometry properties.datetime links assets".split()
-)
+DEFAULT_FIELDS: Final = [
+    "type",
+    "stac_version",
+    "id",
+    "bbox",
+    "geometry",
+    "properties.datetime",
+    "links",
+    "assets",
+]
 ALWAYS_FIELDS: Final = frozenset({"type", "stac_version", "id", "links"})
 TOP_LEVEL: Final = frozenset({"id", "collection"})
 DATETIMES: Final = frozenset({"datetime", "start_datetime", "end_datetime", "created", "updated"})
@@ -471,8 +480,6 @@ class EmbeddedFilters(AsyncBaseFiltersClient):  # type: ignore[misc]
             raise NotFoundError(f"no collection {collection_id!r}")
         request: Request = kwargs["request"]
         return queryables_schema(index, str(request.url))
-
-
 
 
 def embedded_api(live: LiveIndex) -> FastAPI:

@@ -37,12 +37,35 @@ ARITY: Final[dict[str, tuple[int, int | None]]] = {
     "casei": (1, 1),
     "accenti": (1, 1),
     **dict.fromkeys(
-        (
-            "s_intersects s_equals s_disjoint s_touches s_within s_overlaps s_crosses "
-            "s_contains t_after t_before t_contains t_disjoint t_during t_equals t_finishedBy "
-            "t_finishes t_intersects t_meets t_metBy t_overlappedBy t_overlaps t_startedBy "
-            "t_starts a_equals a_contains a_containedBy a_overlaps"
-        ).split(),
+        [
+            "s_intersects",
+            "s_equals",
+            "s_disjoint",
+            "s_touches",
+            "s_within",
+            "s_overlaps",
+            "s_crosses",
+            "s_contains",
+            "t_after",
+            "t_before",
+            "t_contains",
+            "t_disjoint",
+            "t_during",
+            "t_equals",
+            "t_finishedBy",
+            "t_finishes",
+            "t_intersects",
+            "t_meets",
+            "t_metBy",
+            "t_overlappedBy",
+            "t_overlaps",
+            "t_startedBy",
+            "t_starts",
+            "a_equals",
+            "a_contains",
+            "a_containedBy",
+            "a_overlaps",
+        ],
         (2, 2),
     ),
     **dict.fromkeys(("+", "-", "*", "/", "%", "^", "div"), (2, 2)),

@@ -95,7 +95,11 @@ class Guard:
             receive = _replay(body, receive)
             # A search body is JSON whatever the client labelled it (curl -d says a form).
             scope["headers"] = [
-                *[(k, v) for k, v in scope["headers"] if k not in (b"content-type", b"content-length")],
+                *[
+                    (k, v)
+                    for k, v in scope["headers"]
+                    if k not in (b"content-type", b"content-length")
+                ],
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),
             ]

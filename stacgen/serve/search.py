@@ -19,7 +19,18 @@ from stac_fastapi.types.rfc3339 import str_to_interval
 
 from stacgen.serve.filters import FilterError, property_name
 
-QUERY_OPS: Final = ("eq", "neq", "lt", "lte", "gt", "gte", "startsWith", "endsWith", "contains", "in")
+QUERY_OPS: Final = (
+    "eq",
+    "neq",
+    "lt",
+    "lte",
+    "gt",
+    "gte",
+    "startsWith",
+    "endsWith",
+    "contains",
+    "in",
+)
 DEFAULT_LIMIT: Final = 10
 
 

@@ -23,7 +23,8 @@ import uvicorn
 from fastapi import FastAPI
 
 from stacgen.serve.app import BROWSER_HINT, Site, find_browser, make_site
-from stacgen.serve.catalog import CatalogError, LiveIndex, published_root, read_json
+from stacgen.serve.catalog import CatalogError, LiveIndex, read_json
+from stacgen.stac.links import published_root
 
 log = logging.getLogger(__name__)
 

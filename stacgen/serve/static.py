@@ -23,7 +23,7 @@ import anyio
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from stacgen.serve.catalog import rebase
+from stacgen.stac.links import rebase
 
 COG: Final = "image/tiff; application=geotiff; profile=cloud-optimized"
 MEDIA_TYPES: Final = {
@@ -189,9 +189,7 @@ def _rebased(raw: bytes, published: str, base: str) -> bytes:
     return json.dumps(moved, indent=2, ensure_ascii=False).encode("utf-8")
 
 
-def _streamed(
-    request: Request, handle: IO[bytes], size: int, mtime: float, kind: str
-) -> Response:
+def _streamed(request: Request, handle: IO[bytes], size: int, mtime: float, kind: str) -> Response:
     headers = {
         "Accept-Ranges": "bytes",
         "Cache-Control": "no-cache",
@@ -209,9 +207,7 @@ def _streamed(
     if request.method == "HEAD":
         handle.close()
         return Response(None, 206 if chosen else 200, headers, kind)
-    return StreamingResponse(
-        _chunks(handle, start, length), 206 if chosen else 200, headers, kind
-    )
+    return StreamingResponse(_chunks(handle, start, length), 206 if chosen else 200, headers, kind)
 
 
 async def _chunks(handle: IO[bytes], start: int, length: int) -> AsyncIterator[bytes]:
