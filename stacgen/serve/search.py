@@ -11,9 +11,9 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, Literal
 
-from pydantic import BaseModel, create_model, field_validator
+from pydantic import BaseModel, Field, create_model, field_validator
 from stac_fastapi.types.errors import InvalidQueryParameter
 from stac_fastapi.types.rfc3339 import str_to_interval
 
@@ -153,8 +153,8 @@ def from_post(model: Any) -> SearchParams:
         body["fields"] = fields
     if "bbox" in body:
         body["bbox"] = _bbox(body["bbox"])
-    if body.get("filter-lang") == "cql2-json" and isinstance(body.get("filter"), str):
-        body["filter-lang"] = "cql2-text"  # a string filter in a POST body is cql2-text
+    if isinstance(body.get("filter"), str) and "filter_lang" not in model.model_fields_set:
+        body["filter-lang"] = "cql2-text"  # a string filter without a language is cql2-text
     return SearchParams(body)
 
 
@@ -202,7 +202,17 @@ def lenient_post_model(base: type[BaseModel]) -> type[BaseModel]:
     """The POST search model `base`, also taking `collections` and `ids` as one comma-separated
     string, as GET does (stac-api-validator sends `"collections": "id"`)."""
     validator = field_validator("collections", "ids", mode="before")(_listed)
+    fields: dict[str, Any] = {}
+    if "filter_expr" in base.model_fields:  # the filter extension: cql2-text in a body too
+        fields["filter_expr"] = (dict[str, Any] | str | None, Field(None, alias="filter"))
+        fields["filter_lang"] = (
+            Literal["cql2-json", "cql2-text"] | None,
+            Field("cql2-json", alias="filter-lang"),
+        )
     model: type[BaseModel] = create_model(
-        f"Lenient{base.__name__}", __base__=base, __validators__={"listed": validator}
+        f"Lenient{base.__name__}",
+        __base__=base,
+        __validators__={"listed": validator},
+        **fields,
     )
     return model

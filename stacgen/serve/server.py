@@ -52,6 +52,7 @@ class Server:
     def __init__(self, server: uvicorn.Server, sock: socket.socket, urls: ServeUrls) -> None:
         self._server = server
         self._sock = sock
+        self.port: int = sock.getsockname()[1]
         self.urls = urls
         self._thread = threading.Thread(target=self._run, name="stacgen-serve", daemon=True)
         self._thread.start()
@@ -62,10 +63,6 @@ class Server:
 
     def _run(self) -> None:
         asyncio.run(self._server.serve(sockets=[self._sock]))
-
-    @property
-    def port(self) -> int:
-        return int(self._sock.getsockname()[1])
 
     def stop(self) -> None:
         """Stop listening, close every open connection, and wait for the server thread."""
