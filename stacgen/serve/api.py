@@ -13,12 +13,9 @@ from typing import Any, Final
 
 from fastapi import APIRouter, FastAPI
 from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from stac_fastapi.api.app import StacApi
-from stac_fastapi.api.models import (
-    JSONResponse,
-    create_get_request_model,
-    create_post_request_model,
-)
+from stac_fastapi.api.models import create_get_request_model, create_post_request_model
 from stac_fastapi.extensions import (
     FieldsExtension,
     QueryExtension,

@@ -259,6 +259,10 @@ def _overlaps(interval: tuple[datetime | None, datetime | None], item: IndexedIt
     return (start is None or item.end >= start) and (end is None or item.start <= end)
 
 
+def _sort_value(name: str) -> Callable[[IndexedItem], Any]:
+    return lambda item: _value(item.data, name)
+
+
 def _ordered(found: list[IndexedItem], keys: list[SortKey]) -> list[IndexedItem]:
     """Sorted by the keys (missing values last in either direction), ties by id ascending.
 
@@ -269,7 +273,7 @@ def _ordered(found: list[IndexedItem], keys: list[SortKey]) -> list[IndexedItem]
     for key in reversed(keys):
         present = [i for i in ordered if _value(i.data, key.name) is not None]
         missing = [i for i in ordered if _value(i.data, key.name) is None]
-        present.sort(key=lambda i, k=key: _value(i.data, k.name), reverse=key.descending)
+        present.sort(key=_sort_value(key.name), reverse=key.descending)
         ordered = present + missing
     return ordered  # sort(reverse=True) is stable too: ties stay in id order
 
@@ -317,7 +321,7 @@ def _drop_path(target: dict[str, Any], parts: list[str]) -> None:
 
 # --- the client -----------------------------------------------------------------------------------
 @attr.s
-class EmbeddedClient(AsyncBaseCoreClient):  # type: ignore[misc]
+class EmbeddedClient(AsyncBaseCoreClient):
     """stac-fastapi's core client over a LiveIndex."""
 
     live: LiveIndex = attr.ib(kw_only=True)
@@ -373,8 +377,19 @@ class EmbeddedClient(AsyncBaseCoreClient):  # type: ignore[misc]
         url = f"{get_base_url(request)}collections/{quote(collection_id)}/items"
         return self._search(params, request, _get_next(url, request), self_url=str(request.url))
 
-    async def get_search(self, request: Request, **kwargs: Any) -> ItemCollection:
-        params = from_get(kwargs)
+    async def get_search(
+        self,
+        collections: list[str] | None = None,
+        ids: list[str] | None = None,
+        bbox: Any = None,
+        intersects: Any = None,
+        datetime: str | None = None,
+        limit: int | None = 10,
+        **kwargs: Any,
+    ) -> ItemCollection:
+        request: Request = kwargs["request"]
+        given = {"collections": collections, "ids": ids, "bbox": bbox, "intersects": intersects}
+        params = from_get({**kwargs, **given, "datetime": datetime, "limit": limit})
         return self._search(params, request, _get_next(f"{get_base_url(request)}search", request))
 
     async def post_search(self, search_request: Any, **kwargs: Any) -> ItemCollection:
@@ -467,7 +482,7 @@ def _post_next(url: str, params: SearchParams) -> Callable[[int], dict[str, Any]
 
 
 @attr.s
-class EmbeddedFilters(AsyncBaseFiltersClient):  # type: ignore[misc]
+class EmbeddedFilters(AsyncBaseFiltersClient):
     """/queryables for the filter extension: every property the items hold with one type."""
 
     live: LiveIndex = attr.ib(kw_only=True)

@@ -157,7 +157,7 @@ def check_filter(
     if lang not in (None, "cql2-text", "cql2-json"):
         raise FilterError(f"filter-lang: {lang!r} is neither cql2-text nor cql2-json")
     expr = parse(raw, lang)
-    tree = expr.to_json()
+    tree: Any = expr.to_json()
     if isinstance(tree, bool):
         return expr
     if not isinstance(tree, dict) or "op" not in tree:

@@ -104,7 +104,7 @@ def _sortby_of_strings(values: list[str] | None) -> list[dict[str, str]] | None:
     return keys
 
 
-def _fields_of_strings(values: list[str] | None) -> dict[str, list[str]] | None:
+def _fields_of_strings(values: list[str] | None) -> dict[str, list[str] | None] | None:
     if not values:
         return None
     include = [v.lstrip("+").strip() for v in values if not v.startswith("-")]
