@@ -13,7 +13,7 @@ export STACGEN_SCHEMAS ?= $(abspath ../shared/stac-schemas)
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install catalog test lint format bench validate serve browser clean
+.PHONY: install catalog test lint format bench bench-scale validate serve browser clean
 
 # The venv is (re)installed whenever pyproject.toml changes.
 $(STAMP): pyproject.toml
@@ -53,6 +53,10 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
+
+# The embedded API at 10,000 and 100,000 synthetic items: start time, memory, searches.
+bench-scale: $(STAMP)
+	$(BIN)/python -m bench.serve --scale 10000 100000
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info bench/out browser screenshots

@@ -12,10 +12,11 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 from urllib.parse import unquote, urljoin, urlsplit
 
 __all__ = ["map_hrefs", "published_root", "rebase"]  # re-exported for the serve modules
@@ -34,6 +35,9 @@ INTERNAL: Final = "http://stacgen.invalid/"
 # Above this many items the embedded backend refuses to start: at about 30 KB of Python objects
 # an item, the index would take several GiB (see bench/serve.py); serve with --pgstac instead.
 MAX_ITEMS: Final = 200_000
+
+
+T = TypeVar("T")
 
 
 class CatalogError(Exception):
@@ -64,6 +68,14 @@ class StacIndex:
     items: tuple[IndexedItem, ...]  # newest first, then by id
     published: str | None = None  # the URL the catalog was built for, if it has absolute hrefs
     by_key: dict[tuple[str, str], IndexedItem] = field(default_factory=dict, compare=False)
+    _memo: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def memo(self, name: str, compute: Callable[[StacIndex], T]) -> T:
+        """`compute(self)`, computed once for this index (a reload makes a new index)."""
+        if name not in self._memo:
+            self._memo[name] = compute(self)
+        value: T = self._memo[name]
+        return value
 
     def item(self, collection: str, item_id: str) -> IndexedItem | None:
         return self.by_key.get((collection, item_id))
@@ -89,6 +101,7 @@ class _Walker:
         self.collections: dict[str, dict[str, Any]] = {}
         self.items: list[IndexedItem] = []
         self.seen: set[str] = set()
+        self.planned = 0
 
     def absolute(self, href: str, doc_url: str) -> str:
         if self.published and href.startswith(self.published):
@@ -116,13 +129,15 @@ class _Walker:
         doc = self.load(url)
         kind = doc.get("type")
         if kind == "Feature":
-            if len(self.items) >= MAX_ITEMS:
-                raise CatalogError(
-                    f"{self.directory}: more than {MAX_ITEMS} items; the embedded API holds "
-                    "them in memory: serve this catalog with --pgstac"
-                )
             self.items.append(_indexed(doc, url, doc.get("collection") or parent_collection))
             return
+        # Counted before any item is read, so a catalog too large is refused at once.
+        self.planned += sum(1 for link in doc.get("links", []) if link.get("rel") == "item")
+        if self.planned > MAX_ITEMS:
+            raise CatalogError(
+                f"{self.directory}: more than {MAX_ITEMS} items; the embedded API holds them "
+                "in memory: serve this catalog from PostgreSQL (stacgen serve --pgstac DSN)"
+            )
         if kind == "Collection":
             self.collections[doc["id"]] = doc
             parent_collection = doc["id"]

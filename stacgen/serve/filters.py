@@ -167,6 +167,15 @@ def check_filter(
     return expr
 
 
+def referenced(expr: cql2.Expr) -> frozenset[str]:
+    """The names of the properties a filter reads."""
+    return frozenset(
+        property_name(str(node["property"]))
+        for node in _nodes(expr.to_json())
+        if "property" in node
+    )
+
+
 def _nodes(tree: Any) -> Iterator[dict[str, Any]]:
     stack = [tree]
     while stack:
