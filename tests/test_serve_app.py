@@ -51,8 +51,9 @@ def get(url: str, **headers: str) -> requests.Response:
 
 
 @pytest.fixture(scope="module", name="client")
-def client_fixture(server: Server) -> Client:
-    return Client.open(server.urls.api, timeout=TIMEOUT)
+def client_fixture(api_server: Server) -> Client:
+    """pystac-client on each backend (serve_fixtures.BACKENDS): they must answer alike."""
+    return Client.open(api_server.urls.api, timeout=TIMEOUT)
 
 
 # --- the STAC API through pystac-client ------------------------------------------------------
@@ -219,19 +220,22 @@ def test_api_asset_hrefs_are_fetchable(client: Client, serve_catalog: FixtureCat
         ("query=%7B%22eo:cloud_cover%22:%7B%22near%22:3%7D%7D", 400),
     ],
 )
-def test_bad_searches_are_400_with_a_reason(server: Server, query: str, status: int) -> None:
-    answer = get(f"{server.urls.api}search?{query}")
+def test_bad_searches_are_400_with_a_reason(api_server: Server, query: str, status: int) -> None:
+    answer = get(f"{api_server.urls.api}search?{query}")
     assert answer.status_code == status, answer.text
     assert answer.json()["description"]
 
 
-def test_unknown_api_paths_are_404(server: Server) -> None:
-    assert get(f"{server.urls.api}collections/nope").status_code == 404
-    assert get(f"{server.urls.api}collections/{constants.COLLECTION_ID}/items/x").status_code == 404
-    assert get(f"{server.urls.api}nothing").status_code == 404
+def test_unknown_api_paths_are_404(api_server: Server) -> None:
+    assert get(f"{api_server.urls.api}collections/nope").status_code == 404
+    assert (
+        get(f"{api_server.urls.api}collections/{constants.COLLECTION_ID}/items/x").status_code
+        == 404
+    )
+    assert get(f"{api_server.urls.api}nothing").status_code == 404
 
 
-# --- the static server -----------------------------------------------------------------------
+# --- the static api_server -----------------------------------------------------------------------
 def test_cors_header_on_every_kind_of_answer(server: Server) -> None:
     for url in (server.urls.catalog, server.urls.api, f"{server.urls.root}missing.json"):
         assert get(url).headers["Access-Control-Allow-Origin"] == "*"

@@ -1,6 +1,8 @@
-"""The embedded backend (stacgen.serve.embedded) and the guard in front of it: sort, fields,
-queryables, filter errors naming the problem, hostile requests, reloading after a rebuild, and
-stac-api-validator (the STAC API conformance suite) with 0 errors."""
+"""The STAC API's backends (stacgen.serve.embedded, and stacgen.serve.pgstac where its database
+can be had: `api_server` runs each test on every backend, and they must answer alike) and the
+guard in front of them: sort, fields, queryables, filter errors naming the problem, hostile
+requests, stac-api-validator (the STAC API conformance suite) with 0 errors; and the embedded
+backend reloading after a rebuild."""
 
 from __future__ import annotations
 
@@ -37,43 +39,43 @@ def ids(answer: requests.Response) -> list[str]:
 
 @pytest.mark.parametrize("direction", ["asc", "desc"])
 def test_sortby_cloud_cover_both_directions(
-    server: Server, serve_catalog: FixtureCatalog, direction: str
+    api_server: Server, serve_catalog: FixtureCatalog, direction: str
 ) -> None:
     items = [serve_catalog.item(i) for i in serve_catalog.item_ids()]
     expected = sorted(items, key=lambda i: i["id"])
     expected.sort(key=lambda i: i["properties"]["eo:cloud_cover"], reverse=direction == "desc")
     sortby = [{"field": "properties.eo:cloud_cover", "direction": direction}]
-    assert ids(search(server, sortby=sortby, limit=100)) == [i["id"] for i in expected]
+    assert ids(search(api_server, sortby=sortby, limit=100)) == [i["id"] for i in expected]
     sign = "-" if direction == "desc" else "+"
     got = requests.get(
-        f"{server.urls.api}search",
+        f"{api_server.urls.api}search",
         params={"sortby": f"{sign}eo:cloud_cover", "limit": "100"},
         timeout=TIMEOUT,
     )
     assert ids(got) == [i["id"] for i in expected]
 
 
-def test_sortby_ties_are_broken_by_id(server: Server, serve_catalog: FixtureCatalog) -> None:
+def test_sortby_ties_are_broken_by_id(api_server: Server, serve_catalog: FixtureCatalog) -> None:
     # Every item has the same collection: the order is by id alone, in both directions.
     for direction in ("asc", "desc"):
         sortby = [{"field": "collection", "direction": direction}]
-        assert ids(search(server, sortby=sortby, limit=100)) == serve_catalog.item_ids()
+        assert ids(search(api_server, sortby=sortby, limit=100)) == serve_catalog.item_ids()
 
 
-def test_fields_include_and_exclude(server: Server) -> None:
-    answer = search(server, limit=1, fields={"include": ["properties.eo:cloud_cover"]})
+def test_fields_include_and_exclude(api_server: Server) -> None:
+    answer = search(api_server, limit=1, fields={"include": ["properties.eo:cloud_cover"]})
     feature = answer.json()["features"][0]
     assert list(feature["properties"]) == ["eo:cloud_cover"]
     assert "assets" not in feature
-    answer = search(server, limit=1, fields={"exclude": ["assets", "geometry"]})
+    answer = search(api_server, limit=1, fields={"exclude": ["assets", "geometry"]})
     feature = answer.json()["features"][0]
     assert "assets" not in feature
     assert "geometry" not in feature
     assert "eo:cloud_cover" in feature["properties"]
 
 
-def test_queryables_include_numbers_and_arrays(server: Server) -> None:
-    answer = requests.get(f"{server.urls.api}queryables", timeout=TIMEOUT)
+def test_queryables_include_numbers_and_arrays(api_server: Server) -> None:
+    answer = requests.get(f"{api_server.urls.api}queryables", timeout=TIMEOUT)
     props = answer.json()["properties"]
     assert props["eo:cloud_cover"]["type"] == "number"
     assert props["instruments"] == {"type": "array", "items": {"type": "string"}}
@@ -88,8 +90,8 @@ def test_queryables_include_numbers_and_arrays(server: Server) -> None:
         ("eo:cloud_cover << 3", ["syntax error", "column 17"]),
     ],
 )
-def test_filter_errors_name_the_problem(server: Server, cql: str, words: list[str]) -> None:
-    answer = requests.get(f"{server.urls.api}search", params={"filter": cql}, timeout=TIMEOUT)
+def test_filter_errors_name_the_problem(api_server: Server, cql: str, words: list[str]) -> None:
+    answer = requests.get(f"{api_server.urls.api}search", params={"filter": cql}, timeout=TIMEOUT)
     assert answer.status_code == 400
     description = answer.json()["description"]
     assert "\n" not in description
@@ -97,9 +99,9 @@ def test_filter_errors_name_the_problem(server: Server, cql: str, words: list[st
         assert word in description
 
 
-def test_one_argument_comparison_is_400(server: Server) -> None:
+def test_one_argument_comparison_is_400(api_server: Server) -> None:
     cql = {"op": "<", "args": [{"property": "eo:cloud_cover"}]}
-    answer = search(server, filter=cql)
+    answer = search(api_server, filter=cql)
     assert answer.status_code == 400
     assert "takes 2 arguments" in answer.json()["description"]
 
@@ -115,8 +117,8 @@ def test_one_argument_comparison_is_400(server: Server) -> None:
         {"bbox": "0,0,1,1"},
     ],
 )
-def test_hostile_searches_are_400_with_a_reason(server: Server, body: dict[str, Any]) -> None:
-    answer = search(server, **body)
+def test_hostile_searches_are_400_with_a_reason(api_server: Server, body: dict[str, Any]) -> None:
+    answer = search(api_server, **body)
     assert answer.status_code == 400, answer.text
     assert answer.json()["description"]
 
@@ -213,7 +215,7 @@ CLASSES = (
 )
 
 
-def test_stac_api_validator_finds_no_error(server: Server) -> None:
+def test_stac_api_validator_finds_no_error(api_server: Server) -> None:
     if not MIRROR_TOOL.is_file():
         pytest.fail(f"{MIRROR_TOOL} is missing (../shared beside the checkout)")
     world = {
@@ -221,7 +223,7 @@ def test_stac_api_validator_finds_no_error(server: Server) -> None:
         "coordinates": [[[-180, -90], [180, -90], [180, 90], [-180, 90], [-180, -90]]],
     }
     command = [sys.executable, str(MIRROR_TOOL), "-m", "stac_api_validator.__main__"]
-    command += ["--root-url", server.urls.api, "--collection", constants.COLLECTION_ID]
+    command += ["--root-url", api_server.urls.api, "--collection", constants.COLLECTION_ID]
     command += ["--geometry", json.dumps(world), "--validate-pagination"]
     command += ["--fields-nested-property", "properties.eo:cloud_cover"]
     for name in CLASSES:

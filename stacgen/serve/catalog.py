@@ -34,7 +34,7 @@ INTERNAL: Final = "http://stacgen.invalid/"
 
 # Above this many items the embedded backend refuses to start: at about 30 KB of Python objects
 # an item, the index would take several GiB (see bench/serve.py); serve with --pgstac instead.
-MAX_ITEMS: Final = 200_000
+MAX_ITEMS: Final = 50_000
 
 
 T = TypeVar("T")
