@@ -90,7 +90,9 @@ def server_fixture(
 # The STAC API's tests run against every backend: the embedded one, and pgstac once
 # stacgen.publish.pgstac (its loader) and tests/pgstac_fixtures.py (a throw-away cluster) exist.
 BACKENDS = ["embedded"]
-if importlib.util.find_spec("stacgen.publish.pgstac") is not None:
+if importlib.util.find_spec("stacgen.publish") and importlib.util.find_spec(
+    "stacgen.publish.pgstac"
+):
     BACKENDS.append("pgstac")
 
 

@@ -21,8 +21,8 @@ CRS84: Final = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 COMPARISONS: Final = frozenset({"=", "<>", "<", "<=", ">", ">=", "like", "between", "in"})
 # Operators and how many arguments each takes (None: any number >= 1).
 ARITY: Final[dict[str, tuple[int, int | None]]] = {
-    "and": (2, None),
-    "or": (2, None),
+    "and": (1, None),  # STAC Browser sends an "and" of one condition
+    "or": (1, None),
     "not": (1, 1),
     "=": (2, 2),
     "<>": (2, 2),
