@@ -6,15 +6,19 @@ after every build; fileutil.swap_in puts the finished catalog in place in one st
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from stacgen import constants
 from stacgen.build.state import intact
+from stacgen.errors import OutputError
 
 if TYPE_CHECKING:
     import pystac
@@ -23,6 +27,49 @@ log = logging.getLogger(__name__)
 
 # Links pystac rewrites when the item is added to the new catalog.
 STRUCTURAL_RELS = frozenset({"self", "root", "parent", "collection"})
+
+
+def lock_path(out: Path) -> Path:
+    """Beside `out` (not in it: the swap replaces `out`); removed when the build ends."""
+    return out.with_name(f".{out.name}.stacgen-lock")
+
+
+@contextmanager
+def output_lock(out: Path) -> Iterator[None]:
+    """Hold an exclusive lock on `out` for a whole build, or refuse at once in one line.
+
+    Two builds into one `out` would share its staging folder and delete each other's files.
+    The lock is flock on a file that its holder removes: a lock taken on a file removed in the
+    meantime is not the lock, so it is taken again on the file now at the path.
+    """
+    path = lock_path(out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 32).decode(errors="replace").strip()
+            os.close(fd)
+            who = f" (pid {holder})" if holder.isdigit() else ""
+            raise OutputError(
+                f"{out}: another stacgen build{who} is writing this catalog (lock {path}); "
+                "run this one again once it has finished"
+            ) from None
+        try:
+            taken = os.stat(path).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            taken = False
+        if taken:
+            break
+        os.close(fd)
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        yield
+    finally:
+        path.unlink(missing_ok=True)  # while still locked: see above
+        os.close(fd)
 
 
 def staging_root(out: Path) -> Path:

@@ -7,7 +7,13 @@ hand it scenes as the archive is unpacked, replacing a scene read again before i
 
 from __future__ import annotations
 
+import ctypes
+import os
+import select
 import shutil
+import signal
+import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
 from contextlib import contextmanager
@@ -47,13 +53,65 @@ def pool(workers: int) -> Iterator[Executor]:
         yield _Inline()
         return
     start_forkserver()  # a no-op when the build started it already
-    executor = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("forkserver"))
+    executor = ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=get_context("forkserver"),
+        initializer=die_with,
+        initargs=(os.getpid(),),
+    )
     try:
         yield executor
     finally:
         # On a failed build nothing queued is started and the staging folder is removed only
         # once no worker still writes into it.
         executor.shutdown(wait=True, cancel_futures=True)
+
+
+def die_with(build_pid: int) -> None:
+    """Make this worker end when the build process does, however that ends (even SIGKILL).
+
+    A worker's parent is the forkserver, not the build: the parent-death signal covers the
+    forkserver, and a thread waiting on the build process covers the build itself. Without
+    them a killed build leaves its workers (and the memory they hold) running for ever.
+    """
+    _parent_death_signal(signal.SIGKILL)
+    watch = threading.Thread(target=_exit_when_gone, args=(build_pid,), daemon=True)
+    watch.start()
+
+
+def _parent_death_signal(signum: int) -> None:
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signum, 0, 0, 0)
+    except (OSError, AttributeError):  # not Linux: the watch thread alone
+        pass
+
+
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def _exit_when_gone(pid: int) -> None:
+    """Return never while `pid` lives; end this process at once when it is gone."""
+    try:
+        fd = os.pidfd_open(pid)
+    except (OSError, AttributeError):
+        fd = None
+    if fd is not None:
+        select.select([fd], [], [])  # a pidfd becomes readable when its process exits
+    else:
+        while _alive(pid):
+            time.sleep(0.5)
+    os._exit(1)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 class _Inline(Executor):
@@ -75,6 +133,10 @@ def _attempt(scene: Scene, folder: Path) -> SceneOutputs | SceneError:
         return process_scene(scene, folder)
     except SceneError as err:
         return err
+    except OSError as err:
+        # A full disk, an unreadable file: the scene's one line, not a worker's traceback.
+        where = err.filename if err.filename is not None else scene.folder
+        return SceneError(f"{where}: {err.strerror or err}")
 
 
 class Producer:
@@ -169,6 +231,8 @@ class Producer:
             return
         result = future.result()
         if isinstance(result, SceneError):
+            # Nothing of a scene left out may reach the catalog: not even the files it wrote.
+            shutil.rmtree(item_dir(self.run.staging, scene.id), ignore_errors=True)
             self.errors[scene.id] = str(result)
         else:
             hrefs = asset_hrefs(scene.id, result.files, self.run.options.root_href)
