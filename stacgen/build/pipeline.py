@@ -363,7 +363,8 @@ def catalog_readme() -> str:
 def _check(staging: Path, options: BuildOptions) -> None:
     if options.schemas is None:
         return
-    from stacgen.stac.validate import validate_catalog  # the validator loads schemas: only when used
+    # The validator loads schemas: imported only when used.
+    from stacgen.stac.validate import validate_catalog
 
     # check_cogs=False: each COG was validated by the worker that wrote it (process.check_cogs);
     # a reused item's COGs are links to files validated by the build that made them.

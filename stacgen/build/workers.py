@@ -28,8 +28,8 @@ from stacgen.source.scene import Scene
 if TYPE_CHECKING:
     import pystac
 
-    from stacgen.build.pipeline import Run
     from stacgen.build.outputs import SceneOutputs
+    from stacgen.build.pipeline import Run
 
 _T = TypeVar("_T")
 

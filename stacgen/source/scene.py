@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -168,6 +169,9 @@ def combine(top: Path, reads: dict[Path, FolderRead]) -> tuple[list[Scene], list
 
 
 def read_folder(folder: Path) -> FolderRead:
+    unreadable = _unreadable(folder)
+    if unreadable is not None:
+        return None, [unreadable]
     problems: list[Problem] = []
     product: ProductName | None = None
     try:
@@ -199,6 +203,16 @@ def read_folder(folder: Path) -> FolderRead:
         shapefiles=tuple(sorted((folder / constants.SAMPLES_DIR).glob("*.shp"))),
     )
     return scene, []
+
+
+def _unreadable(folder: Path) -> Problem | None:
+    """A folder this user may not list or enter: one problem, not every file "missing"."""
+    try:
+        for name in os.listdir(folder)[:1]:
+            os.stat(folder / name)
+    except OSError as err:
+        return Problem(folder, f"cannot be read ({err.strerror or err})")
+    return None
 
 
 def _read_json(path: Path, problems: list[Problem]) -> dict[str, Any] | None:
