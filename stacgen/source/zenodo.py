@@ -135,11 +135,14 @@ def _parse_file(entry: Any, zenodo_url: str, record_id: int, index: int) -> Reco
     links = entry.get("links")
     link = _first_link(links) if isinstance(links, Mapping) else None
     base = zenodo_url.rstrip("/")
-    url = (
-        urljoin(base + "/", link)
-        if link
-        else f"{base}/api/records/{record_id}/files/{quote(key)}/content"
-    )
+    try:
+        url = (
+            urljoin(base + "/", link)
+            if link
+            else f"{base}/api/records/{record_id}/files/{quote(key)}/content"
+        )
+    except ValueError as err:  # urllib's words: "Invalid IPv6 URL" and the like
+        raise DownloadError(f"{where}: malformed link {link!r} for {key} ({err})") from None
     return RecordFile(key, size, md5, url)
 
 
