@@ -80,7 +80,7 @@ def _edit_json(path: Path, **changes: Any) -> None:
     path.write_text(json.dumps(data))
 
 
-def _cli(*args: str) -> Any:
+def _cli(*args: object) -> Any:
     return CliRunner().invoke(main, [str(a) for a in args])
 
 
@@ -301,7 +301,7 @@ def test_an_unreadable_scene_folder_is_one_problem(
                     raise PermissionError(errno.EACCES, "Permission denied", str(path))
                 return real(path)
 
-            monkeypatch.setattr(scene_module.os, "listdir", refuse)
+            monkeypatch.setattr(os, "listdir", refuse)
         assert _problems(top, tmp_path) == [f"{folder}: cannot be read (Permission denied)"]
     finally:
         folder.chmod(0o755)

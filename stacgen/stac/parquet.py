@@ -17,8 +17,8 @@ ITEMS_PARQUET = "items.parquet"
 # scenes ("nb_samples": "1831" in one, 1831 in another), which no parquet column can hold, so
 # the parquet row carries it as the JSON text instead.
 VERBATIM_JSON = "alcd:parameters"
-# IANA registered this in 2024 and stac-geoparquet uses it; pystac still has application/x-parquet.
-PARQUET = "application/vnd.apache.parquet"
+# The IANA-registered type (2024), which stac-geoparquet uses; not pystac's older x-parquet.
+PARQUET = pystac.MediaType.VND_APACHE_PARQUET
 
 
 def write_items_parquet(collection_dir: Path, item_ids: list[str]) -> Path:
