@@ -178,6 +178,10 @@ def build(**kw: Any) -> None:
         bar.close()
         _fail(printable(str(err)))
         return
+    except OSError as err:  # before the build could start: its lock, its folder
+        bar.close()
+        _fail(printable(f"{err.filename or kw['out']}: {err.strerror or err}"))
+        return
     bar.close()
     if kw["archive"]:
         _remember(archive, kw["record"], cache_dir)
@@ -192,8 +196,11 @@ def _remember(archive: Path, record: int, cache_dir: Path) -> None:
     """An archive that is the record's: later builds without --archive use it, offline."""
     from stacgen.source import zenodo
 
-    if zenodo.remember_local_copy(archive, record, cache_dir):
-        log.info("%s is the verified copy of Zenodo record %s", archive, record)
+    try:
+        if zenodo.remember_local_copy(archive, record, cache_dir):
+            log.info("%s is the verified copy of Zenodo record %s", archive, record)
+    except OSError as err:  # the catalog is built: a cache that cannot take a note is no failure
+        log.warning("could not note %s as the record's copy: %s", archive, err)
 
 
 def _tick(bar: tqdm[Any]) -> None:
