@@ -12,8 +12,9 @@ from stacgen.archive import open_archive
 from stacgen.catalog import BuildOptions, build
 from stacgen.constants import SceneFolder
 
-# Fixtures of these modules are available to every test: the fake Zenodo and the served catalogs.
-pytest_plugins = ("fake_zenodo", "serve_fixtures")
+# Fixtures of these modules are available to every test: the fake Zenodo, the served catalogs,
+# the PostgreSQL cluster of the pgstac tests.
+pytest_plugins = ("fake_zenodo", "serve_fixtures", "pgstac_fixtures")
 
 TEST_SIZE = 183  # px: a tenth of the real 1830, same tile extent (600 m pixels)
 
