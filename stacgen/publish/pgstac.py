@@ -1,0 +1,292 @@
+"""Load a built catalog into PostgreSQL with pgstac, for stac-fastapi-pgstac to serve.
+
+`load` migrates the database to pypgstac's pgstac version, then upserts the collection and its
+items: an item whose row would not change is not written, so loading the same catalog twice
+changes nothing and a rebuilt catalog updates only the items that changed. Hrefs are stored
+absolute, under the URL the catalog's files are served from (the API's answers point at the
+static catalog's assets). Numeric properties are registered as number queryables: pgstac
+compares and sorts an unregistered property as text ("9.5" > "10.2").
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import logging
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+from urllib.parse import unquote, urljoin, urlsplit
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict
+from psycopg.types.json import Jsonb
+from psycopg_pool import ConnectionPool
+
+from stacgen.api import CatalogError, map_hrefs, published_root, read_json
+
+log = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT: Final = 10  # s: an unreachable server is reported, not waited for
+WALK_RELS: Final = frozenset({"child", "item"})
+# Columns of pgstac's items table: searched as themselves, never registered as queryables.
+ITEM_COLUMNS: Final = frozenset({"id", "collection", "datetime", "end_datetime", "geometry"})
+NUMBER_WRAPPER: Final = "to_float"  # pgstac's cast of a jsonb value to a number
+
+
+class PgstacLoadError(Exception):
+    """The catalog cannot be loaded (bad DSN, unreachable database, unusable catalog)."""
+
+
+@dataclass(frozen=True)
+class LoadReport:
+    """What one load did: items per outcome, the queryables registered, the time it took."""
+
+    collections: int
+    inserted: int
+    updated: int
+    unchanged: int
+    queryables: tuple[str, ...]
+    pgstac_version: str
+    seconds: float
+
+    @property
+    def items(self) -> int:
+        return self.inserted + self.updated + self.unchanged
+
+
+@dataclass(frozen=True)
+class CatalogDocs:
+    """A catalog's collections and items as pgstac stores them: hrefs absolute."""
+
+    collections: list[dict[str, Any]]
+    items: list[dict[str, Any]]
+
+
+# --- the catalog ----------------------------------------------------------------------------------
+def read_catalog(directory: Path, root_href: str | None = None) -> CatalogDocs:
+    """Every collection and item reachable from DIR/catalog.json, hrefs absolute under the URL.
+
+    `root_href` is the URL DIR is served under; None takes the one the catalog was built for
+    (`--root-href`). Absolute hrefs under the catalog's own published root move to `root_href`.
+    """
+    directory = directory.resolve()
+    try:
+        catalog = read_json(directory / "catalog.json")
+    except CatalogError as err:
+        raise PgstacLoadError(str(err)) from err
+    published = published_root(catalog)
+    root = _root_url(root_href, published, directory)
+    base = directory.as_uri() + "/"  # the catalog's files, before rebasing
+
+    def served(href: str, doc: str) -> str:
+        if published and href.startswith(published):
+            return root + href[len(published) :]
+        url = urljoin(doc, href)
+        return root + url[len(base) :] if url.startswith(base) else url
+
+    docs = CatalogDocs([], [])
+    for url, doc in _walk(base + "catalog.json", directory, published, base):
+        resolved = map_hrefs(doc, functools.partial(served, doc=url))
+        kind = doc.get("type")
+        if kind == "Collection":
+            docs.collections.append(resolved)
+        elif kind == "Feature":
+            docs.items.append(resolved)
+    return docs
+
+
+def _root_url(root_href: str | None, published: str | None, directory: Path) -> str:
+    root = root_href or published
+    if root is None:
+        raise PgstacLoadError(
+            f"{directory}: the catalog's hrefs are relative; pass --root-href, the URL its "
+            "files are served under, so the API's asset links resolve"
+        )
+    parts = urlsplit(root)
+    if not (parts.scheme and parts.netloc):
+        raise PgstacLoadError(f"--root-href {root!r}: not an absolute URL")
+    return root if root.endswith("/") else root + "/"
+
+
+def _walk(
+    start: str, directory: Path, published: str | None, base: str
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(file URL, document) of each document reachable through child and item links."""
+
+    def file_url(href: str, doc: str) -> str | None:
+        if published and href.startswith(published):
+            href = base + href[len(published) :]
+        url = urljoin(doc, href)
+        if not url.startswith(base):
+            return None
+        path = (directory / unquote(url[len(base) :])).resolve()
+        return url if path.is_relative_to(directory) and path.is_file() else None
+
+    todo, seen = [start], {start}
+    while todo:
+        url = todo.pop()
+        try:
+            doc = read_json(directory / unquote(url[len(base) :]))
+        except CatalogError as err:
+            raise PgstacLoadError(str(err)) from err
+        yield url, doc
+        for link in doc.get("links", []):
+            if link.get("rel") in WALK_RELS and isinstance(link.get("href"), str):
+                target = file_url(link["href"], url)
+                if target is None:
+                    log.warning("%s: skipping link to %s (not a file of the catalog)", url, link)
+                elif target not in seen:
+                    seen.add(target)
+                    todo.append(target)
+
+
+class _Tally:
+    """Passes items through to the loader, noting their keys and their numeric properties."""
+
+    def __init__(self, collections: Iterable[str]) -> None:
+        self.kinds: dict[str, dict[str, set[str]]] = {c: {} for c in collections}
+        self.keys: set[tuple[str, str]] = set()
+
+    def watch(self, items: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        for item in items:
+            collection = item.get("collection")
+            kinds = self.kinds.get(collection) if isinstance(collection, str) else None
+            if kinds is None:
+                raise PgstacLoadError(
+                    f"item {item.get('id')}: collection {collection!r} is not in the catalog "
+                    "(pgstac keeps every item in a collection)"
+                )
+            self.keys.add((str(collection), str(item.get("id"))))
+            for name, value in (item.get("properties") or {}).items():
+                kinds.setdefault(name, set()).add(_kind(value))
+            yield item
+
+    def number_properties(self, collection: str) -> list[str]:
+        """The properties whose values are numbers in every item that has them."""
+        return sorted(
+            name
+            for name, kinds in self.kinds[collection].items()
+            if kinds - {"null"} == {"number"} and name not in ITEM_COLUMNS
+        )
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return "number"
+    return "other"
+
+
+# --- the database ---------------------------------------------------------------------------------
+def describe_dsn(dsn: str) -> str:
+    """The DSN without its password, for messages."""
+    try:
+        parts = conninfo_to_dict(dsn)
+    except psycopg.ProgrammingError:
+        return "the DSN"
+    where = f"{parts.get('host') or 'localhost'}:{parts.get('port') or 5432}"
+    return f"{parts.get('user') or ''}@{where}/{parts.get('dbname') or ''}".lstrip("@")
+
+
+def _connect(dsn: str) -> psycopg.Connection[Any]:
+    try:
+        conninfo_to_dict(dsn)
+    except psycopg.ProgrammingError as err:
+        raise PgstacLoadError(f"bad DSN: {_first_line(err)}") from err
+    try:
+        return psycopg.connect(dsn, connect_timeout=CONNECT_TIMEOUT, autocommit=True)
+    except psycopg.Error as err:
+        raise PgstacLoadError(f"cannot connect to {describe_dsn(dsn)}: {_first_line(err)}") from err
+
+
+def _first_line(err: BaseException) -> str:
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    return lines[-1] if lines else type(err).__name__
+
+
+def _stored_collection(conn: psycopg.Connection[Any], cid: str) -> Any:
+    row = conn.execute("SELECT content FROM pgstac.collections WHERE id = %s", (cid,)).fetchone()
+    return None if row is None else row[0]
+
+
+def _register_queryables(conn: psycopg.Connection[Any], cid: str, names: list[str]) -> None:
+    """Number queryables read through to_float, so comparisons and sortby are numeric.
+
+    A queryable already registered the same way is left alone: a second load writes nothing.
+    """
+    with conn.transaction():
+        for name in names:
+            wanted = ({"title": name, "type": "number"}, NUMBER_WRAPPER, [cid])
+            rows = conn.execute(
+                "SELECT definition, property_wrapper, collection_ids FROM pgstac.queryables"
+                " WHERE name = %s",
+                (name,),
+            ).fetchall()
+            if [tuple(r) for r in rows] == [wanted]:
+                continue
+            conn.execute(
+                "SELECT pgstac.upsert_queryable(%s, %s, %s, NULL, %s)",
+                (name, Jsonb(wanted[0]), NUMBER_WRAPPER, [cid]),
+            )
+
+
+def load(dsn: str, catalog_dir: Path, root_href: str | None = None) -> LoadReport:
+    """Migrate the database at DSN to pgstac and upsert the catalog in DIR into it."""
+    start = time.perf_counter()
+    docs = read_catalog(catalog_dir, root_href)
+    report = load_documents(dsn, docs.collections, docs.items)
+    return dataclasses.replace(report, seconds=time.perf_counter() - start)
+
+
+def load_documents(
+    dsn: str, collections: list[dict[str, Any]], items: Iterable[dict[str, Any]]
+) -> LoadReport:
+    """Migrate the database, upsert the collections, then the items (streamed, in chunks)."""
+    from pypgstac.db import PgstacDB
+    from pypgstac.load import Loader, Methods
+    from pypgstac.migrate import Migrate
+
+    start = time.perf_counter()
+    tally = _Tally(c["id"] for c in collections)
+    with _connect(dsn) as conn, ConnectionPool(dsn, min_size=0, max_size=1) as pool:
+        try:
+            with PgstacDB(pool=pool) as db:
+                version = Migrate(db).run_migration()
+                loader = Loader(db=db)
+                changed = [c for c in collections if _stored_collection(conn, c["id"]) != c]
+                if changed:
+                    loader.load_collections(iter(changed), insert_mode=Methods.upsert)
+                before = _versions(conn, tally.kinds)
+                loader.load_items(tally.watch(items), insert_mode=Methods.upsert)
+                after = _versions(conn, tally.kinds)
+            queryables = {c: tally.number_properties(c) for c in tally.kinds}
+            for collection, names in queryables.items():
+                _register_queryables(conn, collection, names)
+        except psycopg.Error as err:
+            raise PgstacLoadError(f"{describe_dsn(dsn)}: {_first_line(err)}") from err
+    inserted = sum(1 for k in tally.keys if k not in before)
+    updated = sum(1 for k in tally.keys if k in before and before[k] != after.get(k))
+    return LoadReport(
+        collections=len(collections),
+        inserted=inserted,
+        updated=updated,
+        unchanged=len(tally.keys) - inserted - updated,
+        queryables=tuple(sorted({n for names in queryables.values() for n in names})),
+        pgstac_version=version,
+        seconds=time.perf_counter() - start,
+    )
+
+
+def _versions(
+    conn: psycopg.Connection[Any], collections: Iterable[str]
+) -> dict[tuple[str, str], str]:
+    """(collection, id) -> xmin of every item row: a row the load rewrites gets a new one."""
+    rows = conn.execute(
+        "SELECT collection, id, xmin::text FROM pgstac.items WHERE collection = ANY(%s)",
+        (list(collections),),
+    ).fetchall()
+    return {(str(c), str(i)): str(x) for c, i, x in rows}
