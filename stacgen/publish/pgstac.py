@@ -11,26 +11,23 @@ compares and sorts an unregistered property as text ("9.5" > "10.2").
 from __future__ import annotations
 
 import dataclasses
-import functools
 import logging
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
-from urllib.parse import unquote, urljoin, urlsplit
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
-from stacgen.api import CatalogError, map_hrefs, published_root, read_json
+from stacgen.stac.reader import CatalogReadError, read_catalog
 
 log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT: Final = 10  # s: an unreachable server is reported, not waited for
-WALK_RELS: Final = frozenset({"child", "item"})
 # Columns of pgstac's items table: searched as themselves, never registered as queryables.
 ITEM_COLUMNS: Final = frozenset({"id", "collection", "datetime", "end_datetime", "geometry"})
 NUMBER_WRAPPER: Final = "to_float"  # pgstac's cast of a jsonb value to a number
@@ -55,92 +52,6 @@ class LoadReport:
     @property
     def items(self) -> int:
         return self.inserted + self.updated + self.unchanged
-
-
-@dataclass(frozen=True)
-class CatalogDocs:
-    """A catalog's collections and items as pgstac stores them: hrefs absolute."""
-
-    collections: list[dict[str, Any]]
-    items: list[dict[str, Any]]
-
-
-# --- the catalog ----------------------------------------------------------------------------------
-def read_catalog(directory: Path, root_href: str | None = None) -> CatalogDocs:
-    """Every collection and item reachable from DIR/catalog.json, hrefs absolute under the URL.
-
-    `root_href` is the URL DIR is served under; None takes the one the catalog was built for
-    (`--root-href`). Absolute hrefs under the catalog's own published root move to `root_href`.
-    """
-    directory = directory.resolve()
-    try:
-        catalog = read_json(directory / "catalog.json")
-    except CatalogError as err:
-        raise PgstacLoadError(str(err)) from err
-    published = published_root(catalog)
-    root = _root_url(root_href, published, directory)
-    base = directory.as_uri() + "/"  # the catalog's files, before rebasing
-
-    def served(href: str, doc: str) -> str:
-        if published and href.startswith(published):
-            return root + href[len(published) :]
-        url = urljoin(doc, href)
-        return root + url[len(base) :] if url.startswith(base) else url
-
-    docs = CatalogDocs([], [])
-    for url, doc in _walk(base + "catalog.json", directory, published, base):
-        resolved = map_hrefs(doc, functools.partial(served, doc=url))
-        kind = doc.get("type")
-        if kind == "Collection":
-            docs.collections.append(resolved)
-        elif kind == "Feature":
-            docs.items.append(resolved)
-    return docs
-
-
-def _root_url(root_href: str | None, published: str | None, directory: Path) -> str:
-    root = root_href or published
-    if root is None:
-        raise PgstacLoadError(
-            f"{directory}: the catalog's hrefs are relative; pass --root-href, the URL its "
-            "files are served under, so the API's asset links resolve"
-        )
-    parts = urlsplit(root)
-    if not (parts.scheme and parts.netloc):
-        raise PgstacLoadError(f"--root-href {root!r}: not an absolute URL")
-    return root if root.endswith("/") else root + "/"
-
-
-def _walk(
-    start: str, directory: Path, published: str | None, base: str
-) -> Iterator[tuple[str, dict[str, Any]]]:
-    """(file URL, document) of each document reachable through child and item links."""
-
-    def file_url(href: str, doc: str) -> str | None:
-        if published and href.startswith(published):
-            href = base + href[len(published) :]
-        url = urljoin(doc, href)
-        if not url.startswith(base):
-            return None
-        path = (directory / unquote(url[len(base) :])).resolve()
-        return url if path.is_relative_to(directory) and path.is_file() else None
-
-    todo, seen = [start], {start}
-    while todo:
-        url = todo.pop()
-        try:
-            doc = read_json(directory / unquote(url[len(base) :]))
-        except CatalogError as err:
-            raise PgstacLoadError(str(err)) from err
-        yield url, doc
-        for link in doc.get("links", []):
-            if link.get("rel") in WALK_RELS and isinstance(link.get("href"), str):
-                target = file_url(link["href"], url)
-                if target is None:
-                    log.warning("%s: skipping link to %s (not a file of the catalog)", url, link)
-                elif target not in seen:
-                    seen.add(target)
-                    todo.append(target)
 
 
 class _Tally:
@@ -237,7 +148,10 @@ def _register_queryables(conn: psycopg.Connection[Any], cid: str, names: list[st
 def load(dsn: str, catalog_dir: Path, root_href: str | None = None) -> LoadReport:
     """Migrate the database at DSN to pgstac and upsert the catalog in DIR into it."""
     start = time.perf_counter()
-    docs = read_catalog(catalog_dir, root_href)
+    try:
+        docs = read_catalog(catalog_dir, root_href)
+    except CatalogReadError as err:
+        raise PgstacLoadError(str(err)) from err
     report = load_documents(dsn, docs.collections, docs.items)
     return dataclasses.replace(report, seconds=time.perf_counter() - start)
 
