@@ -78,10 +78,12 @@ def make_api(
     client: AsyncBaseCoreClient,
     extensions: Sequence[ApiExtension],
     post_model: Any = None,
+    settings_class: type[ApiSettings] = ApiSettings,
     **app_options: Any,
 ) -> FastAPI:
-    """The STAC API application for `client` (which must hold the same extensions)."""
-    settings = ApiSettings(
+    """The STAC API application for `client` (which must hold the same extensions);
+    `settings_class` is the backend's settings (pgstac's client reads its own from the app)."""
+    settings = settings_class(
         stac_fastapi_title=TITLE,
         stac_fastapi_description="Search the catalog's items",
         stac_fastapi_landing_id="stacgen",

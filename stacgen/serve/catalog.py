@@ -9,6 +9,7 @@ too, so the API hands out this server's URLs for the files it serves.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final, TypeVar
-from urllib.parse import unquote, urljoin, urlsplit
+from urllib.parse import unquote
 
 __all__ = ["map_hrefs", "published_root", "rebase"]  # re-exported for the serve modules
 
@@ -26,7 +27,8 @@ import shapely.geometry
 
 from stacgen.build.state import STATE_FILE
 from stacgen.fileutil import JsonFileError, read_json_object
-from stacgen.stac.links import map_hrefs, published_root, rebase
+from stacgen.stac.links import links_of, map_hrefs, published_root, rebase
+from stacgen.stac.reader import CatalogReadError, read_catalog
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +52,6 @@ class IndexedItem:
     """One item: its JSON (hrefs absolute, local files under INTERNAL) and what searches use."""
 
     data: dict[str, Any]
-    href: str
     collection: str
     shape: shapely.Geometry
     start: datetime
@@ -92,93 +93,58 @@ def read_json(path: Path) -> dict[str, Any]:
         raise CatalogError(str(err)) from err
 
 
-class _Walker:
-    """Reads the catalog tree from disk, following child and item links."""
-
-    def __init__(self, directory: Path, published: str | None) -> None:
-        self.directory = directory.resolve()
-        self.published = published
-        self.collections: dict[str, dict[str, Any]] = {}
-        self.items: list[IndexedItem] = []
-        self.seen: set[str] = set()
-        self.planned = 0
-
-    def absolute(self, href: str, doc_url: str) -> str:
-        if self.published and href.startswith(self.published):
-            return INTERNAL + href[len(self.published) :]
-        return urljoin(doc_url, href)
-
-    def file_of(self, url: str) -> Path | None:
-        if not url.startswith(INTERNAL):
-            return None
-        path = (self.directory / unquote(urlsplit(url).path.lstrip("/"))).resolve()
-        return path if path.is_relative_to(self.directory) else None
-
-    def load(self, url: str) -> dict[str, Any]:
-        path = self.file_of(url)
-        if path is None:
-            raise CatalogError(f"{url}: outside the catalog folder {self.directory}")
-        doc = read_json(path)
-        resolved: dict[str, Any] = map_hrefs(doc, lambda h: self.absolute(h, url))
-        return resolved
-
-    def walk(self, url: str, parent_collection: str | None) -> None:
-        if url in self.seen:
-            return
-        self.seen.add(url)
-        doc = self.load(url)
-        kind = doc.get("type")
-        if kind == "Feature":
-            self.items.append(_indexed(doc, url, doc.get("collection") or parent_collection))
-            return
-        # Counted before any item is read, so a catalog too large is refused at once.
-        self.planned += sum(1 for link in doc.get("links", []) if link.get("rel") == "item")
-        if self.planned > MAX_ITEMS:
-            raise CatalogError(
-                f"{self.directory}: more than {MAX_ITEMS} items; the embedded API holds them "
-                "in memory: serve this catalog from PostgreSQL (stacgen serve --pgstac DSN)"
-            )
-        if kind == "Collection":
-            self.collections[doc["id"]] = doc
-            parent_collection = doc["id"]
-        for link in doc.get("links", []):
-            if link.get("rel") in ("child", "item"):
-                target = link["href"]
-                path = self.file_of(target)
-                if path is None or not path.is_file():
-                    log.warning("%s: skipping link to %s (not a file of the catalog)", url, target)
-                    continue
-                self.walk(target, parent_collection)
+def _count_items(directory: Path, catalog: dict[str, Any]) -> int:
+    """The item links of the catalog and of the catalogs and collections it links to: counted
+    before any item is read, so that a catalog too large is refused at once."""
+    count, docs = 0, [catalog]
+    for link in links_of(catalog):
+        href = link.get("href")
+        if link.get("rel") == "child" and isinstance(href, str) and "://" not in href:
+            with contextlib.suppress(CatalogError):
+                docs.append(read_json(directory / unquote(href)))
+    for doc in docs:
+        count += sum(1 for link in links_of(doc) if link.get("rel") == "item")
+    return count
 
 
 def load_index(directory: Path) -> StacIndex:
-    """Every collection and item reachable from DIR/catalog.json."""
-    root_url = INTERNAL + "catalog.json"
+    """Every collection and item reachable from DIR/catalog.json, hrefs under INTERNAL."""
+    directory = directory.resolve()
     catalog = read_json(directory / "catalog.json")
-    walker = _Walker(directory, published_root(catalog))
-    walker.walk(root_url, None)
-    items = sorted(walker.items, key=lambda i: (-i.start.timestamp(), i.id))
-    log.info("%d collections, %d items from %s", len(walker.collections), len(items), directory)
-    root = map_hrefs(catalog, lambda h: walker.absolute(h, root_url))
+    if _count_items(directory, catalog) > MAX_ITEMS:
+        raise CatalogError(
+            f"{directory}: more than {MAX_ITEMS} items; the embedded API holds them in "
+            "memory: serve this catalog from PostgreSQL (stacgen serve --pgstac DSN)"
+        )
+    try:
+        docs = read_catalog(directory, INTERNAL)
+    except CatalogReadError as err:
+        raise CatalogError(str(err)) from err
+    items = sorted(
+        (_indexed(doc, directory) for doc in docs.items), key=lambda i: (-i.start.timestamp(), i.id)
+    )
+    collections = {str(c["id"]): c for c in docs.collections}
+    log.info("%d collections, %d items from %s", len(collections), len(items), directory)
     by_key = {(i.collection, i.id): i for i in items}
-    return StacIndex(root, walker.collections, tuple(items), walker.published, by_key)
+    return StacIndex(docs.catalog, collections, tuple(items), published_root(catalog), by_key)
 
 
-def _indexed(doc: dict[str, Any], url: str, collection: str | None) -> IndexedItem:
-    if collection is None:
-        raise CatalogError(f"{url}: item {doc.get('id')} belongs to no collection")
+def _indexed(doc: dict[str, Any], directory: Path) -> IndexedItem:
+    collection = doc.get("collection")
+    url = f"{directory}: item {doc.get('id')}"
+    if not isinstance(collection, str):
+        raise CatalogError(f"{url} belongs to no collection")
     props = doc.get("properties") or {}
     try:
         start = instant(props.get("start_datetime") or props["datetime"])
         end = instant(props.get("end_datetime") or props["datetime"])
         shape = shapely.geometry.shape(doc["geometry"])
     except (KeyError, TypeError, ValueError, AttributeError) as err:
-        raise CatalogError(f"{url}: item without a usable datetime or geometry ({err})") from err
+        raise CatalogError(f"{url} has no usable datetime or geometry ({err})") from err
     if start is None or end is None:
-        raise CatalogError(f"{url}: item without a datetime")
+        raise CatalogError(f"{url} has no datetime")
     shapely.prepare(shape)
-    data = {**doc, "collection": collection}
-    return IndexedItem(data, url, collection, shape, start, end)
+    return IndexedItem(doc, collection, shape, start, end)
 
 
 def instant(text: str | None) -> datetime | None:

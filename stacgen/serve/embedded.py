@@ -294,7 +294,7 @@ def _ordered(found: list[IndexedItem], keys: list[SortKey]) -> list[IndexedItem]
 
 
 # --- fields ---------------------------------------------------------------------------------------
-def _select(item: dict[str, Any], fields: Mapping[str, Any] | None) -> dict[str, Any]:
+def select_fields(item: dict[str, Any], fields: Mapping[str, Any] | None) -> dict[str, Any]:
     """The fields extension: the `include`d (dotted) paths, or the spec's default ones, less the
     `exclude`d paths; an included path wins over an excluded one that contains it."""
     if fields is None:
@@ -434,7 +434,7 @@ class EmbeddedClient(AsyncBaseCoreClient):
         if start + len(page) < len(found):
             links.append(next_link(start + len(page)))
         fields = params.body.get("fields")
-        features = [_select(self._item(i, api), fields) for i in page]
+        features = [select_fields(self._item(i, api), fields) for i in page]
         collection = {
             "type": "FeatureCollection",
             "features": features,
@@ -470,7 +470,6 @@ class EmbeddedClient(AsyncBaseCoreClient):
             _link("parent", coll),
             _link("collection", coll),
             _link("root", api),
-            _link("alternate", item.href, GEOJSON, title="Static item"),
         ]
         return data
 

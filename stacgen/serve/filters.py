@@ -242,6 +242,8 @@ def _check_types(op: str, args: list[Any], queryables: Mapping[str, str]) -> Non
 
 
 def _compatible(kind: str, got: str) -> bool:
+    if kind == "any":
+        return True
     if kind == "datetime":
         return got in ("datetime", "string")
     return kind == got or kind == "array"

@@ -13,12 +13,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
+import asyncpg
 import attr
 import orjson
+import psycopg
 from fastapi import FastAPI
-from stac_fastapi.pgstac.config import PostgresSettings
+from psycopg.conninfo import conninfo_to_dict
+from stac_fastapi.pgstac.config import PostgresSettings, Settings
 from stac_fastapi.pgstac.core import CoreCrudClient
 from stac_fastapi.pgstac.db import close_db_connection, connect_to_db
 from stac_fastapi.pgstac.extensions import QueryExtension
@@ -26,36 +28,49 @@ from stac_fastapi.pgstac.extensions.filter import FiltersClient
 from stac_fastapi.pgstac.types.search import PgstacSearch
 from stac_fastapi.types.errors import InvalidQueryParameter
 from starlette.requests import Request
+from starlette.responses import Response
 
 from stacgen.serve.api import make_api, search_extensions
 from stacgen.serve.catalog import INTERNAL
+from stacgen.serve.embedded import GEOJSON, select_fields
 from stacgen.serve.filters import FilterError, check_filter
-from stacgen.serve.search import lenient_post_model
+from stacgen.serve.search import check_bbox, fields_of_strings, lenient_post_model, post_fields
 
 from stac_fastapi.api.models import create_post_request_model  # isort: skip
 
 
 def postgres_settings(dsn: str) -> PostgresSettings:
-    """stac-fastapi-pgstac's connection settings from a postgresql:// DSN."""
-    parts = urlsplit(dsn)
-    if parts.scheme not in ("postgres", "postgresql") or not parts.hostname:
-        raise ValueError(f"--pgstac: {dsn!r} is not a postgresql://user@host:port/db DSN")
+    """stac-fastapi-pgstac's connection settings from a DSN (a URL or key=value pairs)."""
+    try:
+        params = conninfo_to_dict(dsn)
+    except psycopg.ProgrammingError as err:
+        raise ValueError(f"--pgstac: not a PostgreSQL DSN ({err})") from err
+    host = str(params.get("host") or "127.0.0.1")
+    if host.startswith("/"):
+        raise ValueError(f"--pgstac: {dsn!r}: give a TCP host, not a socket folder ({host})")
     return PostgresSettings(
-        pguser=unquote(parts.username or "postgres"),
-        pgpassword=unquote(parts.password or ""),
-        pghost=parts.hostname,
-        pgport=parts.port or 5432,
-        pgdatabase=parts.path.lstrip("/") or "postgres",
+        pguser=str(params.get("user") or "postgres"),
+        pgpassword=str(params.get("password") or ""),
+        pghost=host,
+        pgport=int(params.get("port") or 5432),
+        pgdatabase=str(params.get("dbname") or "postgres"),
     )
 
 
 def _types(schema: Mapping[str, Any]) -> dict[str, str]:
-    """The queryables' types, as filters.check_filter takes them."""
-    types = {}
+    """The queryables' types, as filters.check_filter takes them; an item's own fields are
+    always queryable (pgstac's queryables list only some of them)."""
+    types = {"id": "string", "collection": "string", "geometry": "geometry"}
+    types["datetime"] = "datetime"
     for name, spec in (schema.get("properties") or {}).items():
         kind = spec.get("type") if isinstance(spec, dict) else None
-        if name == "geometry" or "$ref" in (spec or {}):
+        ref = str(spec.get("$ref", "")).lower() if isinstance(spec, dict) else ""
+        if name in types:
+            continue
+        if "geometry" in ref or "geojson" in ref:
             types[name] = "geometry"
+        elif ref:
+            types[name] = "any"  # defined elsewhere: not type-checked here
         elif spec.get("format") == "date-time":
             types[name] = "datetime"
         elif kind in ("number", "integer"):
@@ -67,6 +82,18 @@ def _types(schema: Mapping[str, Any]) -> dict[str, str]:
     return types
 
 
+def _restore_nulls(item: Any) -> None:
+    """pgstac stores items without their null values; the label extension requires
+    `label:properties` and each class set's `name` even when null (a raster label), so they
+    are put back."""
+    props = item.get("properties") if isinstance(item, dict) else None
+    if isinstance(props, dict) and "label:type" in props:
+        props.setdefault("label:properties", None)
+        for classes in props.get("label:classes") or []:
+            if isinstance(classes, dict):
+                classes.setdefault("name", None)
+
+
 @attr.s
 class PgstacClient(CoreCrudClient):  # type: ignore[misc]
     """stac-fastapi-pgstac's client with stacgen's filter checks and hrefs."""
@@ -74,20 +101,32 @@ class PgstacClient(CoreCrudClient):  # type: ignore[misc]
     published: str | None = attr.ib(default=None, kw_only=True)
     filters: FiltersClient = attr.ib(factory=FiltersClient, kw_only=True)
 
-    def _local(self, value: Any, request: Request) -> Any:
+    def _local(self, value: Any, request: Request, kind: str = GEOJSON) -> Response:
+        """The answer with INTERNAL and published hrefs under this server's URL, as a ready
+        response (as the embedded backend answers)."""
+        for item in value.get("features", [value]) if isinstance(value, dict) else []:
+            _restore_nulls(item)
         raw = orjson.dumps(value)
         root = str(request.base_url).encode()
         for prefix in (INTERNAL, self.published):
             if prefix:
                 raw = raw.replace(prefix.encode(), root)
-        return orjson.loads(raw)
+        return Response(raw, media_type=kind)
 
-    async def _check(self, request: Request, raw: Any, lang: str | None) -> None:
+    def _selected(self, found: Any, fields: Any, request: Request) -> Response:
+        """The fields extension applied as the embedded backend applies it (pgstac's own
+        rules differ: an empty include, nested paths), so both answer alike."""
+        if fields is not None:
+            found["features"] = [select_fields(f, fields) for f in found["features"]]
+        return self._local(found, request)
+
+    async def _check(self, request: Request, raw: Any, lang: str | None) -> Any:
+        """The filter as cql2-json once checked (pgstac takes no cql2-text in a body)."""
         if raw is None:
-            return
+            return None
         schema = await self.filters.get_queryables(request=request)
         try:
-            check_filter(raw, lang, None, _types(schema))
+            return check_filter(raw, lang, None, _types(schema)).to_json()
         except FilterError as err:
             raise InvalidQueryParameter(str(err)) from err
 
@@ -95,13 +134,32 @@ class PgstacClient(CoreCrudClient):  # type: ignore[misc]
         lang = search_request.filter_lang
         if isinstance(search_request.filter_expr, str):
             lang = "cql2-text"
-        await self._check(request, search_request.filter_expr, lang)
-        found = await super().post_search(search_request, request=request, **kwargs)
-        return self._local(found, request)
+        checked = await self._check(request, search_request.filter_expr, lang)
+        if checked is not None:
+            search_request.filter_expr, search_request.filter_lang = checked, "cql2-json"
+        if search_request.bbox is not None:
+            check_bbox(search_request.bbox)
+        if search_request.sortby and "id" not in {s.field for s in search_request.sortby}:
+            tie = type(search_request.sortby[0])(field="id", direction="asc")
+            search_request.sortby = [*search_request.sortby, tie]
+        fields = post_fields(search_request)
+        if fields is not None:
+            search_request.fields = None
+        async with _database_errors():
+            found = await super().post_search(search_request, request=request, **kwargs)
+        return self._selected(found, fields, request)
 
     async def get_search(self, request: Request, **kwargs: Any) -> Any:
         await self._check(request, kwargs.get("filter_expr"), kwargs.get("filter_lang"))
-        return self._local(await super().get_search(request, **kwargs), request)
+        if kwargs.get("bbox") is not None:
+            check_bbox(kwargs["bbox"])
+        sortby = kwargs.get("sortby")
+        if sortby and not any(s.lstrip("+-") == "id" for s in sortby):
+            kwargs["sortby"] = [*sortby, "+id"]  # ties broken by id, as the embedded backend
+        fields = fields_of_strings(kwargs.pop("fields", None))
+        async with _database_errors():
+            found = await super().get_search(request, **kwargs)
+        return self._selected(found, fields, request)
 
     async def item_collection(self, collection_id: str, request: Request, **kwargs: Any) -> Any:
         found = await super().item_collection(collection_id, request, **kwargs)
@@ -115,10 +173,20 @@ class PgstacClient(CoreCrudClient):  # type: ignore[misc]
 
     async def get_collection(self, collection_id: str, request: Request, **kwargs: Any) -> Any:
         found = await super().get_collection(collection_id, request, **kwargs)
-        return self._local(found, request)
+        return self._local(found, request, "application/json")
 
     async def all_collections(self, request: Request, **kwargs: Any) -> Any:
-        return self._local(await super().all_collections(request, **kwargs), request)
+        found = await super().all_collections(request, **kwargs)
+        return self._local(found, request, "application/json")
+
+
+@asynccontextmanager
+async def _database_errors() -> AsyncIterator[None]:
+    """pgstac refuses some searches by raising (a bad paging token): a 400, not a 500."""
+    try:
+        yield
+    except asyncpg.exceptions.RaiseError as err:
+        raise InvalidQueryParameter(f"pgstac: {err}") from err
 
 
 def pgstac_api(dsn: str, published: str | None) -> FastAPI:
@@ -138,4 +206,6 @@ def pgstac_api(dsn: str, published: str | None) -> FastAPI:
         finally:
             await close_db_connection(app)
 
-    return make_api(client, extensions, post_model=post_model, lifespan=lifespan)
+    return make_api(
+        client, extensions, post_model=post_model, settings_class=Settings, lifespan=lifespan
+    )

@@ -81,7 +81,7 @@ class SearchParams:
         return keys
 
 
-def _bbox(value: Any) -> list[float] | None:
+def check_bbox(value: Any) -> list[float] | None:
     if value is None:
         return None
     numbers = [float(v) for v in value]
@@ -104,7 +104,7 @@ def _sortby_of_strings(values: list[str] | None) -> list[dict[str, str]] | None:
     return keys
 
 
-def _fields_of_strings(values: list[str] | None) -> dict[str, list[str] | None] | None:
+def fields_of_strings(values: list[str] | None) -> dict[str, list[str] | None] | None:
     if not values:
         return None
     include = [v.lstrip("+").strip() for v in values if not v.startswith("-")]
@@ -126,13 +126,13 @@ def from_get(kwargs: Mapping[str, Any]) -> SearchParams:
     body: dict[str, Any] = {
         "collections": kwargs.get("collections"),
         "ids": kwargs.get("ids"),
-        "bbox": _bbox(kwargs.get("bbox")),
+        "bbox": check_bbox(kwargs.get("bbox")),
         "intersects": _json_param(kwargs.get("intersects"), "intersects"),
         "datetime": kwargs.get("datetime"),
         "limit": kwargs.get("limit"),
         "query": _json_param(kwargs.get("query"), "query"),
         "sortby": _sortby_of_strings(kwargs.get("sortby")),
-        "fields": _fields_of_strings(kwargs.get("fields")),
+        "fields": fields_of_strings(kwargs.get("fields")),
         "token": kwargs.get("token"),
     }
     if kwargs.get("filter_expr") is not None:
@@ -148,17 +148,17 @@ def from_post(model: Any) -> SearchParams:
     """A POST search (stac-fastapi's validated model) as a plain body."""
     body: dict[str, Any] = model.model_dump(mode="json", by_alias=True, exclude_none=True)
     body.pop("fields", None)
-    fields = _post_fields(model)
+    fields = post_fields(model)
     if fields is not None:
         body["fields"] = fields
     if "bbox" in body:
-        body["bbox"] = _bbox(body["bbox"])
+        body["bbox"] = check_bbox(body["bbox"])
     if isinstance(body.get("filter"), str) and "filter_lang" not in model.model_fields_set:
         body["filter-lang"] = "cql2-text"  # a string filter without a language is cql2-text
     return SearchParams(body)
 
 
-def _post_fields(model: Any) -> dict[str, Any] | None:
+def post_fields(model: Any) -> dict[str, Any] | None:
     """The fields object as sent: None when absent; `include` None when not given (the whole
     item less `exclude`), a list when given (empty: the spec's default fields)."""
     name = next((n for n in ("fields", "field") if n in model.model_fields_set), None)

@@ -49,8 +49,11 @@ class ServeUrls:
 class Server:
     """A running `serve`: its URLs, and `stop()` (also on leaving a `with` block)."""
 
-    def __init__(self, server: uvicorn.Server, sock: socket.socket, urls: ServeUrls) -> None:
+    def __init__(
+        self, server: uvicorn.Server, sock: socket.socket, urls: ServeUrls, backend: str
+    ) -> None:
         self._server = server
+        self.backend = backend  # "embedded" or "pgstac"
         self._sock = sock
         self.port: int = sock.getsockname()[1]
         self.urls = urls
@@ -140,7 +143,7 @@ def serve(
     directory = Path(directory).resolve()
     try:
         api, site = _pgstac(directory, pgstac) if pgstac else _embedded(directory)
-    except CatalogError as err:
+    except (CatalogError, ValueError) as err:  # ValueError: a --pgstac DSN that is not one
         raise ServeError(str(err)) from err
     browser = find_browser(browser_dir)
     if browser is None:
@@ -163,7 +166,7 @@ def serve(
         root, f"{root}catalog.json", f"{root}api/", f"{root}browser/" if browser else None
     )
     log.info("serving %s at %s (API %s)", directory, root, urls.api)
-    return Server(uvicorn.Server(config), sock, urls)
+    return Server(uvicorn.Server(config), sock, urls, "pgstac" if pgstac else "embedded")
 
 
 def run_forever(
