@@ -25,12 +25,12 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
-from stacgen.api import CatalogError, map_hrefs, published_root, read_json
+from stacgen.fileutil import JsonFileError, read_json_object
+from stacgen.stac import links
 
 log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT: Final = 10  # s: an unreachable server is reported, not waited for
-WALK_RELS: Final = frozenset({"child", "item"})
 # Columns of pgstac's items table: searched as themselves, never registered as queryables.
 ITEM_COLUMNS: Final = frozenset({"id", "collection", "datetime", "end_datetime", "geometry"})
 NUMBER_WRAPPER: Final = "to_float"  # pgstac's cast of a jsonb value to a number
@@ -73,13 +73,10 @@ def read_catalog(directory: Path, root_href: str | None = None) -> CatalogDocs:
     (`--root-href`). Absolute hrefs under the catalog's own published root move to `root_href`.
     """
     directory = directory.resolve()
-    try:
-        catalog = read_json(directory / "catalog.json")
-    except CatalogError as err:
-        raise PgstacLoadError(str(err)) from err
-    published = published_root(catalog)
+    catalog = _read(directory / "catalog.json")
+    published = links.published_root(catalog)
     root = _root_url(root_href, published, directory)
-    base = directory.as_uri() + "/"  # the catalog's files, before rebasing
+    base = directory.as_uri() + "/"  # the catalog's files, as URLs relative hrefs resolve against
 
     def served(href: str, doc: str) -> str:
         if published and href.startswith(published):
@@ -87,15 +84,35 @@ def read_catalog(directory: Path, root_href: str | None = None) -> CatalogDocs:
         url = urljoin(doc, href)
         return root + url[len(base) :] if url.startswith(base) else url
 
+    def follow(doc: str, href: str) -> str | None:
+        if published and href.startswith(published):
+            href = base + href[len(published) :]
+        url = urljoin(doc, href)
+        path = (directory / unquote(url[len(base) :])).resolve()
+        if url.startswith(base) and path.is_relative_to(directory) and path.is_file():
+            return url
+        log.warning("%s: skipping link to %s (not a file of the catalog)", doc, href)
+        return None
+
+    def read(url: str) -> dict[str, Any]:
+        return _read(directory / unquote(url[len(base) :]))
+
     docs = CatalogDocs([], [])
-    for url, doc in _walk(base + "catalog.json", directory, published, base):
-        resolved = map_hrefs(doc, functools.partial(served, doc=url))
+    for url, doc in links.walk(base + "catalog.json", read, follow):
+        resolved = links.map_hrefs(doc, functools.partial(served, doc=url))
         kind = doc.get("type")
         if kind == "Collection":
             docs.collections.append(resolved)
         elif kind == "Feature":
             docs.items.append(resolved)
     return docs
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        return read_json_object(path)
+    except JsonFileError as err:
+        raise PgstacLoadError(str(err)) from err
 
 
 def _root_url(root_href: str | None, published: str | None, directory: Path) -> str:
@@ -109,38 +126,6 @@ def _root_url(root_href: str | None, published: str | None, directory: Path) -> 
     if not (parts.scheme and parts.netloc):
         raise PgstacLoadError(f"--root-href {root!r}: not an absolute URL")
     return root if root.endswith("/") else root + "/"
-
-
-def _walk(
-    start: str, directory: Path, published: str | None, base: str
-) -> Iterator[tuple[str, dict[str, Any]]]:
-    """(file URL, document) of each document reachable through child and item links."""
-
-    def file_url(href: str, doc: str) -> str | None:
-        if published and href.startswith(published):
-            href = base + href[len(published) :]
-        url = urljoin(doc, href)
-        if not url.startswith(base):
-            return None
-        path = (directory / unquote(url[len(base) :])).resolve()
-        return url if path.is_relative_to(directory) and path.is_file() else None
-
-    todo, seen = [start], {start}
-    while todo:
-        url = todo.pop()
-        try:
-            doc = read_json(directory / unquote(url[len(base) :]))
-        except CatalogError as err:
-            raise PgstacLoadError(str(err)) from err
-        yield url, doc
-        for link in doc.get("links", []):
-            if link.get("rel") in WALK_RELS and isinstance(link.get("href"), str):
-                target = file_url(link["href"], url)
-                if target is None:
-                    log.warning("%s: skipping link to %s (not a file of the catalog)", url, link)
-                elif target not in seen:
-                    seen.add(target)
-                    todo.append(target)
 
 
 class _Tally:
