@@ -34,7 +34,8 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg.types.json import Jsonb
 
 from stacgen.build.pipeline import BuildOptions, build
-from stacgen.publish.pgstac import load_documents, read_catalog
+from stacgen.publish.pgstac import load_documents
+from stacgen.stac.reader import read_catalog
 from stacgen.testing import synthetic
 from stacgen.testing.pgcluster import free_port, temporary_cluster
 

@@ -11,22 +11,19 @@ compares and sorts an unregistered property as text ("9.5" > "10.2").
 from __future__ import annotations
 
 import dataclasses
-import functools
 import logging
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
-from urllib.parse import unquote, urljoin, urlsplit
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
-from stacgen.fileutil import JsonFileError, read_json_object
-from stacgen.stac import links
+from stacgen.stac.reader import CatalogReadError, read_catalog
 
 log = logging.getLogger(__name__)
 
@@ -55,78 +52,6 @@ class LoadReport:
     @property
     def items(self) -> int:
         return self.inserted + self.updated + self.unchanged
-
-
-@dataclass(frozen=True)
-class CatalogDocs:
-    """A catalog's collections and items as pgstac stores them: hrefs absolute."""
-
-    collections: list[dict[str, Any]]
-    items: list[dict[str, Any]]
-
-
-# --- the catalog ----------------------------------------------------------------------------------
-def read_catalog(directory: Path, root_href: str | None = None) -> CatalogDocs:
-    """Every collection and item reachable from DIR/catalog.json, hrefs absolute under the URL.
-
-    `root_href` is the URL DIR is served under; None takes the one the catalog was built for
-    (`--root-href`). Absolute hrefs under the catalog's own published root move to `root_href`.
-    """
-    directory = directory.resolve()
-    catalog = _read(directory / "catalog.json")
-    published = links.published_root(catalog)
-    root = _root_url(root_href, published, directory)
-    base = directory.as_uri() + "/"  # the catalog's files, as URLs relative hrefs resolve against
-
-    def served(href: str, doc: str) -> str:
-        if published and href.startswith(published):
-            return root + href[len(published) :]
-        url = urljoin(doc, href)
-        return root + url[len(base) :] if url.startswith(base) else url
-
-    def follow(doc: str, href: str) -> str | None:
-        if published and href.startswith(published):
-            href = base + href[len(published) :]
-        url = urljoin(doc, href)
-        path = (directory / unquote(url[len(base) :])).resolve()
-        if url.startswith(base) and path.is_relative_to(directory) and path.is_file():
-            return url
-        log.warning("%s: skipping link to %s (not a file of the catalog)", doc, href)
-        return None
-
-    def read(url: str) -> dict[str, Any]:
-        return _read(directory / unquote(url[len(base) :]))
-
-    docs = CatalogDocs([], [])
-    for url, doc in links.walk(base + "catalog.json", read, follow):
-        resolved = links.map_hrefs(doc, functools.partial(served, doc=url))
-        kind = doc.get("type")
-        if kind == "Collection":
-            docs.collections.append(resolved)
-        elif kind == "Feature":
-            _check_item(resolved)  # all of them before the database is touched
-            docs.items.append(resolved)
-    return docs
-
-
-def _read(path: Path) -> dict[str, Any]:
-    try:
-        return read_json_object(path)
-    except JsonFileError as err:
-        raise PgstacLoadError(str(err)) from err
-
-
-def _root_url(root_href: str | None, published: str | None, directory: Path) -> str:
-    root = root_href or published
-    if root is None:
-        raise PgstacLoadError(
-            f"{directory}: the catalog's hrefs are relative; pass --root-href, the URL its "
-            "files are served under, so the API's asset links resolve"
-        )
-    parts = urlsplit(root)
-    if not (parts.scheme and parts.netloc):
-        raise PgstacLoadError(f"--root-href {root!r}: not an absolute URL")
-    return root if root.endswith("/") else root + "/"
 
 
 class _Tally:
@@ -236,7 +161,12 @@ def _register_queryables(conn: psycopg.Connection[Any], cid: str, names: list[st
 def load(dsn: str, catalog_dir: Path, root_href: str | None = None) -> LoadReport:
     """Migrate the database at DSN to pgstac and upsert the catalog in DIR into it."""
     start = time.perf_counter()
-    docs = read_catalog(catalog_dir, root_href)
+    try:
+        docs = read_catalog(catalog_dir, root_href)
+    except CatalogReadError as err:
+        raise PgstacLoadError(str(err)) from err
+    for item in docs.items:  # all of them before the database is touched
+        _check_item(item)
     report = load_documents(dsn, docs.collections, docs.items)
     return dataclasses.replace(report, seconds=time.perf_counter() - start)
 
