@@ -82,18 +82,6 @@ def _types(schema: Mapping[str, Any]) -> dict[str, str]:
     return types
 
 
-def _restore_nulls(item: Any) -> None:
-    """pgstac stores items without their null values; the label extension requires
-    `label:properties` and each class set's `name` even when null (a raster label), so they
-    are put back."""
-    props = item.get("properties") if isinstance(item, dict) else None
-    if isinstance(props, dict) and "label:type" in props:
-        props.setdefault("label:properties", None)
-        for classes in props.get("label:classes") or []:
-            if isinstance(classes, dict):
-                classes.setdefault("name", None)
-
-
 @attr.s
 class PgstacClient(CoreCrudClient):  # type: ignore[misc]
     """stac-fastapi-pgstac's client with stacgen's filter checks and hrefs."""
@@ -104,8 +92,6 @@ class PgstacClient(CoreCrudClient):  # type: ignore[misc]
     def _local(self, value: Any, request: Request, kind: str = GEOJSON) -> Response:
         """The answer with INTERNAL and published hrefs under this server's URL, as a ready
         response (as the embedded backend answers)."""
-        for item in value.get("features", [value]) if isinstance(value, dict) else []:
-            _restore_nulls(item)
         raw = orjson.dumps(value)
         root = str(request.base_url).encode()
         for prefix in (INTERNAL, self.published):
@@ -207,5 +193,11 @@ def pgstac_api(dsn: str, published: str | None) -> FastAPI:
             await close_db_connection(app)
 
     return make_api(
-        client, extensions, post_model=post_model, settings_class=Settings, lifespan=lifespan
+        client, extensions, post_model=post_model, settings_class=_Settings, lifespan=lifespan
     )
+
+
+class _Settings(Settings):  # type: ignore[misc]
+    # Items hydrated here, not in the database: pgstac's own hydration drops null values,
+    # such as the label extension's required `label:properties: null`.
+    use_api_hydrate: bool = True
