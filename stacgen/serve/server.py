@@ -62,6 +62,7 @@ class Server:
         while not server.started and self._thread.is_alive():
             self._thread.join(0.02)
         if not server.started:
+            sock.close()
             raise ServeError(f"the server at {urls.root} did not start (see the log)")
 
     def _run(self) -> None:
@@ -154,6 +155,7 @@ def serve(
     config = uvicorn.Config(
         make_site(site, api, shown),
         log_level="warning",
+        ws="none",  # no websockets: and importing them warns (websockets.legacy deprecated)
         access_log=False,
         lifespan="on",
         timeout_keep_alive=60,
