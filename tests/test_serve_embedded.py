@@ -139,12 +139,14 @@ def test_long_path_component_is_400(server: Server) -> None:
 
 
 def test_unknown_method_is_405_with_allow(server: Server) -> None:
-    for method in ("PUT", "DELETE", "PATCH", "FOO"):
+    for method in ("PUT", "DELETE", "PATCH", "TRACE"):
         answer = requests.request(method, server.urls.catalog, timeout=TIMEOUT)
         assert answer.status_code == 405
         assert answer.headers["Allow"] == "GET, HEAD, OPTIONS"
     answer = requests.post(server.urls.catalog, timeout=TIMEOUT)
     assert answer.status_code == 405
+    # A method that is no HTTP method at all is refused by the HTTP parser itself.
+    assert requests.request("FOO", server.urls.catalog, timeout=TIMEOUT).status_code == 400
 
 
 def test_private_build_files_are_never_served(
