@@ -228,3 +228,62 @@ def serve(directory: Path, host: str, port: int, browser_dir: Path | None) -> No
         run_forever(directory, host, port, browser_dir=find_browser(browser_dir), on_ready=ready)
     except ServeError as err:
         raise click.ClickException(str(err)) from err
+
+
+@main.command()
+@click.argument("masks", nargs=-1, required=True, type=PathArg)
+@click.option("--codes", required=True, help="A built-in code table's name or a JSON code file.")
+@click.option(
+    "--catalog",
+    default="catalog/catalog.json",
+    show_default=True,
+    help="catalog.json path, static catalog URL or STAC API root.",
+)
+@click.option("--item", "item_id", help="Score every mask against this item id.")
+@click.option(
+    "--resampling",
+    type=click.Choice(["majority", "any", "nearest"]),
+    default="majority",
+    show_default=True,
+)
+@click.option(
+    "--class-1", type=click.Choice(["ignore", "clear"]), default="ignore", show_default=True
+)
+@click.option("--dilate-cloud", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option("--dilate-shadow", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option("--band", type=click.IntRange(min=1), help="The band of a multi-band mask.")
+@click.option("--threshold", type=float, help="Cloud if s2cloudless probability >= this (0-1).")
+@click.option("--out", type=PathArg, help="Write scores.json, scores.csv and agreement maps.")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def score(masks: tuple[Path, ...], **kw: Any) -> None:
+    """Score cloud masks against the ALCD references (table on stdout, files in --out)."""
+    from stacgen.score import ScoreError, ScoreOptions, score_masks
+    from stacgen.score.outputs import table, write_outputs
+
+    options = ScoreOptions(
+        resampling=kw["resampling"],
+        class_1=kw["class_1"],
+        dilate_cloud=kw["dilate_cloud"],
+        dilate_shadow=kw["dilate_shadow"],
+        band=kw["band"],
+        threshold=kw["threshold"],
+    )
+    bar = tqdm(total=len(masks), desc="masks", unit="mask", disable=not _show_progress(kw["quiet"]))
+    try:
+        run = score_masks(
+            list(masks),
+            kw["codes"],
+            kw["catalog"],
+            item_id=kw["item_id"],
+            options=options,
+            workers=kw["workers"],
+            on_done=lambda _: _tick(bar),
+        )
+        if kw["out"] is not None:
+            write_outputs(run, kw["out"])
+    except ScoreError as err:
+        raise click.ClickException(str(err)) from err
+    finally:
+        bar.close()
+    click.echo(table(run))

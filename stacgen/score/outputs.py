@@ -1,0 +1,228 @@
+"""What a scoring run writes: the table on stdout, and in --out scores.json, scores.csv and,
+per mask, the agreement picture (PNG) and the same on the reference grid (COG).
+
+--out is written atomically: everything goes to a temp folder beside it, swapped in at the end.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import shutil
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+import numpy.typing as npt
+import rasterio
+from rasterio.errors import NotGeoreferencedWarning
+from rasterio.io import MemoryFile
+from rio_cogeo.profiles import cog_profiles
+
+from stacgen import __version__, constants
+from stacgen.fileutil import swap_in
+from stacgen.score.metrics import COMPARISONS, METRICS, Comparison
+from stacgen.score.scoring import MaskScore, ScoreRun
+
+# Agreement codes (metrics.agreement) -> RGBA; Okabe-Ito colours, told apart by colour-blind
+# readers: TP blue, TN light grey, FP orange, FN vermilion, ignored transparent.
+AGREEMENT: Final = {
+    0: ("ignored", (0, 0, 0, 0)),
+    1: ("true positive", (0, 114, 178, 255)),
+    2: ("true negative", (204, 204, 204, 255)),
+    3: ("false positive", (230, 159, 0, 255)),
+    4: ("false negative", (213, 94, 0, 255)),
+}
+_RGBA: Final = np.array([rgba for _, rgba in AGREEMENT.values()], dtype=np.uint8)
+
+
+def _comparison_dict(c: Comparison) -> dict[str, Any]:
+    out: dict[str, Any] = {"applicable": c.applicable}
+    if c.reason:
+        out["reason"] = c.reason
+    out["confusion"] = c.confusion.as_dict()
+    out["metrics"] = c.metrics.values
+    if c.metrics.undefined:
+        out["undefined"] = c.metrics.undefined
+    return out
+
+
+def mask_stem(score: MaskScore) -> str:
+    return Path(score.mask).name.rsplit(".", 1)[0]
+
+
+def scores_json(run: ScoreRun) -> dict[str, Any]:
+    """Every input, every option, each mask's item, matrices and metrics, the pooled figures."""
+    return {
+        "stacgen_version": __version__,
+        "catalog": run.catalog,
+        "codes": run.codes.describe(),
+        "options": run.options.as_dict(),
+        "reference_groups": {
+            "cloud": list(constants.CLOUD_VALUES),
+            "shadow": list(constants.SHADOW_VALUES),
+            "clear": [5, 6, 7] + ([1] if run.options.class_1 == "clear" else []),
+            "ignored": [0] + ([1] if run.options.class_1 == "ignore" else []),
+        },
+        "masks": [
+            {
+                "mask": s.mask,
+                "item": {
+                    "id": s.item.id,
+                    "href": s.item.href,
+                    "asset": s.item.asset_href,
+                    "matched_by": s.item.matched_by,
+                },
+                "grid": {
+                    "crs": s.grid.crs,
+                    "transform": list(s.grid.transform),
+                    "width": s.grid.width,
+                    "height": s.grid.height,
+                    "col_off": s.grid.col_off,
+                    "row_off": s.grid.row_off,
+                },
+                "joint_counts": {
+                    "rows": "reference nodata, clear, cloud, shadow",
+                    "columns": "mask nodata, clear, cloud, shadow",
+                    "counts": s.joint,
+                },
+                "comparisons": {k: _comparison_dict(v) for k, v in s.comparisons.items()},
+            }
+            for s in run.scores
+        ],
+        "pooled": {
+            "summed": {k: _comparison_dict(v) for k, v in run.pooled.summed.items()},
+            "mean": run.pooled.mean,
+            "masks_counted_in_mean": run.pooled.counted,
+        },
+        "cite": {"dataset": constants.DATASET_CITATION, "paper": constants.PAPER_CITATION},
+    }
+
+
+def scores_csv(run: ScoreRun) -> str:
+    """One row per mask and comparison, then the pooled rows (summed matrix, mean)."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["mask", "item", "comparison", "tp", "fp", "fn", "tn", "n", *METRICS])
+    for s in run.scores:
+        for name in COMPARISONS:
+            writer.writerow([s.mask, s.item.id, name, *_row(s.comparisons[name])])
+    for name in COMPARISONS:
+        writer.writerow(["pooled (summed matrix)", "", name, *_row(run.pooled.summed[name])])
+        mean = run.pooled.mean[name]
+        writer.writerow(
+            ["pooled (mean over masks)", "", name, "", "", "", "", "", *map(_cell, mean.values())]
+        )
+    return buf.getvalue()
+
+
+def _row(c: Comparison) -> list[Any]:
+    cm = c.confusion
+    return [cm.tp, cm.fp, cm.fn, cm.tn, cm.n, *(_cell(c.metrics.values[m]) for m in METRICS)]
+
+
+def _cell(value: float | None) -> str:
+    return "" if value is None else f"{value:.6f}"
+
+
+def _fmt(value: float | None) -> str:
+    return "  n/a" if value is None else f"{value:.3f}"
+
+
+TABLE_COLUMNS: Final = (
+    ("invalid", "overall_accuracy", "OA"),
+    ("invalid", "f1", "F1"),
+    ("invalid", "kappa", "kappa"),
+    ("cloud", "precision", "cloudP"),
+    ("cloud", "recall", "cloudR"),
+    ("shadow", "precision", "shadP"),
+    ("shadow", "recall", "shadR"),
+)
+
+
+def table(run: ScoreRun) -> str:
+    """The stdout table: one row per mask, a pooled row (metrics of the summed matrices)."""
+    names = [Path(s.mask).name for s in run.scores]
+    width = max(len("pooled"), *(len(n) for n in names))
+    head = f"{'mask':<{width}} " + " ".join(f"{h:>6}" for _, _, h in TABLE_COLUMNS)
+    lines = [head + f" {'pixels':>9}  item"]
+    for name, s in zip(names, run.scores, strict=True):
+        lines.append(_line(name, width, s.comparisons) + f"  {s.item.id}")
+    lines.append(_line("pooled", width, run.pooled.summed) + f"  {len(run.scores)} mask(s)")
+    return "\n".join(lines)
+
+
+def _line(name: str, width: int, comparisons: dict[str, Comparison]) -> str:
+    cells = " ".join(f"{_fmt(comparisons[c].metrics.values[m]):>6}" for c, m, _ in TABLE_COLUMNS)
+    return f"{name:<{width}} {cells} {comparisons['invalid'].confusion.n:>9}"
+
+
+def agreement_rgba(codes: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
+    rgba: npt.NDArray[np.uint8] = np.moveaxis(_RGBA[codes], -1, 0)
+    return rgba
+
+
+def write_png(codes: npt.NDArray[np.uint8], dst: Path) -> None:
+    height, width = codes.shape
+    with warnings.catch_warnings():
+        # A picture, not a map: the COG beside it carries the georeferencing.
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        with MemoryFile() as mem:
+            with mem.open(driver="PNG", width=width, height=height, count=4, dtype="uint8") as png:
+                png.write(agreement_rgba(codes))
+            dst.write_bytes(bytes(mem.read()))
+
+
+def write_cog(score: MaskScore, dst: Path) -> None:
+    """The agreement codes on the reference grid, a palette, 0 (ignored) as no data."""
+    profile = dict(cog_profiles.get("deflate"))  # type: ignore[no-untyped-call]
+    blocksize = profile.pop("blockxsize")
+    for key in ("blockysize", "tiled", "interleave"):
+        profile.pop(key, None)
+    profile.update(
+        driver="COG",
+        blocksize=min(blocksize, 256),
+        width=score.grid.width,
+        height=score.grid.height,
+        count=1,
+        dtype="uint8",
+        crs=score.grid.crs,
+        transform=score.grid.affine,
+        nodata=0,
+        overview_resampling="mode",
+    )
+    with rasterio.open(dst, "w", **profile) as out:
+        out.write(score.agreement, 1)
+        out.write_colormap(1, {k: rgba for k, (_, rgba) in AGREEMENT.items()})
+        out.update_tags(1, **{f"CLASS_{k}": name for k, (name, _) in AGREEMENT.items()})
+
+
+def write_outputs(run: ScoreRun, out: Path) -> None:
+    """scores.json, scores.csv and the agreement files, swapped in as one folder."""
+    out = out.absolute()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    try:
+        text = json.dumps(scores_json(run), indent=2, ensure_ascii=False) + "\n"
+        (tmp / "scores.json").write_text(text, encoding="utf-8")
+        (tmp / "scores.csv").write_text(scores_csv(run), encoding="utf-8")
+        for score in run.scores:
+            stem = mask_stem(score)
+            write_png(score.agreement, tmp / f"{stem}.agreement.png")
+            write_cog(score, tmp / f"{stem}.agreement.tif")
+        tmp.chmod(0o777 & ~_umask())
+        swap_in(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _umask() -> int:
+    import os
+
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
