@@ -10,8 +10,9 @@ import pytest
 from click.testing import CliRunner
 from fake_zenodo import FakeZenodo, pin_payload
 
-from stacgen import constants, synthetic
+from stacgen import constants
 from stacgen.cli import main
+from stacgen.testing import synthetic
 
 COLL = constants.COLLECTION_ID
 
