@@ -11,19 +11,17 @@ import io
 import json
 import shutil
 import tempfile
-import warnings
 from pathlib import Path
 from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
 import rasterio
-from rasterio.errors import NotGeoreferencedWarning
-from rasterio.io import MemoryFile
-from rio_cogeo.profiles import cog_profiles
 
 from stacgen import __version__, constants
-from stacgen.fileutil import swap_in
+from stacgen.build.cog import cog_profile, png_bytes
+from stacgen.build.labels import Grid
+from stacgen.fileutil import FILE_MODE, swap_in
 from stacgen.score.metrics import COMPARISONS, METRICS, Comparison
 from stacgen.score.scoring import MaskScore, ScoreRun
 
@@ -36,6 +34,8 @@ AGREEMENT: Final = {
     3: ("false positive", (230, 159, 0, 255)),
     4: ("false negative", (213, 94, 0, 255)),
 }
+# mkdtemp makes an owner-only folder; the published one follows the umask like the files.
+DIR_MODE: Final = FILE_MODE | ((FILE_MODE & 0o444) >> 2)
 _RGBA: Final = np.array([rgba for _, rgba in AGREEMENT.values()], dtype=np.uint8)
 
 
@@ -165,35 +165,10 @@ def agreement_rgba(codes: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
     return rgba
 
 
-def write_png(codes: npt.NDArray[np.uint8], dst: Path) -> None:
-    height, width = codes.shape
-    with warnings.catch_warnings():
-        # A picture, not a map: the COG beside it carries the georeferencing.
-        warnings.simplefilter("ignore", NotGeoreferencedWarning)
-        with MemoryFile() as mem:
-            with mem.open(driver="PNG", width=width, height=height, count=4, dtype="uint8") as png:
-                png.write(agreement_rgba(codes))
-            dst.write_bytes(bytes(mem.read()))
-
-
 def write_cog(score: MaskScore, dst: Path) -> None:
     """The agreement codes on the reference grid, a palette, 0 (ignored) as no data."""
-    profile = dict(cog_profiles.get("deflate"))  # type: ignore[no-untyped-call]
-    blocksize = profile.pop("blockxsize")
-    for key in ("blockysize", "tiled", "interleave"):
-        profile.pop(key, None)
-    profile.update(
-        driver="COG",
-        blocksize=min(blocksize, 256),
-        width=score.grid.width,
-        height=score.grid.height,
-        count=1,
-        dtype="uint8",
-        crs=score.grid.crs,
-        transform=score.grid.affine,
-        nodata=0,
-        overview_resampling="mode",
-    )
+    grid = Grid(None, score.grid.crs, score.grid.transform, score.grid.width, score.grid.height)
+    profile = cog_profile(grid, 1, "mode", nodata=0)
     with rasterio.open(dst, "w", **profile) as out:
         out.write(score.agreement, 1)
         out.write_colormap(1, {k: rgba for k, (_, rgba) in AGREEMENT.items()})
@@ -211,18 +186,10 @@ def write_outputs(run: ScoreRun, out: Path) -> None:
         (tmp / "scores.csv").write_text(scores_csv(run), encoding="utf-8")
         for score in run.scores:
             stem = mask_stem(score)
-            write_png(score.agreement, tmp / f"{stem}.agreement.png")
+            (tmp / f"{stem}.agreement.png").write_bytes(png_bytes(agreement_rgba(score.agreement)))
             write_cog(score, tmp / f"{stem}.agreement.tif")
-        tmp.chmod(0o777 & ~_umask())
+        tmp.chmod(DIR_MODE)
         swap_in(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-
-
-def _umask() -> int:
-    import os
-
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask

@@ -31,7 +31,9 @@ from affine import Affine
 from rasterio.crs import CRS
 
 from stacgen import constants
+from stacgen.fileutil import JsonFileError, read_json_object
 from stacgen.score.errors import ScoreError
+from stacgen.stac import links
 
 log = logging.getLogger(__name__)
 
@@ -125,22 +127,14 @@ class StaticCatalog(Source):
 
     @cached_property
     def items(self) -> list[StacItem]:
-        found: list[StacItem] = []
-        seen: set[str] = set()
-        self._walk(self._root, self.spec, found, seen)
-        return found
+        def load(href: str) -> Mapping[str, Any]:
+            return self._root if href == self.spec else load_json(href, self._session)
 
-    def _walk(self, doc: dict[str, Any], href: str, found: list[StacItem], seen: set[str]) -> None:
-        for link in doc.get("links", []):
-            rel, target = link.get("rel"), join(href, str(link.get("href", "")))
-            if rel not in ("child", "item") or target in seen:
-                continue
-            seen.add(target)
-            child = load_json(target, self._session)
-            if rel == "item" or child.get("type") == "Feature":
-                found.append(StacItem(child, target))
-            else:
-                self._walk(child, target, found, seen)
+        return [
+            StacItem(dict(doc), href)
+            for href, doc in links.walk(self.spec, load, join)
+            if doc.get("type") == "Feature"
+        ]
 
     def by_ids(self, ids: Sequence[str]) -> list[StacItem]:
         return [i for i in self.items if i.id in ids]
@@ -185,21 +179,21 @@ class ApiCatalog(Source):
 
 def load_json(href: str, session: requests.Session) -> dict[str, Any]:
     """A JSON object from a path or URL; any failure is a one-line ScoreError."""
-    import json
-
+    if not is_url(href):
+        try:
+            return read_json_object(Path(href))
+        except JsonFileError as err:
+            raise ScoreError(str(err)) from err
     try:
-        if is_url(href):
-            response = session.get(href, timeout=TIMEOUT)
-            response.raise_for_status()
-            obj = response.json()
-        else:
-            obj = json.loads(Path(href).read_text(encoding="utf-8"))
+        response = session.get(href, timeout=TIMEOUT)
+        response.raise_for_status()
+        obj = response.json()
     except requests.RequestException as err:
         raise ScoreError(f"{href}: cannot be reached ({type(err).__name__})") from err
-    except (OSError, ValueError) as err:
-        raise ScoreError(f"{href}: not a readable JSON document ({err})") from err
+    except ValueError as err:
+        raise ScoreError(f"{href}: malformed JSON ({err})") from err
     if not isinstance(obj, dict):
-        raise ScoreError(f"{href}: not a JSON object")
+        raise ScoreError(f"{href}: malformed JSON (expected an object)")
     return obj
 
 
