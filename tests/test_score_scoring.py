@@ -189,9 +189,7 @@ def _block_groups(fine: np.ndarray, f: int, method: str) -> np.ndarray:
 
 
 @pytest.mark.parametrize("method", ["majority", "any", "nearest"])
-def test_resampling_rules_on_mixed_cells(
-    built_catalog: Path, tmp_path: Path, method: str
-) -> None:
+def test_resampling_rules_on_mixed_cells(built_catalog: Path, tmp_path: Path, method: str) -> None:
     ref = read_reference(built_catalog)
     ref_g = alcd_groups(ref.values)
     f = 3
