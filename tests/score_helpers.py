@@ -141,7 +141,8 @@ def got(result: Any) -> dict[str, dict[str, int]]:
 @dataclass
 class Served:
     url: str
-    requests: list[tuple[str, str | None, int]] = field(default_factory=list)  # path, Range, status
+    # (method, path, Range header, status) of each request
+    requests: list[tuple[str, str, str | None, int]] = field(default_factory=list)
 
 
 _RANGE = re.compile(r"bytes=(\d+)-(\d*)$")
@@ -162,7 +163,7 @@ def _handler(root: Path, log: Served) -> type[http.server.BaseHTTPRequestHandler
             path = root / self.path.split("?")[0].lstrip("/")
             header = self.headers.get("Range")
             if not path.is_file():
-                log.requests.append((self.path, header, 404))
+                log.requests.append((self.command, self.path, header, 404))
                 self.send_error(404)
                 return
             data = path.read_bytes()
@@ -172,7 +173,7 @@ def _handler(root: Path, log: Served) -> type[http.server.BaseHTTPRequestHandler
                 start = int(m[1])
                 end = min(int(m[2]) if m[2] else len(data) - 1, len(data) - 1)
                 status, body = 206, data[start : end + 1]
-            log.requests.append((self.path, header, status))
+            log.requests.append((self.command, self.path, header, status))
             self.send_response(status)
             self.send_header("Content-Length", str(len(body)))
             self.send_header("Accept-Ranges", "bytes")

@@ -92,7 +92,8 @@ def test_bad_json_code_files(tmp_path: Path, content: object, message: str) -> N
     path.write_text(json.dumps(content))
     with pytest.raises(ScoreError, match=message) as info:
         load_codes(str(path))
-    assert "\n" not in str(info.value) and str(path) in str(info.value)
+    assert "\n" not in str(info.value)
+    assert str(path) in str(info.value)
 
 
 def test_unknown_codes_name() -> None:

@@ -24,9 +24,11 @@ def test_metrics_by_hand() -> None:
 def test_zero_denominators_are_null_with_a_reason() -> None:
     result = metrics(Confusion(tp=0, fp=0, fn=0, tn=25))
     v, why = result.values, result.undefined
-    assert v["overall_accuracy"] == 1.0 and v["specificity"] == 1.0
+    assert v["overall_accuracy"] == 1.0
+    assert v["specificity"] == 1.0
     for name in ("precision", "recall", "f1", "balanced_accuracy", "kappa"):
-        assert v[name] is None and why[name]
+        assert v[name] is None
+        assert why[name]
     assert "tp + fn = 0" in why["recall"]
 
 
@@ -34,7 +36,9 @@ def test_joint_counts_and_comparisons() -> None:
     ref = np.array([[1, 2, 3, 0], [2, 2, 1, 3]], np.uint8)
     user = np.array([[1, 3, 3, 2], [1, 2, 2, 0]], np.uint8)
     joint = joint_counts(ref, user)
-    assert joint.sum() == 8 and joint[2, 3] == 1 and joint[0, 2] == 1
+    assert joint.sum() == 8
+    assert joint[2, 3] == 1
+    assert joint[0, 2] == 1
     # invalid: pairs (1,1) tn, (2,3) tp, (3,3) tp, (2,1) fn, (2,2) tp, (1,2) fp; (0,2), (3,0) out
     assert confusion(joint, "invalid") == Confusion(tp=3, fp=1, fn=1, tn=1)
     # cloud: ref in {clear, cloud}: (1,1) tn, (2,3) fn, (2,1) fn, (2,2) tp, (1,2) fp
