@@ -11,7 +11,7 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -239,9 +239,48 @@ def _json_table(path: Path) -> CodeTable:
     return CodeTable(path.name, str(path), groups, has_shadow=bool(groups.get("shadow")))
 
 
-def decode(values: npt.NDArray[np.generic], table: CodeTable, where: str) -> Groups:
-    """Group codes of native mask values; unlisted values are an error naming them."""
-    offset, lut = table.lookup()
+class Decoder:
+    """Native values to group codes for one table, its look-up tables built once.
+
+    8- and 16-bit masks index a full-range table directly (one pass over the pixels); other
+    integer types are shifted into the table's range first. `lut_for` hands the full-range
+    table to callers that fold it into their own per-pixel pass.
+    """
+
+    def __init__(self, table: CodeTable, where: str) -> None:
+        self.table, self.where = table, where
+        self.offset, self.lut = table.lookup()
+        self._full: dict[np.dtype[Any], npt.NDArray[np.uint8]] = {}
+        for dtype in (np.dtype(np.uint8), np.dtype(np.uint16)):
+            top = int(np.iinfo(dtype).max) + 1
+            full = np.full(top, UNLISTED, dtype=np.uint8)
+            lo, hi = max(self.offset, 0), min(self.offset + self.lut.size, top)
+            if hi > lo:
+                full[lo:hi] = self.lut[lo - self.offset : hi - self.offset]
+            self._full[dtype] = full
+
+    def lut_for(self, dtype: np.dtype[Any]) -> npt.NDArray[np.uint8] | None:
+        """value -> group (UNLISTED if not listed) for every value of `dtype`, if that is small."""
+        return self._full.get(dtype)
+
+    def __call__(self, values: npt.NDArray[Any]) -> Groups:
+        full = self._full.get(values.dtype)
+        if full is not None:
+            groups: Groups = full[values]
+        else:
+            groups = _shifted(values, self.offset, self.lut, self.where)
+        if groups.max(initial=0) == UNLISTED:
+            raise ScoreError(_unlisted(values, groups, self.table, self.where))
+        return groups
+
+
+def decoder(table: CodeTable, where: str) -> Decoder:
+    return Decoder(table, where)
+
+
+def _shifted(
+    values: npt.NDArray[Any], offset: int, lut: npt.NDArray[np.uint8], where: str
+) -> Groups:
     if not np.issubdtype(values.dtype, np.integer):
         raise ScoreError(
             f"{where}: {values.dtype} values need a probability table (s2cloudless --threshold)"
@@ -250,13 +289,19 @@ def decode(values: npt.NDArray[np.generic], table: CodeTable, where: str) -> Gro
     inside = (idx >= 0) & (idx < lut.size)
     groups = np.full(values.shape, UNLISTED, dtype=np.uint8)
     groups[inside] = lut[idx[inside]]
-    bad = groups == UNLISTED
-    if bad.any():
-        found, counts = np.unique(values[bad], return_counts=True)
-        listed = ", ".join(f"{v} ({c} px)" for v, c in zip(found[:10], counts[:10], strict=True))
-        more = f" and {found.size - 10} more" if found.size > 10 else ""
-        raise ScoreError(f"{where}: values not in the {table.name} table: {listed}{more}")
     return groups
+
+
+def _unlisted(values: npt.NDArray[Any], groups: Groups, table: CodeTable, where: str) -> str:
+    found, counts = np.unique(values[groups == UNLISTED], return_counts=True)
+    listed = ", ".join(f"{v} ({c} px)" for v, c in zip(found[:10], counts[:10], strict=True))
+    more = f" and {found.size - 10} more" if found.size > 10 else ""
+    return f"{where}: values not in the {table.name} table: {listed}{more}"
+
+
+def decode(values: npt.NDArray[Any], table: CodeTable, where: str) -> Groups:
+    """Group codes of native mask values; unlisted values are an error naming them."""
+    return decoder(table, where)(values)
 
 
 def threshold_probability(values: npt.NDArray[np.generic], threshold: float) -> Groups:

@@ -137,7 +137,7 @@ def decoder(table: CodeTable, options: ScoreOptions, where: str) -> Decoder:
             raise ScoreError(f"--threshold {options.threshold}: must be between 0 and 1")
         threshold = options.threshold
         return lambda values: codes_mod.threshold_probability(values, threshold)
-    return lambda values: codes_mod.decode(values, table, where)
+    return codes_mod.decoder(table, where)
 
 
 def _item_ref(item: pystac.Item | StacItem | str, matched_by: str) -> ItemRef:
