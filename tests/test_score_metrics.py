@@ -49,8 +49,9 @@ def test_joint_counts_and_comparisons() -> None:
 
 
 def test_pool_sums_matrices_and_averages_metrics() -> None:
-    a = compare(joint_counts(np.array([2, 2, 1]), np.array([2, 1, 1])), True)
-    b = compare(joint_counts(np.array([2, 1, 1]), np.array([2, 2, 1])), True)
+    u8 = np.uint8
+    a = compare(joint_counts(np.array([2, 2, 1], u8), np.array([2, 1, 1], u8)), True)
+    b = compare(joint_counts(np.array([2, 1, 1], u8), np.array([2, 2, 1], u8)), True)
     pooled = pool([a, b])
     assert pooled.summed["invalid"].confusion == Confusion(tp=2, fp=1, fn=1, tn=2)
     assert pooled.mean["invalid"]["recall"] == pytest.approx((0.5 + 1.0) / 2)

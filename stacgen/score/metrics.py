@@ -19,7 +19,7 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
-from stacgen.score.codes import CLEAR, CLOUD, NODATA, SHADOW, Groups
+from stacgen.score.codes import CLEAR, CLOUD, SHADOW, Groups
 
 COMPARISONS: Final = ("invalid", "cloud", "shadow")
 METRICS: Final = (
@@ -42,10 +42,17 @@ _VALID: Final = (CLEAR, CLOUD, SHADOW)
 Joint = npt.NDArray[np.int64]
 
 
+def pairs(reference: Groups, mask: Groups) -> Groups:
+    """Per pixel, reference group * 4 + mask group (0-15), in one byte."""
+    out: Groups = np.asarray(reference << 2, dtype=np.uint8)
+    out |= mask
+    return out
+
+
 def joint_counts(reference: Groups, mask: Groups) -> Joint:
     """Pixel counts of (reference group, mask group) pairs, a 4 x 4 table indexed by code."""
-    pairs = reference.astype(np.intp) * 4 + mask
-    return np.bincount(pairs.ravel(), minlength=16).reshape(4, 4).astype(np.int64)
+    counts = np.bincount(pairs(reference, mask).ravel(), minlength=16)
+    return counts.reshape(4, 4).astype(np.int64)
 
 
 @dataclass(frozen=True)
@@ -193,14 +200,21 @@ def _sum(items: Iterable[Confusion]) -> Confusion:
     return total
 
 
+def _agreement_lut() -> Groups:
+    lut = np.zeros(16, dtype=np.uint8)
+    for ref in (CLEAR, CLOUD, SHADOW):
+        for user in (CLEAR, CLOUD, SHADOW):
+            ref_pos, user_pos = ref != CLEAR, user != CLEAR
+            lut[ref * 4 + user] = (
+                (1 if user_pos else 2) if ref_pos == user_pos else (3 if user_pos else 4)
+            )
+    return lut
+
+
+_AGREEMENT: Final = _agreement_lut()
+
+
 def agreement(reference: Groups, mask: Groups) -> Groups:
     """Per pixel, for the `invalid` comparison: 0 ignored, 1 TP, 2 TN, 3 FP, 4 FN."""
-    valid = (reference != NODATA) & (mask != NODATA)
-    ref_pos = (reference == CLOUD) | (reference == SHADOW)
-    user_pos = (mask == CLOUD) | (mask == SHADOW)
-    out = np.zeros(reference.shape, dtype=np.uint8)
-    out[valid & ref_pos & user_pos] = 1
-    out[valid & ~ref_pos & ~user_pos] = 2
-    out[valid & ~ref_pos & user_pos] = 3
-    out[valid & ref_pos & ~user_pos] = 4
-    return out
+    codes: Groups = _AGREEMENT[pairs(reference, mask)]
+    return codes
