@@ -258,3 +258,28 @@ def test_score_masks_pools_summed_matrix_and_mean(built_catalog: Path, tmp_path:
     assert summed.fn == wants[0]["fn"] + wants[1]["fn"]
     recalls = [w["tp"] / (w["tp"] + w["fn"]) for w in wants]
     assert run.pooled.mean["invalid"]["recall"] == pytest.approx(sum(recalls) / 2)
+
+
+@pytest.mark.parametrize("method", ["majority", "any", "nearest"])
+def test_mask_covering_part_of_the_tile_off_the_cell_edges(
+    built_catalog: Path, tmp_path: Path, method: str
+) -> None:
+    ref = read_reference(built_catalog)
+    ref_g = alcd_groups(ref.values)
+    f = 3
+    fine = np.repeat(np.repeat(edit(ref_g, K), f, 0), f, 1)
+    # A crop starting one fine pixel into a cell: edge cells are partly outside the mask.
+    r0, r1, c0, c1 = 31, 301, 64, 400
+    path = tmp_path / f"{ITEM}_crop.tif"
+    t = ref.transform
+    transform = rasterio.Affine(t.a / f, 0, t.c + c0 * t.a / f, 0, t.e / f, t.f + r0 * t.e / f)
+    profile = dict(driver="GTiff", width=c1 - c0, height=r1 - r0, count=1, dtype="uint8")
+    with rasterio.open(path, "w", crs=ref.crs, transform=transform, **profile) as dst:
+        dst.write(encode(fine[r0:r1, c0:c1], "sen2cor"), 1)
+    options = ScoreOptions(resampling=method)  # type: ignore[arg-type]
+    result = score_mask(path, "sen2cor", str(item_json(built_catalog)), options)
+    outside = np.full(fine.shape, ND, np.uint8)
+    outside[r0:r1, c0:c1] = fine[r0:r1, c0:c1]
+    assert result.grid.col_off == c0 // f
+    assert result.grid.row_off == r0 // f
+    assert got(result) == expected(ref_g, _block_groups(outside, f, method))
