@@ -151,3 +151,25 @@ def test_threshold_needs_s2cloudless(built_catalog: Path, tmp_path: Path) -> Non
     code, output = _run(mask, "--codes", "alcd", "--threshold", "0.4", "--catalog", built_catalog)
     assert code == 1
     assert output == "Error: --threshold applies to s2cloudless probabilities, not alcd\n"
+
+
+def test_band_picks_one_band_of_a_multi_band_mask(built_catalog: Path, tmp_path: Path) -> None:
+    ref = read_reference(built_catalog)
+    ref_g = alcd_groups(ref.values)
+    user_g = edit(ref_g, 25)
+    path = tmp_path / f"{ITEM}_2bands.tif"
+    profile = dict(driver="GTiff", count=2, dtype="uint8", crs=ref.crs, transform=ref.transform)
+    height, width = ref.values.shape
+    with rasterio.open(path, "w", width=width, height=height, **profile) as dst:
+        dst.write(np.full(ref.values.shape, 77, np.uint8), 1)  # not a cloudsen12 value
+        dst.write(encode(user_g, "cloudsen12"), 2)
+    out = tmp_path / "out"
+    code, output = _run(
+        path, "--codes", "cloudsen12", "--band", "2", "--catalog", built_catalog, "--out", out
+    )
+    assert code == 0, output
+    doc = json.loads((out / "scores.json").read_text())
+    assert doc["options"]["band"] == 2
+    confusion = doc["masks"][0]["comparisons"]["invalid"]["confusion"]
+    want = expected(ref_g, user_g)["invalid"]
+    assert {k: confusion[k] for k in want} == want
