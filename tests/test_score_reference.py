@@ -168,7 +168,7 @@ def _api_server(built_catalog: Path, files_url: str) -> Any:
 
         def do_GET(self) -> None:
             parts = urlsplit(self.path)
-            base = f"http://127.0.0.1:{self.server.server_address[1]}"
+            base = f"http://{self.headers['Host']}"
             if parts.path == "/":
                 body: dict[str, Any] = {
                     "type": "Catalog",

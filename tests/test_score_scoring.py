@@ -19,6 +19,7 @@ from score_helpers import (
     ITEM,
     ND,
     SHADOW,
+    Ref,
     alcd_groups,
     edit,
     encode,
@@ -107,7 +108,7 @@ def test_s2cloudless_probabilities_with_threshold(built_catalog: Path, tmp_path:
         assert got(result)["cloud"] == expected(ref_g, user_g)["cloud"]
 
 
-def _gdal_majority(path: Path, ref_shape: tuple[int, int], ref: object) -> np.ndarray:
+def _gdal_majority(path: Path, ref_shape: tuple[int, int], ref: Ref) -> np.ndarray:
     """GDAL's average of each group's 0/1 layer on the reference grid, then the largest share
     (ties: cloud, shadow, clear, no data)."""
     with rasterio.open(path) as src:
@@ -123,11 +124,11 @@ def _gdal_majority(path: Path, ref_shape: tuple[int, int], ref: object) -> np.nd
                 shares[k],
                 src_transform=src.transform,
                 src_crs=src.crs,
-                dst_transform=ref.transform,  # type: ignore[attr-defined]
-                dst_crs=ref.crs,  # type: ignore[attr-defined]
+                dst_transform=ref.transform,
+                dst_crs=ref.crs,
                 resampling=Resampling.average,
             )
-    out = np.asarray(order, np.uint8)[np.argmax(shares, axis=0)]
+    out: np.ndarray = np.asarray(order, np.uint8)[np.argmax(shares, axis=0)]
     out[shares.sum(axis=0) == 0] = ND
     return out
 
