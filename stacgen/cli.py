@@ -6,7 +6,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -260,7 +260,7 @@ def serve(directory: Path, host: str, port: int, browser_dir: Path | None) -> No
 def score(masks: tuple[Path, ...], **kw: Any) -> None:
     """Score cloud masks against the ALCD references (table on stdout, files in --out)."""
     from stacgen.score import ScoreError, ScoreOptions, score_masks
-    from stacgen.score.outputs import table, write_outputs
+    from stacgen.score.outputs import OutputFolder, check_names, table
 
     options = ScoreOptions(
         resampling=kw["resampling"],
@@ -271,18 +271,29 @@ def score(masks: tuple[Path, ...], **kw: Any) -> None:
         threshold=kw["threshold"],
     )
     bar = tqdm(total=len(masks), desc="masks", unit="mask", disable=not _show_progress(kw["quiet"]))
+    out = OutputFolder(kw["out"]) if kw["out"] is not None else None
+
+    def done(score: Any) -> None:
+        if out is not None:
+            out.add(score)
+        bar.update()
+
     try:
-        run = score_masks(
-            list(masks),
-            kw["codes"],
-            kw["catalog"],
-            item_id=kw["item_id"],
-            options=options,
-            workers=kw["workers"],
-            on_done=lambda _: _tick(bar),
-        )
-        if kw["out"] is not None:
-            write_outputs(run, kw["out"])
+        if out is not None:
+            check_names(list(masks))
+        with out or nullcontext():
+            run = score_masks(
+                list(masks),
+                kw["codes"],
+                kw["catalog"],
+                item_id=kw["item_id"],
+                options=options,
+                workers=kw["workers"],
+                on_done=done,
+                keep_agreement=False,
+            )
+            if out is not None:
+                out.finish(run)
     except ScoreError as err:
         raise click.ClickException(str(err)) from err
     finally:

@@ -173,3 +173,31 @@ def test_band_picks_one_band_of_a_multi_band_mask(built_catalog: Path, tmp_path:
     confusion = doc["masks"][0]["comparisons"]["invalid"]["confusion"]
     want = expected(ref_g, user_g)["invalid"]
     assert {k: confusion[k] for k in want} == want
+
+
+def test_second_run_replaces_out_and_same_names_are_refused(
+    built_catalog: Path, tmp_path: Path
+) -> None:
+    ref = read_reference(built_catalog)
+    ok = encode(alcd_groups(ref.values), "sen2cor")
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    first = write_mask(tmp_path / "a" / f"{ITEM}.tif", ok, ref, 3)
+    second = write_mask(tmp_path / "b" / f"{ITEM}.tif", ok, ref, 1)
+    out = tmp_path / "out"
+    common = ["--codes", "sen2cor", "--catalog", str(built_catalog), "--out", str(out)]
+    assert _run(first, *common)[0] == 0
+    (out / "stale.txt").write_text("from before")
+    assert _run(second, *common)[0] == 0
+    assert sorted(p.name for p in out.iterdir()) == [
+        f"{ITEM}.agreement.png",
+        f"{ITEM}.agreement.tif",
+        "scores.csv",
+        "scores.json",
+    ]
+    code, output = _run(first, second, *common)
+    assert code == 1
+    assert output.strip() == (
+        f"Error: masks {first} and {second}: same file name, same --out files"
+    )
+    assert json.loads((out / "scores.json").read_text())["masks"][0]["mask"] == str(second)

@@ -22,6 +22,7 @@ from stacgen import __version__, constants
 from stacgen.build.cog import cog_profile, png_bytes
 from stacgen.build.labels import Grid
 from stacgen.fileutil import FILE_MODE, swap_in
+from stacgen.score.errors import ScoreError
 from stacgen.score.metrics import COMPARISONS, METRICS, Comparison
 from stacgen.score.scoring import MaskScore, ScoreRun
 
@@ -51,7 +52,20 @@ def _comparison_dict(c: Comparison) -> dict[str, Any]:
 
 
 def mask_stem(score: MaskScore) -> str:
-    return Path(score.mask).name.rsplit(".", 1)[0]
+    return _stem(score.mask)
+
+
+def _stem(mask: str | Path) -> str:
+    return Path(mask).name.rsplit(".", 1)[0]
+
+
+def check_names(masks: list[str] | list[Path]) -> None:
+    """Masks whose agreement files would share a name are refused before any scoring."""
+    seen: dict[str, str | Path] = {}
+    for mask in masks:
+        if (stem := _stem(mask)) in seen:
+            raise ScoreError(f"masks {seen[stem]} and {mask}: same file name, same --out files")
+        seen[stem] = mask
 
 
 def scores_json(run: ScoreRun) -> dict[str, Any]:
@@ -165,31 +179,62 @@ def agreement_rgba(codes: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
     return rgba
 
 
-def write_cog(score: MaskScore, dst: Path) -> None:
+def write_cog(score: MaskScore, agreement: npt.NDArray[np.uint8], dst: Path) -> None:
     """The agreement codes on the reference grid, a palette, 0 (ignored) as no data."""
     grid = Grid(None, score.grid.crs, score.grid.transform, score.grid.width, score.grid.height)
     profile = cog_profile(grid, 1, "mode", nodata=0)
     with rasterio.open(dst, "w", **profile) as out:
-        out.write(score.agreement, 1)
+        out.write(agreement, 1)
         out.write_colormap(1, {k: rgba for k, (_, rgba) in AGREEMENT.items()})
         out.update_tags(1, **{f"CLASS_{k}": name for k, (name, _) in AGREEMENT.items()})
 
 
-def write_outputs(run: ScoreRun, out: Path) -> None:
-    """scores.json, scores.csv and the agreement files, swapped in as one folder."""
-    out = out.absolute()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
-    try:
+class OutputFolder:
+    """--out, filled in a temp folder beside it and swapped in whole by `finish`.
+
+    Each mask's pictures are written as its score arrives (`add`), so no agreement array is
+    kept; leaving the `with` block without `finish` (an error) removes the temp folder and
+    leaves --out as it was.
+    """
+
+    def __init__(self, out: Path) -> None:
+        self.out = out.absolute()
+        self.tmp: Path | None = None
+
+    def __enter__(self) -> OutputFolder:
+        self.out.parent.mkdir(parents=True, exist_ok=True)
+        prefix = f".{self.out.name}."
+        self.tmp = Path(tempfile.mkdtemp(prefix=prefix, suffix=".tmp", dir=self.out.parent))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.tmp is not None:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def add(self, score: MaskScore) -> None:
+        assert self.tmp is not None, "use OutputFolder in a with block"
+        if score.agreement is None:
+            raise ScoreError(f"mask {score.mask}: its agreement picture was not kept")
+        stem = self.tmp / f"{mask_stem(score)}.agreement"
+        png, cog = stem.with_name(stem.name + ".png"), stem.with_name(stem.name + ".tif")
+        if png.exists():
+            raise ScoreError(f"mask {score.mask}: another mask has the same file name")
+        png.write_bytes(png_bytes(agreement_rgba(score.agreement)))
+        write_cog(score, score.agreement, cog)
+
+    def finish(self, run: ScoreRun) -> None:
+        assert self.tmp is not None, "use OutputFolder in a with block"
         text = json.dumps(scores_json(run), indent=2, ensure_ascii=False) + "\n"
-        (tmp / "scores.json").write_text(text, encoding="utf-8")
-        (tmp / "scores.csv").write_text(scores_csv(run), encoding="utf-8")
+        (self.tmp / "scores.json").write_text(text, encoding="utf-8")
+        (self.tmp / "scores.csv").write_text(scores_csv(run), encoding="utf-8")
+        self.tmp.chmod(DIR_MODE)
+        swap_in(self.tmp, self.out)
+        self.tmp = None
+
+
+def write_outputs(run: ScoreRun, out: Path) -> None:
+    """scores.json, scores.csv and the agreement files of a run that kept its agreements."""
+    with OutputFolder(out) as folder:
         for score in run.scores:
-            stem = mask_stem(score)
-            (tmp / f"{stem}.agreement.png").write_bytes(png_bytes(agreement_rgba(score.agreement)))
-            write_cog(score, tmp / f"{stem}.agreement.tif")
-        tmp.chmod(DIR_MODE)
-        swap_in(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+            folder.add(score)
+        folder.finish(run)

@@ -12,7 +12,7 @@ import warnings
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any, TypeAlias
@@ -93,7 +93,8 @@ class MaskScore:
     joint: list[list[int]]
     comparisons: dict[str, Comparison]
     grid: Grid
-    agreement: Groups = field(repr=False)
+    # The `invalid` comparison per reference pixel (metrics.agreement); None once written out.
+    agreement: Groups | None = field(default=None, repr=False)
 
 
 def _open(mask: MaskInput) -> Any:
@@ -243,8 +244,14 @@ def score_masks(
     options: ScoreOptions | None = None,
     workers: int = 1,
     on_done: Callable[[MaskScore], None] | None = None,
+    keep_agreement: bool = True,
 ) -> ScoreRun:
-    """Score several masks against the references found in `catalog` (path, URL or API root)."""
+    """Score several masks against the references found in `catalog` (path, URL or API root).
+
+    `on_done` sees each result as it arrives, agreement array included; with
+    `keep_agreement=False` the run keeps the scores without it, so memory stays flat however
+    many masks there are (the CLI writes each mask's pictures in `on_done`).
+    """
     options = options or ScoreOptions()
     if not masks:
         raise ScoreError("no mask given")
@@ -256,16 +263,18 @@ def score_masks(
     matches = match_masks(paths, catalog, item_id)
     args = [(p, table, m.item, options, m.matched_by) for p, m in zip(paths, matches, strict=True)]
     scores: list[MaskScore] = []
+
+    def done(score: MaskScore) -> None:
+        if on_done:
+            on_done(score)
+        scores.append(score if keep_agreement else replace(score, agreement=None))
+
     if workers <= 1 or len(paths) == 1:
         for a in args:
-            scores.append(_score_task(*a))
-            if on_done:
-                on_done(scores[-1])
+            done(_score_task(*a))
     else:
         with ProcessPoolExecutor(workers, mp_context=get_context("forkserver")) as ex:
             for score in ex.map(_score_task, *zip(*args, strict=True)):
-                scores.append(score)
-                if on_done:
-                    on_done(score)
+                done(score)
     pooled = pool([s.comparisons for s in scores])
     return ScoreRun(str(catalog), table, options, scores, pooled)
