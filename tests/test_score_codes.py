@@ -67,8 +67,8 @@ def test_unlisted_values_named_with_counts() -> None:
 def test_probabilities() -> None:
     floats = np.array([0.0, 0.39, 0.4, 1.0, np.nan], np.float32)
     assert threshold_probability(floats, 0.4).tolist() == [C, C, K, K, N]
-    ints = np.array([0, 39, 40, 100], np.uint8)
-    assert threshold_probability(ints, 0.4).tolist() == [C, C, K, K]
+    ints = np.array([0, 39, 40, 100, 255], np.uint8)
+    assert threshold_probability(ints, 0.4, nodata=255).tolist() == [C, C, K, K, N]
 
 
 def test_json_code_file(tmp_path: Path) -> None:

@@ -304,12 +304,18 @@ def decode(values: npt.NDArray[Any], table: CodeTable, where: str) -> Groups:
     return decoder(table, where)(values)
 
 
-def threshold_probability(values: npt.NDArray[np.generic], threshold: float) -> Groups:
-    """s2cloudless probabilities: float 0-1 (NaN no data) or integers 0-100, cloud >= threshold."""
-    if np.issubdtype(values.dtype, np.floating):
-        prob = values.astype(np.float32, copy=False)
-        out = np.where(prob >= threshold, CLOUD, CLEAR).astype(np.uint8)
-        out[np.isnan(prob)] = NODATA
-        return out
-    cut = threshold * 100.0
-    return np.where(np.asarray(values, dtype=np.float32) >= cut, CLOUD, CLEAR).astype(np.uint8)
+def threshold_probability(
+    values: npt.NDArray[np.generic], threshold: float, nodata: float | None = None
+) -> Groups:
+    """s2cloudless probabilities: float 0-1 or integers 0-100, cloud >= threshold.
+
+    NaN, and the raster's own nodata value when it has one, are no data.
+    """
+    floating = np.issubdtype(values.dtype, np.floating)
+    prob = np.asarray(values, dtype=np.float32)
+    out = np.where(prob >= (threshold if floating else threshold * 100.0), CLOUD, CLEAR)
+    out = out.astype(np.uint8)
+    out[np.isnan(prob)] = NODATA
+    if nodata is not None:
+        out[prob == np.float32(nodata)] = NODATA
+    return out

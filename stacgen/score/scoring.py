@@ -130,14 +130,16 @@ def check_mask(ds: rasterio.io.DatasetReader, options: ScoreOptions) -> int:
     return options.band
 
 
-def decoder(table: CodeTable, options: ScoreOptions, where: str) -> Decoder:
+def decoder(
+    table: CodeTable, options: ScoreOptions, where: str, nodata: float | None = None
+) -> Decoder:
     if options.threshold is not None:
         if not table.probability:
             raise ScoreError(f"--threshold applies to s2cloudless probabilities, not {table.name}")
         if not 0.0 <= options.threshold <= 1.0:
             raise ScoreError(f"--threshold {options.threshold}: must be between 0 and 1")
         threshold = options.threshold
-        return lambda values: codes_mod.threshold_probability(values, threshold)
+        return lambda values: codes_mod.threshold_probability(values, threshold, nodata)
     return codes_mod.decoder(table, where)
 
 
@@ -176,7 +178,7 @@ def score_mask(
         name = str(mask if not isinstance(mask, rasterio.io.DatasetReader) else ds.name)
         where = f"mask {name}"
         band = check_mask(ds, options)
-        decode = decoder(table, options, where)
+        decode = decoder(table, options, where, ds.nodatavals[band - 1])
         window = read_window(ref_item.asset_href, ds.crs, tuple(ds.bounds), where)
         ref_groups = codes_mod.decode(
             window.values, codes_mod.alcd_table(options.class_1), f"reference {ref_item.id}"
@@ -216,14 +218,17 @@ class ScoreRun:
 
 
 def match_masks(
-    masks: Sequence[str], catalog: str | Path, item_id: str | None = None
+    masks: Sequence[str],
+    catalog: str | Path,
+    item_id: str | None = None,
+    options: ScoreOptions | None = None,
 ) -> list[Match]:
-    """Each mask's reference item, all found before any scoring starts."""
+    """Each mask checked and its reference item found, all before any scoring starts."""
     source = open_catalog(catalog)
     matches = []
     for mask in masks:
         with _open(mask) as ds:
-            check_mask(ds, ScoreOptions(band=1))
+            check_mask(ds, options or ScoreOptions())
             facts = mask_facts(mask, ds)
         matches.append(find_reference(source, facts, item_id))
     return matches
@@ -260,7 +265,8 @@ def score_masks(
     for path in paths:
         if not Path(path).is_file():
             raise ScoreError(f"mask {path}: no such file")
-    matches = match_masks(paths, catalog, item_id)
+    decoder(table, options, "")  # a --threshold that does not apply fails here, once
+    matches = match_masks(paths, catalog, item_id, options)
     args = [(p, table, m.item, options, m.matched_by) for p, m in zip(paths, matches, strict=True)]
     scores: list[MaskScore] = []
 
