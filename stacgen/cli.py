@@ -231,6 +231,34 @@ def serve(directory: Path, host: str, port: int, browser_dir: Path | None) -> No
         raise click.ClickException(str(err)) from err
 
 
+@main.group()
+def pgstac() -> None:
+    """A pgstac database (PostgreSQL + PostGIS) behind `stacgen serve --pgstac`."""
+
+
+@pgstac.command("load")
+@click.argument("dsn")
+@click.argument("directory", type=PathArg, default=Path("catalog"))
+@click.option(
+    "--root-href",
+    help="The URL DIRECTORY is served under (asset hrefs point there) "
+    "[default: the one the catalog was built for].",
+)
+def pgstac_load(dsn: str, directory: Path, root_href: str | None) -> None:
+    """Migrate the database at DSN and load (upsert) the catalog's collection and items."""
+    from stacgen.publish.pgstac import PgstacLoadError, load
+
+    try:
+        report = load(dsn, directory, root_href)
+    except PgstacLoadError as err:
+        raise click.ClickException(str(err)) from err
+    click.echo(
+        f"{directory}: {report.items} items into pgstac {report.pgstac_version}: "
+        f"{report.inserted} inserted, {report.updated} updated, {report.unchanged} unchanged; "
+        f"{len(report.queryables)} number queryables, {report.seconds:.1f} s"
+    )
+
+
 @main.command()
 @click.argument("masks", nargs=-1, required=True, type=PathArg)
 @click.option("--codes", required=True, help="A built-in code table's name or a JSON code file.")
