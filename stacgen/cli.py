@@ -286,9 +286,15 @@ def pgstac_load(dsn: str, directory: Path, root_href: str | None) -> None:
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def score(masks: tuple[Path, ...], **kw: Any) -> None:
-    """Score cloud masks against the ALCD references (table on stdout, files in --out)."""
+    """Score cloud masks against the ALCD references (table on stdout, files in --out).
+
+    MASKS are GeoTIFFs, or folders whose *.tif files are all scored.
+    """
     from stacgen.score import ScoreError, ScoreOptions, score_masks
     from stacgen.score.outputs import OutputFolder, check_names, table
+    from stacgen.score.reference import iter_masks
+
+    paths = list(iter_masks(masks))
 
     options = ScoreOptions(
         resampling=kw["resampling"],
@@ -298,7 +304,7 @@ def score(masks: tuple[Path, ...], **kw: Any) -> None:
         band=kw["band"],
         threshold=kw["threshold"],
     )
-    bar = tqdm(total=len(masks), desc="masks", unit="mask", disable=not _show_progress(kw["quiet"]))
+    bar = tqdm(total=len(paths), desc="masks", unit="mask", disable=not _show_progress(kw["quiet"]))
     out = OutputFolder(kw["out"]) if kw["out"] is not None else None
 
     def done(score: Any) -> None:
@@ -308,10 +314,10 @@ def score(masks: tuple[Path, ...], **kw: Any) -> None:
 
     try:
         if out is not None:
-            check_names(list(masks))
+            check_names(paths)
         with out or nullcontext():
             run = score_masks(
-                list(masks),
+                paths,
                 kw["codes"],
                 kw["catalog"],
                 item_id=kw["item_id"],

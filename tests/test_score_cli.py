@@ -195,7 +195,7 @@ def test_second_run_replaces_out_and_same_names_are_refused(
         "scores.csv",
         "scores.json",
     ]
-    code, output = _run(first, second, *common)
+    code, output = _run(tmp_path / "a", second, *common)  # a folder: its *.tif files
     assert code == 1
     assert output.strip() == (
         f"Error: masks {first} and {second}: same file name, same --out files"

@@ -42,7 +42,7 @@ TIMEOUT = 30
 _COMPACT = re.compile(r"S2[A-D]_MSIL1C_\d{8}T\d{6}_N\d{4}_R\d{3}_T\d{2}[A-Z]{3}_\d{8}T\d{6}")
 _LEGACY = re.compile(r"S2[A-D]_OPER_PRD_MSIL1C_PDMC_\d{8}T\d{6}_R\d{3}_V\d{8}T\d{6}_\d{8}T\d{6}")
 _TILE = re.compile(r"(?<![A-Za-z0-9])T(\d{2}[C-HJ-NP-X][A-HJ-NP-Z][A-HJ-NP-V])(?![A-Za-z0-9])")
-_DATE = re.compile(r"(?<!\d)(\d{4})-?(\d{2})-?(\d{2})(?!\d{3})")
+_DATE = re.compile(r"(?<!\d)(\d{4})-?(\d{2})-?(\d{2})(?!\d)")
 _COMPACT_TO_LEGACY = {v: k for k, v in constants.LEGACY_TO_COMPACT.items()}
 # Tags some processors write with the acquisition date (GDAL metadata domain "").
 DATE_TAGS = ("ACQUISITION_DATE", "SENSING_TIME", "DATATAKE_SENSING_START", "DATE_ACQUIRED")
