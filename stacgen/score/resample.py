@@ -230,25 +230,24 @@ def _by_blocks(
     starts = list(range(0, target.height, step))
     width = target.width * factor
 
-    def read(i0: int) -> tuple[npt.NDArray[Any], tuple[int, int, int, int]]:
+    def prepare(i0: int) -> tuple[int, npt.NDArray[Any], npt.NDArray[Any], bool]:
+        """(cells, raw, packed, byte path?) of the strip of target rows from i0."""
         cells = min(target.height, i0 + step) - i0
-        return packer.read(ds, band, row0 + i0 * factor, col0, (cells * factor, width))
+        shape = (cells * factor, width)
+        raw, place = packer.read(ds, band, row0 + i0 * factor, col0, shape)
+        if fast is not None and method != "nearest" and raw.shape == shape:
+            return cells, raw, fast.fields(raw), True
+        return cells, raw, packer.packed(raw, place, shape), False
 
-    # GDAL decompresses the next strip (without the GIL) while numpy reduces this one, in
-    # chunks small enough to stay in the CPU's cache between passes.
+    # The reader thread decompresses (GDAL, without the GIL) and looks up the next strip while
+    # numpy reduces this one, in chunks small enough to stay in the CPU's cache between passes.
     rule: Method = "any" if method == "any" else "majority"
     with ThreadPoolExecutor(1) as reader:
-        pending = reader.submit(read, starts[0])
+        pending = reader.submit(prepare, starts[0])
         for n, i0 in enumerate(starts):
-            raw, place = pending.result()
+            cells, raw, packed, whole = pending.result()
             if n + 1 < len(starts):
-                pending = reader.submit(read, starts[n + 1])
-            cells = min(target.height, i0 + step) - i0
-            shape = (cells * factor, width)
-            whole = fast is not None and method != "nearest" and raw.shape == shape
-            packed = fast.fields(raw) if fast is not None and whole else None
-            if packed is None:
-                packed = packer.packed(raw, place, shape)
+                pending = reader.submit(prepare, starts[n + 1])
             for c0 in range(0, cells, CHUNK_CELLS):
                 c1 = min(cells, c0 + CHUNK_CELLS)
                 rows = slice(c0 * factor, c1 * factor)
