@@ -51,8 +51,12 @@ def pairs(reference: Groups, mask: Groups) -> Groups:
 
 def joint_counts(reference: Groups, mask: Groups) -> Joint:
     """Pixel counts of (reference group, mask group) pairs, a 4 x 4 table indexed by code."""
-    counts = np.bincount(pairs(reference, mask).ravel(), minlength=16)
-    return counts.reshape(4, 4).astype(np.int64)
+    flat = pairs(reference, mask).ravel()
+    counts = np.zeros(16, dtype=np.int64)
+    # bincount casts to intp: in pieces that stay in cache it runs twice as fast.
+    for start in range(0, flat.size, 1 << 16):
+        counts += np.bincount(flat[start : start + (1 << 16)], minlength=16)
+    return counts.reshape(4, 4)
 
 
 @dataclass(frozen=True)
