@@ -248,6 +248,7 @@ def save_catalog(items: list[pystac.Item], staging: Path, options: BuildOptions)
     import pystac
 
     from stacgen.stac.collection import create_collection
+    from stacgen.stac.splits import apply_splits
 
     catalog = pystac.Catalog(
         id="alcd",
@@ -255,6 +256,7 @@ def save_catalog(items: list[pystac.Item], staging: Path, options: BuildOptions)
         description="The ALCD Sentinel-2 reference cloud masks (Baetens & Hagolle, "
         f"Zenodo record {constants.RECORD_ID}) as Cloud-Optimized GeoTIFFs, built by stacgen.",
     )
+    apply_splits(items)  # a collection-wide choice: made again whenever the items change
     collection = create_collection(items, options.record)
     catalog.add_child(collection)
     collection.add_items(items)

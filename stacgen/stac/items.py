@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +27,7 @@ from stacgen.build.labels import Grid, LabelStats, geojson_bbox
 from stacgen.build.outputs import FileInfo, SceneOutputs
 from stacgen.fileutil import sha256_multihash
 from stacgen.source.scene import Scene
+from stacgen.stac.mlaoi import MlAoiAssetExtension
 
 with warnings.catch_warnings():
     # pystac deprecates its helper class, not the label extension, which is current (v1.0.1).
@@ -56,6 +58,7 @@ class AssetSpec:
     media_type: str
     roles: tuple[str, ...]
     description: str
+    source: str | None = None  # a file carried over unchanged: its path in the scene folder
 
 
 ASSETS: tuple[AssetSpec, ...] = (
@@ -111,7 +114,9 @@ ASSETS: tuple[AssetSpec, ...] = (
         pystac.MediaType.GEOJSON,
         ("labels", "labels-vector", "labels-training"),
         "The hand-picked sample points of the scene in WGS84, each with `class` (value) and "
-        "`class_name`, the class taken from the name of the shapefile it came from.",
+        "`class_name`, the class taken from the name of the shapefile it came from, and the "
+        "archive subsets whose copy holds it (`subset`, the first; `subsets`, all): a product "
+        "in both subsets has both copies' points, a point identical in both listed once.",
     ),
     AssetSpec(
         "samples_shapefile",
@@ -119,8 +124,12 @@ ASSETS: tuple[AssetSpec, ...] = (
         "Training samples (original shapefiles)",
         "application/zip",
         ("labels", "source"),
-        "The authors' Samples/ point shapefiles, one per class, zipped untouched (tile UTM CRS).",
+        "The authors' Samples/ point shapefiles, one per class, zipped untouched (tile UTM CRS), "
+        "under <subset>/Samples/ for each copy of the product.",
     ),
+)
+# One of each per copy of the product (the shared product has two): see subset_assets.
+_PER_COPY: tuple[AssetSpec, ...] = (
     AssetSpec(
         "parameters",
         "used_parameters.json",
@@ -128,6 +137,7 @@ ASSETS: tuple[AssetSpec, ...] = (
         pystac.MediaType.JSON,
         ("metadata",),
         "The authors' used_parameters.json: site, dates and the cloud-free reference product.",
+        constants.PARAMETERS,
     ),
     AssetSpec(
         "statistics",
@@ -137,9 +147,36 @@ ASSETS: tuple[AssetSpec, ...] = (
         ("metadata",),
         "The authors' k_fold_summary.json: 10-fold cross-validation of cloud or shadow against "
         "clear on held-out samples (accuracy, f1_score, precision, recall, specificity).",
+        constants.STATISTICS,
     ),
 )
+
+
+def subset_assets(subset: str) -> tuple[AssetSpec, ...]:
+    """The assets of one subset's copy: keys and file names that show the subset, e.g.
+    `statistics_hollstein` -> `Hollstein_k_fold_summary.json`."""
+    return tuple(
+        AssetSpec(
+            f"{spec.key}_{subset.lower()}",
+            f"{subset}_{spec.filename}",
+            f"{spec.title} ({subset} copy)",
+            spec.media_type,
+            spec.roles,
+            f"{spec.description} From the copy in the archive's {subset}/ folder, unchanged.",
+            spec.source,
+        )
+        for spec in _PER_COPY
+    )
+
+
+def asset_specs(subsets: Sequence[str]) -> tuple[AssetSpec, ...]:
+    """Every asset of an item whose product is in `subsets`."""
+    return ASSETS + tuple(spec for subset in subsets for spec in subset_assets(subset))
+
+
 ASSET_BY_KEY = {a.key: a for a in ASSETS}
+# Every asset any item can have, for the collection's item_assets.
+ALL_ASSETS = asset_specs(constants.SUBSETS)
 
 
 LABEL_DESCRIPTION = (
@@ -175,7 +212,7 @@ def create_item(outputs: SceneOutputs, asset_hrefs: dict[str, str]) -> pystac.It
     _apply_cover(item, outputs.stats)
     item.properties.update(alcd_properties(scene))
     apply_science(ScientificExtension.ext(item, add_if_missing=True))
-    for spec in ASSETS:
+    for spec in asset_specs(scene.subsets):
         if spec.key in outputs.files:
             _add_asset(item, spec, asset_hrefs[spec.key], outputs)
     _add_item_links(item, scene)
@@ -246,15 +283,19 @@ def _iso_date(value: Any) -> Any:
 
 
 def alcd_properties(scene: Scene) -> dict[str, Any]:
-    """The authors' parameters and cross-validation scores as `alcd:` properties."""
+    """The authors' parameters and cross-validation scores as `alcd:` properties.
+
+    The metrics are the primary copy's (`Reference_dataset`, the paper's, when the product is
+    there); `alcd:parameters` holds every copy's parameters, verbatim, by subset.
+    """
     params = scene.parameters
     props: dict[str, Any] = {
-        "alcd:site": params.get("location"),
+        "alcd:site": site_name(scene),
         "alcd:clear_date": _iso_date(params.get("clear_date")),
         "alcd:clear_product_name": params.get("clear_product_name"),
         "alcd:subsets": list(scene.subsets),
         # Everything the authors wrote, verbatim, so nothing is lost to the promotion above.
-        "alcd:parameters": params,
+        "alcd:parameters": {copy.subset: copy.parameters for copy in scene.copies},
     }
     stats = scene.statistics
     for name, mean, std in zip(stats["metrics_names"], stats["means"], stats["stds"], strict=True):
@@ -263,6 +304,19 @@ def alcd_properties(scene: Scene) -> dict[str, Any]:
     if "K" in stats:
         props["alcd:k_folds"] = stats["K"]
     return {k: v for k, v in props.items() if v is not None}
+
+
+def site_name(scene: Scene) -> str:
+    """The place the product shows: the authors' `location` is sometimes a code (Hollstein's
+    `32TMR_20160323`), so the place comes from the tile (constants.SITE_BY_TILE)."""
+    known = constants.SITE_BY_TILE.get(scene.tile.id)
+    if known is not None:
+        return known
+    for copy in scene.copies:
+        location = copy.parameters.get("location")
+        if isinstance(location, str) and location and not constants.LOCATION_CODE.match(location):
+            return location.replace("_", " ")
+    return f"MGRS tile {scene.tile.id}"
 
 
 def apply_science(sci: ScientificExtension[Any]) -> None:
@@ -294,6 +348,7 @@ def _add_asset(item: pystac.Item, spec: AssetSpec, href: str, outputs: SceneOutp
             outputs.stats
         )
         ClassificationExtension.ext(bands[0]).classes = class_objects(outputs.stats)
+        MlAoiAssetExtension.ext(asset, add_if_missing=True).apply("label", reference_grid=True)
     if spec.key == "samples":
         asset.extra_fields["alcd:sample_count"] = outputs.sample_count
 
