@@ -197,7 +197,7 @@ def test_shared_product_keeps_both_copies(built_catalog: Path, archive_top: Path
             assert subset in asset["title"]
             assert (folder / asset["href"]).read_bytes() == (source / relative).read_bytes()
         params = json.loads((source / constants.PARAMETERS).read_text())
-        assert item["properties"]["alcd:parameters"][subset] == params
+        assert {"subset": subset, "parameters": params} in item["properties"]["alcd:parameters"]
     # the synthetic copies differ, so each copy's data is really there
     (_, ref), (_, hol) = copies
     assert (ref / constants.STATISTICS).read_bytes() != (hol / constants.STATISTICS).read_bytes()
@@ -225,10 +225,13 @@ def test_identity_links_and_parameters(built_catalog: Path, archive_top: Path) -
             (_scene_dir(archive_top, item["id"]) / constants.PARAMETERS).read_text()
         )
         copies = _copies(archive_top, item["id"])
-        assert props["alcd:parameters"] == {
-            subset: json.loads((folder / constants.PARAMETERS).read_text())
+        assert props["alcd:parameters"] == [
+            {
+                "subset": subset,
+                "parameters": json.loads((folder / constants.PARAMETERS).read_text()),
+            }
             for subset, folder in copies
-        }
+        ]
         # ALCD.md's folder table: the place of each Reference_dataset scene; a Hollstein
         # `location` such as 32TMR_20160323 is a code, not a place, kept in alcd:parameters.
         reference = [f.site for f in constants.SCENE_FOLDERS if f.product == item["id"]]
@@ -266,7 +269,7 @@ def test_statistics_properties(built_catalog: Path, archive_top: Path) -> None:
         for i, name in enumerate(stats["metrics_names"]):
             assert item["properties"][f"alcd:{name}"] == stats["means"][i]
             assert item["properties"][f"alcd:{name}_std"] == stats["stds"][i]
-        assert item["properties"].get("alcd:k_folds") == stats.get("K")
+        assert item["properties"]["alcd:k_folds"] == stats.get("K", len(stats["all_metrics"]))
 
 
 def test_collection_summaries_and_item_assets(built_catalog: Path) -> None:

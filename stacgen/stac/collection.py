@@ -8,7 +8,6 @@ from typing import Any
 
 import pystac
 from pystac.extensions.classification import ClassificationExtension
-from pystac.extensions.scientific import ScientificExtension
 
 from stacgen import constants
 from stacgen.stac.items import (
@@ -48,11 +47,12 @@ validation) and a `Hollstein` folder; `alcd:subsets` says which hold a product. 
 legacy-named product of tile 29RPQ is in both: it is one item, with each copy's
 `used_parameters.json` and `k_fold_summary.json` as assets whose keys name the subset
 (`parameters_reference_dataset`, `statistics_hollstein` ...), both copies' sample points in
-`samples` (each with its `subset`), both copies' shapefiles in `samples_shapefile`, and each
-copy's parameters in `alcd:parameters` by subset. The searchable cross-validation metrics
-(`alcd:accuracy`, `alcd:f1_score` ...) are those of the `Reference_dataset` copy, the one the
-paper used (of the `Hollstein` copy for products only Hollstein has). The paper left the
-Hollstein-only scenes out of its MAJA validation: select them with `alcd:subsets`.
+`samples` (each with its `subset`), both copies' shapefiles in `samples_shapefile`, and
+each copy's parameters in `alcd:parameters` (a list of `subset` and `parameters`). The
+searchable cross-validation metrics (`alcd:accuracy`, `alcd:f1_score` ...) are those of
+the `Reference_dataset` copy, the one the paper used (of the `Hollstein` copy for products
+only Hollstein has). The paper left the Hollstein-only scenes out of its MAJA validation:
+select them with `alcd:subsets`.
 
 {splits}
 
@@ -171,7 +171,7 @@ def create_collection(
             "via", constants.RECORD_PAGE, media_type=pystac.MediaType.HTML, title="Zenodo record"
         )
     )
-    apply_science(ScientificExtension.ext(collection, add_if_missing=True))
+    apply_science(collection)
     collection.stac_extensions.append(ML_AOI_SCHEMA)
     if metadata.get("version"):
         collection.extra_fields["version"] = str(metadata["version"])

@@ -212,7 +212,7 @@ def create_item(outputs: SceneOutputs, asset_hrefs: dict[str, str]) -> pystac.It
     _apply_label(item, outputs.stats)
     _apply_cover(item, outputs.stats)
     item.properties.update(alcd_properties(scene))
-    apply_science(ScientificExtension.ext(item, add_if_missing=True))
+    apply_science(item)
     for spec in asset_specs(scene.subsets):
         if spec.key in outputs.files:
             _add_asset(item, spec, asset_hrefs[spec.key], outputs)
@@ -241,7 +241,8 @@ def class_objects(stats: LabelStats | None) -> list[Classification]:
             title=c.title,
             description=c.description,
             color_hint=c.color_hint,
-            nodata=True if c.value == constants.NODATA else None,
+            # false, not absent, on the other classes: every class object has the same keys
+            nodata=c.value == constants.NODATA,
         )
         if stats is not None:
             obj.count = stats.counts[c.value]
@@ -287,7 +288,9 @@ def alcd_properties(scene: Scene) -> dict[str, Any]:
     """The authors' parameters and cross-validation scores as `alcd:` properties.
 
     The metrics are the primary copy's (`Reference_dataset`, the paper's, when the product is
-    there); `alcd:parameters` holds every copy's parameters, verbatim, by subset.
+    there); `alcd:parameters` holds every copy's parameters, verbatim, as
+    `{"subset": ..., "parameters": {...}}` in subset order (a list, not an object keyed by
+    subset: every item then has the same keys, which items.parquet needs to read back exactly).
     """
     params = scene.parameters
     props: dict[str, Any] = {
@@ -296,14 +299,18 @@ def alcd_properties(scene: Scene) -> dict[str, Any]:
         "alcd:clear_product_name": params.get("clear_product_name"),
         "alcd:subsets": list(scene.subsets),
         # Everything the authors wrote, verbatim, so nothing is lost to the promotion above.
-        "alcd:parameters": {copy.subset: copy.parameters for copy in scene.copies},
+        "alcd:parameters": [
+            {"subset": copy.subset, "parameters": copy.parameters} for copy in scene.copies
+        ],
     }
     stats = scene.statistics
     for name, mean, std in zip(stats["metrics_names"], stats["means"], stats["stds"], strict=True):
         props[f"alcd:{name}"] = mean
         props[f"alcd:{name}_std"] = std
-    if "K" in stats:
-        props["alcd:k_folds"] = stats["K"]
+    # `K` may be missing (ALCD.md): the folds listed say it too.
+    folds = stats.get("K", len(stats.get("all_metrics") or []) or None)
+    if folds is not None:
+        props["alcd:k_folds"] = folds
     return {k: v for k, v in props.items() if v is not None}
 
 
@@ -320,12 +327,28 @@ def site_name(scene: Scene) -> str:
     return f"MGRS tile {scene.tile.id}"
 
 
-def apply_science(sci: ScientificExtension[Any]) -> None:
+def apply_science(obj: pystac.Item | pystac.Collection) -> None:
+    """The scientific extension's DOIs and citations, and titled `cite-as` links (stac-check
+    recommends a title on every link; every item link then has the same keys)."""
+    sci: ScientificExtension[Any]
+    if isinstance(obj, pystac.Item):  # two calls: ext is generic over one STAC type at a time
+        sci = ScientificExtension.ext(obj, add_if_missing=True)
+    else:
+        sci = ScientificExtension.ext(obj, add_if_missing=True)
     sci.apply(
         doi=constants.DOI,
         citation=constants.DATASET_CITATION,
         publications=[Publication(doi=constants.PAPER_DOI, citation=constants.PAPER_CITATION)],
     )
+    titles = {
+        constants.DOI: "Dataset DOI (Zenodo)",
+        constants.PAPER_DOI: "Paper DOI (Baetens et al., Remote Sensing 2019)",
+    }
+    for link in obj.get_links("cite-as"):
+        doi = link.href.removeprefix("https://doi.org/")
+        if doi in titles:
+            link.title = titles[doi]
+            link.media_type = pystac.MediaType.HTML
 
 
 def _add_asset(item: pystac.Item, spec: AssetSpec, href: str, outputs: SceneOutputs) -> None:
