@@ -10,16 +10,14 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from serve_subprocess import stacgen_serve
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 DOC_URL = re.compile(r"http://(?:127\.0\.0\.1|localhost):8000")
@@ -94,13 +92,6 @@ def test_python_blocks_are_found_and_marks_honoured() -> None:
 BLOCKS = python_blocks(README.read_text(encoding="utf-8"))
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @dataclass(frozen=True)
 class Served:
     url: str  # no trailing slash
@@ -112,33 +103,8 @@ def served(built_catalog: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
     """`stacgen serve` on a free port of 127.0.0.1, as a subprocess, until the tests end."""
     workdir = tmp_path_factory.mktemp("readme")
     (workdir / "catalog").symlink_to(built_catalog, target_is_directory=True)
-    port = _free_port()
-    log = (workdir / "serve.log").open("wb")
-    command = [sys.executable, "-m", "stacgen", "serve", str(built_catalog)]
-    process = subprocess.Popen(
-        [*command, "--host", "127.0.0.1", "--port", str(port)],
-        cwd=workdir,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/catalog.json", timeout=5):
-                    break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(
-                        f"stacgen serve did not start: {(workdir / 'serve.log').read_text()}"
-                    )
-                time.sleep(0.2)
+    with stacgen_serve(built_catalog, cwd=workdir, log=workdir / "serve.log") as url:
         yield Served(url, workdir)
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-        log.close()
 
 
 def _script(block: Block, served: Served) -> str:

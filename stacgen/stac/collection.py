@@ -159,7 +159,7 @@ def create_collection(
         id=constants.COLLECTION_ID,
         title=metadata.get("title") or constants.RECORD_TITLE,
         description=collection_description(items),
-        extent=pystac.Extent.from_items(items),
+        extent=_extent(items),
         license=license_id,
         keywords=list(KEYWORDS),
         providers=list(PROVIDERS),
@@ -185,6 +185,32 @@ def create_collection(
     classification = collection.item_assets["classification"]
     ClassificationExtension.ext(classification, add_if_missing=True).classes = class_objects(None)
     return collection
+
+
+def _extent(items: Sequence[pystac.Item]) -> pystac.Extent:
+    """The items' extent: the overall bbox, then one bbox per MGRS tile (STAC's "more precise
+    description of the extent"), which STAC Browser draws on the collection's map: with the
+    tiles spread over the world, the overall box alone shows where nothing is."""
+    extent = pystac.Extent.from_items(items)
+    by_tile: dict[str, list[list[float]]] = {}
+    for item in items:
+        props = item.properties
+        tile = f"{props.get('mgrs:utm_zone')}{props.get('mgrs:latitude_band')}"
+        by_tile.setdefault(tile + str(props.get("mgrs:grid_square")), []).append(
+            list(item.bbox or [])
+        )
+    if len(by_tile) > 1:
+        for tile in sorted(by_tile):
+            boxes = [b for b in by_tile[tile] if len(b) == 4]
+            extent.spatial.bboxes.append(
+                [
+                    min(b[0] for b in boxes),
+                    min(b[1] for b in boxes),
+                    max(b[2] for b in boxes),
+                    max(b[3] for b in boxes),
+                ]
+            )
+    return extent
 
 
 def _summaries(items: Sequence[pystac.Item]) -> pystac.Summaries:

@@ -212,6 +212,7 @@ def create_item(outputs: SceneOutputs, asset_hrefs: dict[str, str]) -> pystac.It
     _apply_label(item, outputs.stats)
     _apply_cover(item, outputs.stats)
     item.properties.update(alcd_properties(scene))
+    _apply_title(item, scene)
     apply_science(item)
     for spec in asset_specs(scene.subsets):
         if spec.key in outputs.files:
@@ -275,6 +276,22 @@ def _apply_cover(item: pystac.Item, stats: LabelStats) -> None:
     item.properties["alcd:shadow_cover"] = stats.cover(constants.SHADOW_VALUES)
     item.properties["alcd:water_cover"] = stats.cover(constants.WATER_VALUES)
     item.properties["alcd:valid_percent"] = stats.valid_percent
+
+
+def _apply_title(item: pystac.Item, scene: Scene) -> None:
+    """A title and a one-line description with the covers: what STAC Browser shows on an
+    item's card and link, so that a cloud-mask user sees the cloud cover without opening it."""
+    props = item.properties
+    item.common_metadata.title = (
+        f"{props['alcd:site']} {scene.product.datetime:%Y-%m-%d} "
+        f"({scene.product.mission}, tile {scene.tile.id})"
+    )
+    covers = (
+        f"Cloud cover {props['eo:cloud_cover']:.1f} %, snow cover {props['eo:snow_cover']:.1f} %, "
+        f"cloud shadows {props['alcd:shadow_cover']:.1f} %, "
+        f"water {props['alcd:water_cover']:.1f} % of the valid pixels."
+    )
+    item.common_metadata.description = f"{covers} Subsets: {', '.join(scene.subsets)}."
 
 
 def _iso_date(value: Any) -> Any:
