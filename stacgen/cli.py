@@ -59,7 +59,7 @@ def _fetch(
     record: int, zenodo_url: str | None, cache_dir: Path, quiet: bool, refresh: bool
 ) -> Path:
     from stacgen.source import zenodo
-    from stacgen.source.transfer import DownloadError
+    from stacgen.source.transfer import DownloadError, Unreachable
 
     with _byte_progress(quiet) as on_progress:
         try:
@@ -70,8 +70,16 @@ def _fetch(
                 on_progress=on_progress,
                 refresh=refresh,
             )
+        except Unreachable as err:
+            raise click.ClickException(f"{err}; {OFFLINE_HINT}") from err
         except DownloadError as err:
             raise click.ClickException(str(err)) from err
+
+
+# What to do without Zenodo: `make catalog` is how the README has users build.
+OFFLINE_HINT = (
+    f"to build from a copy of the archive: make catalog ARCHIVE=path/to/{constants.ARCHIVE_NAME}"
+)
 
 
 record_option = click.option(
@@ -135,6 +143,7 @@ def build(**kw: Any) -> None:
     """Build the STAC catalog into --out (atomically: all or nothing)."""
     from stacgen.build.pipeline import BuildError, BuildOptions
     from stacgen.build.pipeline import build as run_build
+    from stacgen.errors import OutputError, printable
     from stacgen.source.archive import ArchiveError
 
     cache_dir: Path = kw["cache_dir"] or config.cache_dir()
@@ -163,14 +172,35 @@ def build(**kw: Any) -> None:
         return
     except ArchiveError as err:
         bar.close()
-        _fail(f"{err}; {kw['out']} is untouched")
+        _fail(f"{printable(str(err))}; {kw['out']} is untouched")
+        return
+    except OutputError as err:
+        bar.close()
+        _fail(printable(str(err)))
+        return
+    except OSError as err:  # before the build could start: its lock, its folder
+        bar.close()
+        _fail(printable(f"{err.filename or kw['out']}: {err.strerror or err}"))
         return
     bar.close()
+    if kw["archive"]:
+        _remember(archive, kw["record"], cache_dir)
     state = "up to date" if report.up_to_date else f"{report.built} built, {report.reused} reused"
     click.echo(
         f"{kw['out']}: {report.folders} scene folders, {report.items} items ({state}), "
         f"{len(report.skipped)} skipped, {report.seconds:.1f} s"
     )
+
+
+def _remember(archive: Path, record: int, cache_dir: Path) -> None:
+    """An archive that is the record's: later builds without --archive use it, offline."""
+    from stacgen.source import zenodo
+
+    try:
+        if zenodo.remember_local_copy(archive, record, cache_dir):
+            log.info("%s is the verified copy of Zenodo record %s", archive, record)
+    except OSError as err:  # the catalog is built: a cache that cannot take a note is no failure
+        log.warning("could not note %s as the record's copy: %s", archive, err)
 
 
 def _tick(bar: tqdm[Any]) -> None:
@@ -229,3 +259,31 @@ def serve(directory: Path, host: str, port: int, browser_dir: Path | None) -> No
         run_forever(directory, host, port, browser_dir=find_browser(browser_dir), on_ready=ready)
     except ServeError as err:
         raise click.ClickException(str(err)) from err
+
+
+@main.group()
+def pgstac() -> None:
+    """A pgstac database (PostgreSQL + PostGIS) behind `stacgen serve --pgstac`."""
+
+
+@pgstac.command("load")
+@click.argument("dsn")
+@click.argument("directory", type=PathArg, default=Path("catalog"))
+@click.option(
+    "--root-href",
+    help="The URL DIRECTORY is served under (asset hrefs point there) "
+    "[default: the one the catalog was built for].",
+)
+def pgstac_load(dsn: str, directory: Path, root_href: str | None) -> None:
+    """Migrate the database at DSN and load (upsert) the catalog's collection and items."""
+    from stacgen.publish.pgstac import PgstacLoadError, load
+
+    try:
+        report = load(dsn, directory, root_href)
+    except PgstacLoadError as err:
+        raise click.ClickException(str(err)) from err
+    click.echo(
+        f"{directory}: {report.items} items into pgstac {report.pgstac_version}: "
+        f"{report.inserted} inserted, {report.updated} updated, {report.unchanged} unchanged; "
+        f"{len(report.queryables)} number queryables, {report.seconds:.1f} s"
+    )
