@@ -90,12 +90,25 @@ def _raw_path(request: Request) -> str:
     return raw.decode("latin-1").split("?", 1)[0]
 
 
+async def _favicon(request: Request, site: Site) -> Response:
+    """Browsers ask the origin for an icon: STAC Browser's own, or nothing (not a 404)."""
+    if site.browser is not None and (site.browser / "favicon.ico").is_file():
+        return await static.file_response(request, site.browser, "/favicon.ico")
+    return Response(status_code=204)
+
+
+async def _catalog_file(request: Request, site: Site) -> Response:
+    path = _raw_path(request)
+    if path == "/" and not (site.directory / "index.html").is_file():
+        return HTMLResponse(landing_page(site))
+    if path == "/favicon.ico" and not (site.directory / "favicon.ico").is_file():
+        return await _favicon(request, site)
+    return await static.file_response(request, site.directory, path, site.published())
+
+
 def make_site(site: Site, api: FastAPI, default_host: str) -> Guard:
     async def catalog_file(request: Request) -> Response:
-        path = _raw_path(request)
-        if path == "/" and not (site.directory / "index.html").is_file():
-            return HTMLResponse(landing_page(site))
-        return await static.file_response(request, site.directory, path, site.published())
+        return await _catalog_file(request, site)
 
     async def browser_file(request: Request) -> Response:
         if site.browser is None:
