@@ -83,9 +83,11 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
 
-# pgstac with 100,000 synthetic items: load time and search latency (the load takes minutes).
+# pgstac with 100,000 synthetic items (load time, search latency; the load takes minutes), then
+# the embedded API at 10,000 and 100,000 items (start time, memory or its refusal, searches).
 bench-scale: $(STAMP) postgres
 	$(BIN)/python -m bench.scale
+	$(BIN)/python -m bench.serve --scale 10000 100000
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info bench/out browser screenshots

@@ -26,6 +26,7 @@ import psutil
 import rasterio
 
 from bench import score
+from bench import serve as serve_bench
 from stacgen import constants
 from stacgen.build.cog import cog_profile, colourise
 from stacgen.build.labels import read_classes
@@ -168,6 +169,7 @@ def main() -> None:
     print(f"peak memory of the build: {peak / 2**20:.0f} MiB (target < 1024 MiB)")
     print(f"peak memory, same build on 6 folders: {small_peak / 2**20:.0f} MiB (flat: about equal)")
     shutil.rmtree(HERE / "out" / "tmp", ignore_errors=True)
+    serve_bench.bench_embedded()
 
 
 if __name__ == "__main__":

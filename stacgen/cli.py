@@ -245,7 +245,15 @@ def validate(directory: Path, schemas: Path | None, root_href: str | None, worke
 @click.option("--host", default="127.0.0.1", show_default=True, help="0.0.0.0 to be reachable.")
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
 @click.option("--browser-dir", type=PathArg, help="Built STAC Browser [env STACGEN_BROWSER_DIR].")
-def serve(directory: Path, host: str, port: int, browser_dir: Path | None) -> None:
+@click.option(
+    "--pgstac",
+    metavar="DSN",
+    help="Answer the STAC API from this pgstac database (see `stacgen pgstac load`) "
+    "instead of the items in memory.",
+)
+def serve(
+    directory: Path, host: str, port: int, browser_dir: Path | None, pgstac: str | None
+) -> None:
     """Serve the catalog, a STAC API and STAC Browser on one origin until Ctrl-C."""
     from stacgen.serve import BROWSER_HINT, ServeError, ServeUrls, find_browser, run_forever
 
@@ -256,7 +264,14 @@ def serve(directory: Path, host: str, port: int, browser_dir: Path | None) -> No
         click.echo("Ctrl-C stops the server.")
 
     try:
-        run_forever(directory, host, port, browser_dir=find_browser(browser_dir), on_ready=ready)
+        run_forever(
+            directory,
+            host,
+            port,
+            browser_dir=find_browser(browser_dir),
+            pgstac=pgstac,
+            on_ready=ready,
+        )
     except ServeError as err:
         raise click.ClickException(str(err)) from err
 

@@ -8,6 +8,7 @@ fixtures reach every test by name.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -83,4 +84,36 @@ def server_fixture(
 ) -> Iterator[Server]:
     """`serve` on a free port of 127.0.0.1, without STAC Browser."""
     with serve(serve_catalog.root, "127.0.0.1", 0, browser_dir=tmp_path_factory.mktemp("nb")) as s:
+        yield s
+
+
+# The STAC API's tests run against every backend: the embedded one, and pgstac once
+# stacgen.publish.pgstac (its loader) and tests/pgstac_fixtures.py (a throw-away cluster) exist.
+BACKENDS = ["embedded"]
+if importlib.util.find_spec("stacgen.publish") and importlib.util.find_spec(
+    "stacgen.publish.pgstac"
+):
+    BACKENDS.append("pgstac")
+
+
+@pytest.fixture(scope="module", name="api_server", params=BACKENDS)
+def api_server_fixture(
+    request: pytest.FixtureRequest,
+    serve_catalog: FixtureCatalog,
+    server: Server,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Server]:
+    """`serve` on each backend; the pgstac database is loaded from the same catalog."""
+    if request.param == "embedded":
+        yield server
+        return
+    from stacgen.publish.pgstac import load  # type: ignore[import-not-found,unused-ignore]
+
+    from stacgen.serve.catalog import INTERNAL
+
+    dsn = str(request.getfixturevalue("pgstac_dsn"))
+    # Hrefs under INTERNAL are answered under the server's own URL, as the embedded API does.
+    load(dsn, serve_catalog.root, INTERNAL)
+    browser = tmp_path_factory.mktemp("nb")
+    with serve(serve_catalog.root, "127.0.0.1", 0, browser_dir=browser, pgstac=dsn) as s:
         yield s

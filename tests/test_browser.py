@@ -1,5 +1,6 @@
 """STAC Browser in a real headless Chromium against `serve`: an item page shows the item id, the
-class table with its colours, the thumbnail, and the visual COG drawn on the map.
+class table with its colours, the thumbnail, and the visual COG drawn on the map; its search
+page, filtering by cloud cover, lists the items pystac-client finds with the same filter.
 
 Chromium is driven over the DevTools protocol on a pipe (`--remote-debugging-pipe`: JSON messages
 ended by NUL on fds 3 and 4), so nothing beyond Debian's `chromium` is needed. Skipped only when
@@ -26,6 +27,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pytest
+from pystac_client import Client
 from rasterio.errors import NotGeoreferencedWarning
 from rasterio.io import MemoryFile
 from serve_fixtures import FixtureCatalog
@@ -217,7 +219,8 @@ def test_item_page_shows_id_classes_thumbnail_and_map(
     page = chromium.new_page()
     with serve(serve_catalog.root, "127.0.0.1", 0) as server:
         assert server.urls.browser is not None
-        url = f"{server.urls.browser}#/{constants.COLLECTION_ID}/{item_id}/{item_id}.json"
+        # STAC Browser opens on the API: the item's page is its API path.
+        url = f"{server.urls.browser}#/collections/{constants.COLLECTION_ID}/items/{item_id}"
         page.send("Page.navigate", url=url)
         page.wait_until(f"the item id {item_id}", f"{BODY_TEXT}.includes('{item_id}')")
 
@@ -252,6 +255,70 @@ def test_item_page_shows_id_classes_thumbnail_and_map(
         assert c.title in text
         assert c.name in text
         assert f"#{c.color_hint}" in text  # the colour column of the table
+
+
+def click(page: Page, selector: str, text: str | None = None) -> None:
+    """Click the first element matching `selector` (and holding `text`), once it exists."""
+    find = f"[...document.querySelectorAll({json.dumps(selector)})]"
+    if text is not None:
+        find += f".filter(e => e.textContent.includes({json.dumps(text)}))"
+    page.wait_until(f"{selector} {text or ''}", f"{find}.length > 0")
+    page.evaluate(f"{find}[0].click()")
+
+
+def type_into(page: Page, selector: str, value: str) -> None:
+    """Set an input's value the way typing does (Vue listens to the input event)."""
+    page.wait_until(selector, f"document.querySelector({json.dumps(selector)}) !== null")
+    page.evaluate(
+        f"(() => {{ const e = document.querySelector({json.dumps(selector)}); "
+        f"e.value = {json.dumps(value)}; e.dispatchEvent(new Event('input', {{bubbles: true}})); "
+        "e.dispatchEvent(new Event('change', {bubbles: true})); })()"
+    )
+
+
+RESULT_IDS = (
+    "[...new Set([...document.querySelectorAll('a[href*=\"/items/\"]')]"
+    ".map(a => decodeURIComponent(a.getAttribute('href').split('/items/')[1] || ''))"
+    ".filter(id => id))]"
+)
+
+
+def test_search_by_cloud_cover_lists_what_pystac_client_finds(
+    chromium: Chromium, serve_catalog: FixtureCatalog
+) -> None:
+    covers = sorted(
+        serve_catalog.item(i)["properties"]["eo:cloud_cover"] for i in serve_catalog.item_ids()
+    )
+    threshold = covers[len(covers) // 2]
+    page = chromium.new_page()
+    with serve(serve_catalog.root, "127.0.0.1", 0) as server:
+        assert server.urls.browser is not None
+        expected = sorted(
+            i.id
+            for i in Client.open(server.urls.api)
+            .search(filter=f"eo:cloud_cover < {threshold}", max_items=None)
+            .items()
+        )
+        assert 0 < len(expected) < len(covers)
+        page.send("Page.navigate", url=f"{server.urls.browser}#/search")
+        page.wait_until("the search form", f"{BODY_TEXT}.includes('Additional filters')")
+        click(page, ".queryables .dropdown-toggle")
+        click(page, ".queryables .dropdown-item", "eo:cloud_cover")
+        click(page, ".queryable-group .op .dropdown-toggle-split")
+        click(page, ".queryable-group .op .dropdown-item", "less than")
+        type_into(page, ".queryable-group input.value", str(threshold))
+        type_into(page, ".limit input", "100")
+        click(page, "form.filter button[type=submit]")
+        page.wait_until("the results", f"{RESULT_IDS}.length > 0")
+        listed = sorted(page.evaluate(RESULT_IDS))
+        shot = page.screenshot()
+        SCREENSHOTS.mkdir(exist_ok=True)
+        (SCREENSHOTS / "stac-browser-search.png").write_bytes(shot)
+        assert listed == expected, page.text()
+        # A result opens its item page.
+        click(page, f'a[href*="/items/{expected[0]}"]')
+        page.wait_until("the item page", f"location.hash.endsWith('/items/{expected[0]}')")
+        page.wait_until("the item's id", f"{BODY_TEXT}.includes('{expected[0]}')")
 
 
 # --- the collection page, as a cloud-mask user first sees it (issue 12) ------------------------
@@ -324,7 +391,9 @@ def test_collection_page_shows_covers_footprints_and_markdown(
         page.send(domain)
     with stacgen_serve(built_catalog) as origin:
         page.send(
-            "Page.navigate", url=f"{origin}/browser/#/{constants.COLLECTION_ID}/collection.json"
+            # STAC Browser opens on the API: the collection's page is its API path.
+            "Page.navigate",
+            url=f"{origin}/browser/#/collections/{constants.COLLECTION_ID}",
         )
         # Item cards: each item's title, with its cloud and snow cover (item description).
         covers = [
@@ -370,7 +439,7 @@ def test_item_page_has_no_console_errors_of_ours(chromium: Chromium, built_catal
         page.send(domain)
     chromium.events.clear()
     with stacgen_serve(built_catalog) as origin:
-        url = f"{origin}/browser/#/{constants.COLLECTION_ID}/{item['id']}/{item['id']}.json"
+        url = f"{origin}/browser/#/collections/{constants.COLLECTION_ID}/items/{item['id']}"
         page.send("Page.navigate", url=url)
         page.wait_until("the item title", f"{BODY_TEXT}.includes({json.dumps(item['id'])})")
         thumbnail = "i => i.src.endsWith('/thumbnail.png') && i.naturalWidth > 0"

@@ -1,5 +1,6 @@
-"""`stacgen serve`: the static server, the embedded STAC API (through pystac-client), the COGs
-read over HTTP by rasterio, the absolute-href catalog, and stopping on Ctrl-C."""
+"""`stacgen serve` (stacgen.serve.app, static, guard, server): the static server, the embedded
+STAC API through pystac-client, the COGs read over HTTP by rasterio, the absolute-href catalog,
+hostile requests, and stopping on Ctrl-C."""
 
 from __future__ import annotations
 
@@ -28,16 +29,8 @@ from serve_fixtures import (
 )
 
 from stacgen import constants
-from stacgen.serve import (
-    BROWSER_HINT,
-    ByteRange,
-    ServeError,
-    Server,
-    Unsatisfiable,
-    parse_range,
-    safe_path,
-    serve,
-)
+from stacgen.serve import BROWSER_HINT, ServeError, Server, serve
+from stacgen.serve.static import ByteRange, Unsatisfiable, parse_range, safe_path
 
 pytestmark = pytest.mark.timeout(120)
 TIMEOUT = 10  # seconds, for every HTTP call
@@ -58,8 +51,9 @@ def get(url: str, **headers: str) -> requests.Response:
 
 
 @pytest.fixture(scope="module", name="client")
-def client_fixture(server: Server) -> Client:
-    return Client.open(server.urls.api, timeout=TIMEOUT)
+def client_fixture(api_server: Server) -> Client:
+    """pystac-client on each backend (serve_fixtures.BACKENDS): they must answer alike."""
+    return Client.open(api_server.urls.api, timeout=TIMEOUT)
 
 
 # --- the STAC API through pystac-client ------------------------------------------------------
@@ -217,22 +211,31 @@ def test_api_asset_hrefs_are_fetchable(client: Client, serve_catalog: FixtureCat
         ("filter-lang=sql&filter=id%3D1", 400),
         ("limit=0", 400),
         ("token=-1", 400),
+        ("datetime=1985-04-12", 400),
+        ("datetime=../..", 400),
+        ("datetime=/", 400),
+        ("bbox=nan,0,1,1", 400),
+        ("filter=5", 400),
+        ("filter=S_INTERSECTS(geometry,POLYGON((0%200,1)))", 400),
         ("query=%7B%22eo:cloud_cover%22:%7B%22near%22:3%7D%7D", 400),
     ],
 )
-def test_bad_searches_are_400_with_a_reason(server: Server, query: str, status: int) -> None:
-    answer = get(f"{server.urls.api}search?{query}")
-    assert answer.status_code == status
+def test_bad_searches_are_400_with_a_reason(api_server: Server, query: str, status: int) -> None:
+    answer = get(f"{api_server.urls.api}search?{query}")
+    assert answer.status_code == status, answer.text
     assert answer.json()["description"]
 
 
-def test_unknown_api_paths_are_404(server: Server) -> None:
-    assert get(f"{server.urls.api}collections/nope").status_code == 404
-    assert get(f"{server.urls.api}collections/{constants.COLLECTION_ID}/items/x").status_code == 404
-    assert get(f"{server.urls.api}nothing").status_code == 404
+def test_unknown_api_paths_are_404(api_server: Server) -> None:
+    assert get(f"{api_server.urls.api}collections/nope").status_code == 404
+    assert (
+        get(f"{api_server.urls.api}collections/{constants.COLLECTION_ID}/items/x").status_code
+        == 404
+    )
+    assert get(f"{api_server.urls.api}nothing").status_code == 404
 
 
-# --- the static server -----------------------------------------------------------------------
+# --- the static api_server -----------------------------------------------------------------------
 def test_cors_header_on_every_kind_of_answer(server: Server) -> None:
     for url in (server.urls.catalog, server.urls.api, f"{server.urls.root}missing.json"):
         assert get(url).headers["Access-Control-Allow-Origin"] == "*"
@@ -425,7 +428,8 @@ def test_built_browser_gets_this_servers_catalog_url(
     prefix = "window.STAC_BROWSER_CONFIG = "
     assert config.text.startswith(prefix)
     settings = json.loads(config.text.removeprefix(prefix).rstrip().rstrip(";"))
-    assert settings["catalogUrl"] == f"http://localhost:{server.port}/catalog.json"
+    # STAC Browser opens on the API, so that its search page searches it.
+    assert settings["catalogUrl"] == f"http://localhost:{server.port}/api/"
 
 
 # --- a catalog built with --root-href --------------------------------------------------------

@@ -1,0 +1,197 @@
+"""The served catalog read into memory: collections and items with absolute hrefs, reloaded when
+a rebuild swaps in a new catalog folder.
+
+Local hrefs are held under INTERNAL (the .invalid TLD never resolves) and moved under the URL the
+client used, per response, so links work whatever host name reached the server. A catalog built
+with --root-href holds absolute hrefs under its published root: those are held under INTERNAL
+too, so the API hands out this server's URLs for the files it serves.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final, TypeVar
+from urllib.parse import unquote
+
+__all__ = ["map_hrefs", "published_root", "rebase"]  # re-exported for the serve modules
+
+import shapely
+import shapely.geometry
+
+from stacgen.build.state import STATE_FILE
+from stacgen.fileutil import JsonFileError, read_json_object
+from stacgen.stac.links import links_of, map_hrefs, published_root, rebase
+from stacgen.stac.reader import CatalogReadError, read_catalog
+
+log = logging.getLogger(__name__)
+
+INTERNAL: Final = "http://stacgen.invalid/"
+
+# Above this many items the embedded backend refuses to start: at about 30 KB of Python objects
+# an item, the index would take several GiB (see bench/serve.py); serve with --pgstac instead.
+MAX_ITEMS: Final = 50_000
+
+
+T = TypeVar("T")
+
+
+class CatalogError(Exception):
+    """The catalog on disk cannot be served: one line naming the file and the problem."""
+
+
+# --- the index ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class IndexedItem:
+    """One item: its JSON (hrefs absolute, local files under INTERNAL) and what searches use."""
+
+    data: dict[str, Any]
+    collection: str
+    shape: shapely.Geometry
+    start: datetime
+    end: datetime
+
+    @property
+    def id(self) -> str:
+        return str(self.data["id"])
+
+
+@dataclass(frozen=True)
+class StacIndex:
+    catalog: dict[str, Any]
+    collections: dict[str, dict[str, Any]]
+    items: tuple[IndexedItem, ...]  # newest first, then by id
+    published: str | None = None  # the URL the catalog was built for, if it has absolute hrefs
+    by_key: dict[tuple[str, str], IndexedItem] = field(default_factory=dict, compare=False)
+    _memo: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def memo(self, name: str, compute: Callable[[StacIndex], T]) -> T:
+        """`compute(self)`, computed once for this index (a reload makes a new index)."""
+        if name not in self._memo:
+            self._memo[name] = compute(self)
+        value: T = self._memo[name]
+        return value
+
+    def item(self, collection: str, item_id: str) -> IndexedItem | None:
+        return self.by_key.get((collection, item_id))
+
+    @property
+    def title(self) -> str:
+        return str(self.catalog.get("title") or self.catalog.get("id") or "stacgen")
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    try:
+        return read_json_object(path)
+    except JsonFileError as err:
+        raise CatalogError(str(err)) from err
+
+
+def _count_items(directory: Path, catalog: dict[str, Any]) -> int:
+    """The item links of the catalog and of the catalogs and collections it links to: counted
+    before any item is read, so that a catalog too large is refused at once."""
+    count, docs = 0, [catalog]
+    for link in links_of(catalog):
+        href = link.get("href")
+        if link.get("rel") == "child" and isinstance(href, str) and "://" not in href:
+            with contextlib.suppress(CatalogError):
+                docs.append(read_json(directory / unquote(href)))
+    for doc in docs:
+        count += sum(1 for link in links_of(doc) if link.get("rel") == "item")
+    return count
+
+
+def load_index(directory: Path) -> StacIndex:
+    """Every collection and item reachable from DIR/catalog.json, hrefs under INTERNAL."""
+    directory = directory.resolve()
+    catalog = read_json(directory / "catalog.json")
+    if _count_items(directory, catalog) > MAX_ITEMS:
+        raise CatalogError(
+            f"{directory}: more than {MAX_ITEMS} items; the embedded API holds them in "
+            "memory: serve this catalog from PostgreSQL (stacgen serve --pgstac DSN)"
+        )
+    try:
+        docs = read_catalog(directory, INTERNAL)
+    except CatalogReadError as err:
+        raise CatalogError(str(err)) from err
+    items = sorted(
+        (_indexed(doc, directory) for doc in docs.items), key=lambda i: (-i.start.timestamp(), i.id)
+    )
+    collections = {str(c["id"]): c for c in docs.collections}
+    log.info("%d collections, %d items from %s", len(collections), len(items), directory)
+    by_key = {(i.collection, i.id): i for i in items}
+    return StacIndex(docs.catalog, collections, tuple(items), published_root(catalog), by_key)
+
+
+def _indexed(doc: dict[str, Any], directory: Path) -> IndexedItem:
+    collection = doc.get("collection")
+    url = f"{directory}: item {doc.get('id')}"
+    if not isinstance(collection, str):
+        raise CatalogError(f"{url} belongs to no collection")
+    props = doc.get("properties") or {}
+    try:
+        start = instant(props.get("start_datetime") or props["datetime"])
+        end = instant(props.get("end_datetime") or props["datetime"])
+        shape = shapely.geometry.shape(doc["geometry"])
+    except (KeyError, TypeError, ValueError, AttributeError) as err:
+        raise CatalogError(f"{url} has no usable datetime or geometry ({err})") from err
+    if start is None or end is None:
+        raise CatalogError(f"{url} has no datetime")
+    shapely.prepare(shape)
+    return IndexedItem(doc, collection, shape, start, end)
+
+
+def instant(text: str | None) -> datetime | None:
+    if text in (None, "", ".."):
+        return None
+    value = datetime.fromisoformat(str(text))
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+# --- following rebuilds ------------------------------------------------------------------------
+def _signature(directory: Path) -> tuple[tuple[int, int, int], ...]:
+    """What changes when a build swaps in a new catalog: catalog.json's and the state file's
+    inode, size and mtime (the swap renames a whole new folder into place)."""
+    marks = []
+    for name in ("catalog.json", STATE_FILE):
+        try:
+            st = os.stat(directory / name)
+        except OSError:
+            marks.append((0, 0, 0))
+            continue
+        marks.append((st.st_ino, st.st_size, st.st_mtime_ns))
+    return tuple(marks)
+
+
+class LiveIndex:
+    """The index of a catalog folder, read again when a rebuild has replaced the catalog.
+
+    `current()` costs two stat() calls; a failed reload (a half-written catalog by hand) keeps
+    answering from the previous index and logs why.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self._lock = threading.Lock()
+        self._signature = _signature(directory)
+        self._index = load_index(directory)
+
+    def current(self) -> StacIndex:
+        now = _signature(self.directory)
+        if now == self._signature:
+            return self._index
+        with self._lock:
+            if now != self._signature:
+                try:
+                    self._index = load_index(self.directory)
+                    log.info("catalog in %s changed: reloaded", self.directory)
+                except CatalogError as err:
+                    log.warning("catalog changed but cannot be read (%s): keeping the old", err)
+                self._signature = now
+        return self._index
