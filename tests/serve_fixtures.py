@@ -107,8 +107,7 @@ def api_server_fixture(
     if request.param == "embedded":
         yield server
         return
-    from stacgen.publish.pgstac import load  # type: ignore[import-not-found,unused-ignore]
-
+    from stacgen.publish.pgstac import load
     from stacgen.serve.catalog import INTERNAL
 
     dsn = str(request.getfixturevalue("pgstac_dsn"))
