@@ -1,0 +1,141 @@
+"""The absolute variant of a self-contained catalog, for one public root URL.
+
+The catalog folder stays self-contained (it can be moved, zipped, served from anywhere); what is
+published carries absolute hrefs, as STAC's "absolute published" catalogs do, so that a reader
+given any one file (an item from a search, a COG link) finds the rest. The variant is made in a
+staging folder: JSON rewritten, every other file hard-linked (no copy of the COGs), the
+collection's items.parquet written again from the rewritten items, then validated offline.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+from stacgen.errors import Problem
+from stacgen.fileutil import atomic_write_json, digests, sha256_multihash
+
+log = logging.getLogger(__name__)
+
+ROOT_FILE = "catalog.json"
+PARQUET_ROLE = "stac-items"
+
+
+class StagingError(Exception):
+    """The catalog folder cannot be published as it is; the message names the file."""
+
+    def __init__(self, message: str, problems: list[Problem] | None = None) -> None:
+        super().__init__(message)
+        self.problems = problems or []
+
+
+def public_files(folder: Path) -> list[Path]:
+    """The files of a catalog folder that are published: all but hidden ones (build state)."""
+    return sorted(
+        path
+        for path in folder.rglob("*")
+        if path.is_file() and not any(p.startswith(".") for p in path.relative_to(folder).parts)
+    )
+
+
+def stage_absolute(source: Path, root_href: str, staging: Path) -> None:
+    """Write the variant of catalog folder `source` published under `root_href` into `staging`."""
+    if not (source / ROOT_FILE).is_file():
+        raise StagingError(f"{source}: no {ROOT_FILE}: not a catalog folder")
+    base = root_href.rstrip("/") + "/"
+    stac: dict[Path, dict[str, Any]] = {}
+    for path in public_files(source):
+        relative = path.relative_to(source)
+        target = staging / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        obj = _stac_object(path) if path.suffix == ".json" else None
+        if obj is None:
+            _link_or_copy(path, target)
+        else:
+            stac[relative] = _absolute(obj, urljoin(base, relative.as_posix()))
+    for relative, obj in stac.items():
+        if obj.get("type") == "Collection":
+            _rewrite_parquet(obj, staging, relative, stac)
+        atomic_write_json(staging / relative, obj)
+
+
+def _stac_object(path: Path) -> dict[str, Any] | None:
+    try:
+        obj = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise StagingError(f"{path}: not readable JSON: {err}") from err
+    return obj if isinstance(obj, dict) and "stac_version" in obj else None
+
+
+def _absolute(obj: dict[str, Any], url: str) -> dict[str, Any]:
+    """The object with every relative href resolved against its own public URL, and a self link."""
+    result: dict[str, Any] = map_hrefs(obj, lambda href: urljoin(url, href))
+    links = [link for link in result.get("links", []) if link.get("rel") != "self"]
+    media = "application/geo+json" if obj.get("type") == "Feature" else "application/json"
+    result["links"] = [*links, {"rel": "self", "href": url, "type": media}]
+    return result
+
+
+def map_hrefs(value: Any, change: Callable[[str], str]) -> Any:
+    """A copy of a JSON value with `change` applied to every string under an `href` key."""
+    if isinstance(value, dict):
+        return {
+            k: change(v) if k == "href" and isinstance(v, str) else map_hrefs(v, change)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [map_hrefs(v, change) for v in value]
+    return value
+
+
+def _rewrite_parquet(
+    collection: dict[str, Any], staging: Path, where: Path, stac: dict[Path, dict[str, Any]]
+) -> None:
+    """items.parquet holds copies of the items: write it again from the absolute ones."""
+    for asset in collection.get("assets", {}).values():
+        if PARQUET_ROLE not in asset.get("roles", []):
+            continue
+        target = staging / where.parent / urlsplit(asset["href"]).path.rsplit("/", 1)[-1]
+        items = [
+            obj
+            for relative, obj in sorted(stac.items())
+            if obj.get("type") == "Feature" and relative.is_relative_to(where.parent)
+        ]
+        write_items_parquet(items, target)
+        asset["file:size"] = target.stat().st_size
+        asset["file:checksum"] = sha256_multihash(digests(target)["sha256"])
+
+
+def write_items_parquet(items: list[dict[str, Any]], target: Path) -> None:
+    import stac_geoparquet.arrow
+
+    target.unlink(missing_ok=True)  # a hard link to the self-contained copy: never write into it
+    stac_geoparquet.arrow.parse_stac_items_to_parquet(items, output_path=target)
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
+
+
+def validate_staged(staging: Path, root_href: str, schemas: Path, workers: int) -> None:
+    """Validate the staged variant offline; StagingError with the problems if it is not valid.
+
+    COGs are not opened again: every one was validated by the build that wrote it, and the
+    checksums verified here prove the bytes are still those.
+    """
+    from stacgen.validate import validate_catalog
+
+    problems = validate_catalog(
+        staging, schemas, root_href=root_href, workers=workers, check_cogs=False
+    )
+    if problems:
+        raise StagingError(f"the absolute catalog has {len(problems)} problem(s)", problems)
