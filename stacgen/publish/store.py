@@ -167,7 +167,7 @@ def _boto3_session() -> Any:
     if not os.environ.get("AWS_PROFILE") and not _has_aws_config():
         return None
     try:
-        import boto3  # type: ignore[import-untyped]
+        import boto3
     except ImportError:
         log.warning("AWS profiles need boto3 (pip install boto3); using the environment only")
         return None
@@ -215,10 +215,11 @@ def describe(err: Exception, target: Target, endpoint: str) -> str:
     for code, message in _CODES.items():
         if f"<Code>{code}</Code>" in text or f"Code: {code}" in text:
             return message.format(**names)
+    if "169.254.169.254" in text or "credential" in text.lower():
+        # obstore fell back to the instance metadata service: no key anywhere else.
+        return "no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE"
     if any(marker in text for marker in _UNREACHABLE):
         return f"cannot reach {endpoint}: {_first_line(text)}"
-    if "credential" in text.lower():
-        return f"no usable AWS credentials: {_first_line(text)}"
     return f"{target}: {_first_line(text)}"
 
 
