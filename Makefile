@@ -39,8 +39,9 @@ browser: browser/dist/index.html
 browser/dist/index.html: tools/build-browser.sh tools/stac-browser/package.json tools/stac-browser/package-lock.json
 	tools/build-browser.sh
 
+# Coverage is printed (per module, then TOTAL) before pytest's summary line; no threshold.
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --cov --cov-report=term
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -25,10 +25,11 @@ import numpy as np
 import psutil
 import rasterio
 
-from stacgen import constants, synthetic
-from stacgen.cog import cog_profile, colourise
-from stacgen.labels import read_classes
-from stacgen.scene import scene_folders
+from stacgen import constants
+from stacgen.build.cog import cog_profile, colourise
+from stacgen.build.labels import read_classes
+from stacgen.source.scene import scene_folders
+from stacgen.testing import synthetic
 
 HERE = Path(__file__).parent
 BIN = Path(sys.executable).parent

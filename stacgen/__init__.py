@@ -1,3 +1,6 @@
 """stacgen: the ALCD Sentinel-2 reference cloud masks as a STAC catalog."""
 
-__version__ = "0.1.0"
+from importlib.metadata import version
+
+# pyproject.toml is the one place the version is written.
+__version__ = version("stacgen")

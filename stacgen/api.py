@@ -37,6 +37,9 @@ import cql2
 import shapely
 import shapely.geometry
 
+from stacgen.fileutil import JsonFileError, read_json_object
+from stacgen.stac.links import map_hrefs, published_root, rebase
+
 log = logging.getLogger(__name__)
 
 # Local hrefs are held under this origin (the .invalid TLD never resolves) and rewritten to the
@@ -85,34 +88,6 @@ class ApiError(Exception):
         self.description = description
 
 
-# --- hrefs ----------------------------------------------------------------------------------------
-def map_hrefs(value: Any, change: Callable[[str], str]) -> Any:
-    """A copy of a JSON value with `change` applied to every string under an `href` key."""
-    if isinstance(value, dict):
-        return {
-            k: change(v) if k == "href" and isinstance(v, str) else map_hrefs(v, change)
-            for k, v in value.items()
-        }
-    if isinstance(value, list):
-        return [map_hrefs(v, change) for v in value]
-    return value
-
-
-def rebase(value: Any, old: str, new: str) -> Any:
-    """A copy of a JSON value whose hrefs under the prefix `old` are moved under `new`."""
-    return map_hrefs(value, lambda h: new + h[len(old) :] if h.startswith(old) else h)
-
-
-def published_root(catalog: Mapping[str, Any]) -> str | None:
-    """The URL a catalog was published under (its absolute self or root link's folder)."""
-    for rel in ("self", "root"):
-        for link in catalog.get("links", []):
-            href = link.get("href", "")
-            if link.get("rel") == rel and urlsplit(href).scheme in ("http", "https"):
-                return str(href).rsplit("/", 1)[0] + "/"
-    return None
-
-
 # --- the index ------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class IndexedItem:
@@ -142,14 +117,9 @@ class StacIndex:
 
 def read_json(path: Path) -> dict[str, Any]:
     try:
-        value = json.loads(path.read_bytes())
-    except OSError as err:
-        raise CatalogError(f"{path}: cannot read: {err.strerror}") from err
-    except ValueError as err:
-        raise CatalogError(f"{path}: not JSON: {err}") from err
-    if not isinstance(value, dict):
-        raise CatalogError(f"{path}: not a JSON object")
-    return value
+        return read_json_object(path)
+    except JsonFileError as err:
+        raise CatalogError(str(err)) from err
 
 
 class _Walker:

@@ -60,18 +60,19 @@ def _byte_progress(
 def _fetch(
     record: int, zenodo_url: str | None, cache_dir: Path, quiet: bool, refresh: bool
 ) -> Path:
-    from stacgen import download
+    from stacgen.source import zenodo
+    from stacgen.source.transfer import DownloadError
 
     with _byte_progress(quiet) as on_progress:
         try:
-            return download.download_archive(
+            return zenodo.download_archive(
                 record,
                 zenodo_url=zenodo_url or config.zenodo_url(),
                 cache_dir=cache_dir,
                 on_progress=on_progress,
                 refresh=refresh,
             )
-        except download.DownloadError as err:
+        except DownloadError as err:
             raise click.ClickException(str(err)) from err
 
 
@@ -134,9 +135,9 @@ def download(
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def build(**kw: Any) -> None:
     """Build the STAC catalog into --out (atomically: all or nothing)."""
-    from stacgen.archive import ArchiveError
-    from stacgen.catalog import BuildError, BuildOptions
-    from stacgen.catalog import build as run_build
+    from stacgen.build.pipeline import BuildError, BuildOptions
+    from stacgen.build.pipeline import build as run_build
+    from stacgen.source.archive import ArchiveError
 
     cache_dir: Path = kw["cache_dir"] or config.cache_dir()
     archive = kw["archive"] or _fetch(
@@ -186,9 +187,9 @@ def _schemas(explicit: Path | None) -> Path:
 
 
 def _saved_record(record: int, cache_dir: Path) -> dict[str, Any] | None:
-    from stacgen import download
+    from stacgen.source import zenodo
 
-    saved = download.cached_record_json(record, cache_dir)
+    saved = zenodo.cached_record_json(record, cache_dir)
     if saved is None:
         log.warning("no saved Zenodo record %s: license and title fall back to defaults", record)
     return saved
@@ -201,7 +202,7 @@ def _saved_record(record: int, cache_dir: Path) -> dict[str, Any] | None:
 @click.option("--workers", type=click.IntRange(min=1), default=os.cpu_count() or 1)
 def validate(directory: Path, schemas: Path | None, root_href: str | None, workers: int) -> None:
     """Validate a catalog offline: schemas, asset sizes and checksums, COGs."""
-    from stacgen.validate import validate_catalog
+    from stacgen.stac.validate import validate_catalog
 
     problems = validate_catalog(directory, _schemas(schemas), root_href=root_href, workers=workers)
     for problem in problems:

@@ -1,4 +1,4 @@
-"""Atomic writes and file digests shared by the download, archive and build steps."""
+"""Atomic writes, JSON reading and file digests shared by every step."""
 
 from __future__ import annotations
 
@@ -52,6 +52,31 @@ def atomic_write_json(path: Path, obj: Any) -> None:
     """Deterministic JSON (sorted keys are NOT forced: callers keep their own order)."""
     text = json.dumps(obj, indent=2, ensure_ascii=False) + "\n"
     atomic_write_bytes(path, text.encode("utf-8"))
+
+
+class JsonFileError(ValueError):
+    """A JSON file that is missing, unreadable, malformed or not an object."""
+
+    def __init__(self, path: Path, reason: str, *, missing: bool = False) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = path
+        self.reason = reason
+        self.missing = missing
+
+
+def read_json_object(path: Path) -> dict[str, Any]:
+    """The JSON object in `path`; JsonFileError names the file and what is wrong with it."""
+    try:
+        value = json.loads(path.read_bytes())
+    except FileNotFoundError:
+        raise JsonFileError(path, "does not exist", missing=True) from None
+    except OSError as err:
+        raise JsonFileError(path, f"cannot be read ({err.strerror or err})") from None
+    except ValueError as err:  # UnicodeDecodeError included
+        raise JsonFileError(path, f"malformed JSON ({err})") from None
+    if not isinstance(value, dict):
+        raise JsonFileError(path, "malformed JSON (expected an object)")
+    return value
 
 
 def digests(path: Path, algorithms: tuple[str, ...] = ("sha256",)) -> dict[str, str]:

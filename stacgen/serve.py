@@ -35,7 +35,8 @@ from types import TracebackType
 from typing import Any, Final
 from urllib.parse import unquote, urlsplit
 
-from stacgen.api import CatalogError, StacApi, load_index, rebase
+from stacgen.api import CatalogError, StacApi, load_index
+from stacgen.stac.links import rebase
 
 log = logging.getLogger(__name__)
 

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from stacgen import config, constants, synthetic
-from stacgen.archive import open_archive
-from stacgen.catalog import BuildOptions, build
+from stacgen import config, constants
+from stacgen.build.pipeline import BuildOptions, build
 from stacgen.constants import SceneFolder
+from stacgen.source.archive import open_archive
+from stacgen.testing import synthetic
 
 # Fixtures of these modules are available to every test: the fake Zenodo and the served catalogs.
 pytest_plugins = ("fake_zenodo", "serve_fixtures")

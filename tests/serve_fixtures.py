@@ -16,9 +16,10 @@ from typing import Any
 
 import pytest
 
-from stacgen import constants, synthetic
-from stacgen.catalog import BuildOptions, build
+from stacgen import constants
+from stacgen.build.pipeline import BuildOptions, build
 from stacgen.serve import Server, serve
+from stacgen.testing import synthetic
 
 SIZE = 512
 

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from stacgen import archive, constants, synthetic
-from stacgen.archive import (
+from stacgen import constants
+from stacgen.source import archive
+from stacgen.source.archive import (
     COMPLETE_MARKER,
     ArchiveError,
     OpenedArchive,
@@ -19,6 +20,7 @@ from stacgen.archive import (
     open_archive,
     unpacking,
 )
+from stacgen.testing import synthetic
 
 
 @pytest.mark.parametrize(

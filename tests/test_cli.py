@@ -10,8 +10,9 @@ import pytest
 from click.testing import CliRunner
 from fake_zenodo import FakeZenodo, pin_payload
 
-from stacgen import constants, synthetic
+from stacgen import constants
 from stacgen.cli import main
+from stacgen.testing import synthetic
 
 COLL = constants.COLLECTION_ID
 
@@ -94,13 +95,12 @@ def test_bad_input_lists_every_problem(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 1
     lines = result.stderr.strip().splitlines()
-    assert sorted(lines[:-1]) == sorted(
-        [
-            f"{first / constants.PARAMETERS}: malformed JSON "
-            "(Expecting ',' delimiter: line 1 column 6 (char 5))",
-            f"{second / constants.CONTOURS}: required file is missing",
-        ]
-    )
+    # The JSON parser's own wording varies between Pythons: only stacgen's part is pinned.
+    assert len(lines) == 3
+    malformed = next(line for line in lines if "used_parameters" in line)
+    assert malformed.startswith(f"{first / constants.PARAMETERS}: malformed JSON (")
+    assert "line 1" in malformed
+    assert f"{second / constants.CONTOURS}: required file is missing" in lines
     assert lines[-1] == f"Error: build failed with 2 problem(s); {out} is untouched"
     assert not out.exists()
 

@@ -29,7 +29,9 @@ def test_digests_and_multihash(tmp_path: Path) -> None:
     found = fileutil.digests(path, ("sha256", "md5"))
     assert found["sha256"] == hashlib.sha256(b"abc" * 1000).hexdigest()
     assert found["md5"] == hashlib.md5(b"abc" * 1000).hexdigest()
-    assert fileutil.sha256_multihash(found["sha256"]) == "1220" + found["sha256"]
+    # multihash: varint code of sha2-256 (0x12, the multicodec table), varint digest length.
+    expected = bytes([0x12, 32]) + hashlib.sha256(b"abc" * 1000).digest()
+    assert fileutil.sha256_multihash(found["sha256"]) == expected.hex()
 
 
 def test_memo_digest_is_remembered_until_the_file_changes(tmp_path: Path) -> None:

@@ -7,7 +7,9 @@ import pyogrio.raw
 import pytest
 import shapely
 
-from stacgen import constants, samples, synthetic
+from stacgen import constants
+from stacgen.build import samples
+from stacgen.testing import synthetic
 
 
 @pytest.fixture(scope="module")

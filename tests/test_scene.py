@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from stacgen import constants
-from stacgen.scene import Tile, check_statistics, parse_product_name, parse_tile
+from stacgen.source.scene import Tile, check_statistics, parse_product_name, parse_tile
 
 
 def test_compact_name() -> None:

@@ -15,8 +15,9 @@ import rasterio.warp
 import shapely
 from rasterio.errors import NotGeoreferencedWarning
 
-from stacgen import constants, synthetic
+from stacgen import constants
 from stacgen.constants import SceneFolder
+from stacgen.testing import synthetic
 
 SMALL = 183
 TINY = 32
@@ -222,16 +223,6 @@ def test_contours_png_is_rgb_on_the_same_pixels_and_not_georeferenced(small_tree
         painted = (rgb == np.array([0, 201, 13])[:, None, None]).all(axis=0)
         assert painted.any()  # cloud outlines
         assert np.isin(labels[painted], constants.CLOUD_VALUES).all()
-
-
-def test_png_bytes_round_trips() -> None:
-    rgb = np.random.default_rng(1).integers(0, 256, size=(5, 7, 3), dtype=np.uint8)
-    with rasterio.MemoryFile(synthetic.png_bytes(rgb)) as mem:
-        with pytest.warns(NotGeoreferencedWarning):
-            ds = mem.open()
-        with ds:
-            back = ds.read()
-    assert np.array_equal(back.transpose(1, 2, 0), rgb)
 
 
 def test_shared_product_is_byte_identical_except_its_location(small_tree: Path) -> None:

@@ -21,7 +21,7 @@ from pystac.extensions.projection import ProjectionExtension
 
 from stacgen.errors import Problem
 from stacgen.fileutil import digests, sha256_multihash
-from stacgen.validate import (
+from stacgen.stac.validate import (
     SchemaNotFound,
     SchemaStore,
     validate_catalog,

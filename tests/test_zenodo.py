@@ -1,4 +1,4 @@
-"""stacgen.download against a fake Zenodo on 127.0.0.1: shapes, cache, resume, retries, faults."""
+"""stacgen.source.zenodo, and the transfer under it, against a fake Zenodo on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -26,14 +26,15 @@ from fake_zenodo import (
     record_json,
 )
 
-from stacgen import constants, download, fileutil
-from stacgen.download import (
-    DownloadError,
+from stacgen import constants, fileutil
+from stacgen.source import transfer
+from stacgen.source import zenodo as zenodo_source
+from stacgen.source.transfer import DownloadError, retry_after_seconds
+from stacgen.source.zenodo import (
     RecordFile,
     cached_record_json,
     download_archive,
     parse_record,
-    retry_after_seconds,
 )
 
 PAYLOAD = make_payload()
@@ -45,7 +46,7 @@ BASE = "https://zenodo.example"
 @pytest.fixture(autouse=True)
 def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
     # A dropped connection loses the chunk being read: small chunks keep a partial .part.
-    monkeypatch.setattr(download, "CHUNK_SIZE", 16 * 1024)
+    monkeypatch.setattr(transfer, "CHUNK_SIZE", 16 * 1024)
 
 
 @pytest.fixture
@@ -96,7 +97,7 @@ def left_part(tmp_path: Path, data: bytes) -> Path:
 def test_parse_record_reads_every_shape(zenodo: FakeZenodo, shape: Shape) -> None:
     served = zenodo.add_record(TEST_RECORD_ID, PAYLOAD, shape=shape, concept_id=4241)
     raw = record_json(served, BASE)
-    if not download.files_embedded(raw):
+    if not zenodo_source.files_embedded(raw):
         assert parse_record(raw, BASE).files == ()
         raw = {**raw, "files": files_listing(served, BASE)}
     record = parse_record(raw, BASE)
@@ -149,7 +150,7 @@ def test_retry_after_accepts_seconds_and_http_dates() -> None:
     assert retry_after_seconds("7") == 7.0
     assert retry_after_seconds(format_datetime(now + timedelta(seconds=30), usegmt=True), now) == 30
     assert retry_after_seconds(format_datetime(now - timedelta(seconds=30), usegmt=True), now) == 0
-    assert retry_after_seconds("86400") == download.MAX_RETRY_AFTER
+    assert retry_after_seconds("86400") == transfer.MAX_RETRY_AFTER
     assert retry_after_seconds("soon") is None
     assert retry_after_seconds(None) is None
 
@@ -579,11 +580,11 @@ def test_body_longer_than_the_record_says_is_refused(
 def test_the_archive_must_be_identifiable(keys: tuple[str, ...], message: str) -> None:
     files = [{"key": k, "size": 1, "checksum": "0" * 32} for k in keys]
     with pytest.raises(DownloadError, match=message):
-        download._target(Path("cache"), parse_record({"id": 7, "files": files}, BASE))
+        zenodo_source._target(Path("cache"), parse_record({"id": 7, "files": files}, BASE))
 
 
 @pytest.mark.parametrize("key", ["../evil", ".memo", "record.json", "x.tgz.part", "a\\b"])
 def test_unsafe_file_names_are_refused(key: str) -> None:
     record = parse_record({"id": 7, "files": [{"key": key, "size": 1, "checksum": "0" * 32}]}, BASE)
     with pytest.raises(DownloadError, match="Zenodo record 7: unsafe file name"):
-        download._target(Path("cache"), record)
+        zenodo_source._target(Path("cache"), record)

@@ -17,51 +17,38 @@ The library never prints: it logs, and reports progress through ``on_progress(do
 
 from __future__ import annotations
 
-import email.utils
-import json
 import logging
-import os
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urljoin
 
 import requests
 
-from stacgen import __version__, config, constants, fileutil
+from stacgen import config, constants, fileutil
+from stacgen.source.transfer import (
+    PART_SUFFIX,
+    TIMEOUT,
+    Client,
+    DownloadError,
+    NotFound,
+    ProgressCallback,
+    Retrier,
+    Sleep,
+    download,
+    is_verified,
+)
 
 log = logging.getLogger(__name__)
 
-ProgressCallback = Callable[[int, int], None]
-Sleep = Callable[[float], None]
 
-TIMEOUT: tuple[float, float] = (15.0, 60.0)
-"""Seconds to connect, and to wait for each read, before a try counts as failed."""
-CHUNK_SIZE = fileutil.CHUNK
-"""Bytes per read; a dropped connection loses at most the chunk being read."""
-MAX_BACKOFF = 60.0
-MAX_RETRY_AFTER = 600.0
 RECORD_FILE = "record.json"
 ALIAS_FILE = "resolves_to.json"
-MEMO_DIR = ".memo"
-PART_SUFFIX = ".part"
 
 _MD5_HEX = re.compile(r"[0-9a-f]{32}")
-_USER_AGENT = f"stacgen/{__version__} (+https://doi.org/{constants.DOI})"
-# Errors after which the same request may succeed; anything else is reported at once.
-_TRANSIENT = (
-    requests.ConnectionError,
-    requests.Timeout,
-    requests.exceptions.ChunkedEncodingError,
-)
-
-
-class DownloadError(Exception):
-    """The archive could not be fetched or verified; the message is one line for the user."""
 
 
 @dataclass(frozen=True)
@@ -82,14 +69,6 @@ class Record:
     concept_id: int | None
     files: tuple[RecordFile, ...]
     raw: dict[str, Any] = field(compare=False, repr=False)
-
-
-class _NotFound(DownloadError):
-    """HTTP 404 or 410."""
-
-
-class _Interrupted(Exception):
-    """A transfer stopped early; whatever reached the .part file is kept for a resume."""
 
 
 # --- parsing the record JSON --------------------------------------------------------------------
@@ -185,108 +164,6 @@ def _md5(checksum: Any, what: str) -> str:
     raise DownloadError(f"{what} has no md5 checksum (got {checksum!r})")
 
 
-# --- HTTP with retries ---------------------------------------------------------------------------
-@dataclass
-class _Retrier:
-    """Counts failed tries in a row and waits between them (Retry-After, else backoff)."""
-
-    retries: int
-    backoff: float
-    sleep: Sleep
-    failures: int = 0
-
-    def failed(self, reason: str, retry_after: float | None = None) -> None:
-        """Wait before the next try, or raise once the retries are used up."""
-        self.failures += 1
-        if self.failures > self.retries:
-            raise DownloadError(f"{reason}; gave up after {self.failures} tries")
-        if retry_after is None:
-            delay = min(self.backoff * 2 ** (self.failures - 1), MAX_BACKOFF)
-        else:
-            delay = retry_after
-        tries = self.retries + 1
-        log.warning("%s; try %d of %d in %.1f s", reason, self.failures + 1, tries, delay)
-        self.sleep(delay)
-
-    def progressed(self) -> None:
-        """A try that moved the download forward does not count against the next ones."""
-        self.failures = 0
-
-
-@dataclass
-class _Client:
-    session: requests.Session
-    retrier: _Retrier
-    timeout: tuple[float, float]
-
-    def get(
-        self, url: str, what: str, *, stream: bool = False, headers: dict[str, str] | None = None
-    ) -> requests.Response:
-        """A response below 400 (or 416), retrying connection errors, timeouts, 429 and 5xx."""
-        while True:
-            try:
-                resp = self.session.get(
-                    url,
-                    headers={"User-Agent": _USER_AGENT, **(headers or {})},
-                    stream=stream,
-                    timeout=self.timeout,
-                )
-            except _TRANSIENT as exc:
-                self.retrier.failed(f"{what}: {_describe(exc)} ({url})")
-                continue
-            if resp.status_code == 429 or resp.status_code >= 500:
-                resp.close()
-                wait = retry_after_seconds(resp.headers.get("Retry-After"))
-                self.retrier.failed(f"{what}: HTTP {resp.status_code} from {url}", wait)
-                continue
-            _raise_for_client_error(resp, what, url)
-            return resp
-
-    def get_json(self, url: str, what: str) -> dict[str, Any]:
-        with self.get(url, what, headers={"Accept": "application/json"}) as resp:
-            try:
-                data = resp.json()
-            except ValueError:
-                raise DownloadError(f"{what}: the answer from {resp.url} is not JSON") from None
-        if not isinstance(data, dict):
-            raise DownloadError(f"{what}: the answer from {resp.url} is not a JSON object")
-        return data
-
-
-def _raise_for_client_error(resp: requests.Response, what: str, url: str) -> None:
-    status = resp.status_code
-    if status < 400 or status == 416:
-        return
-    resp.close()
-    if status in (404, 410):
-        raise _NotFound(f"{what} does not exist (HTTP {status} from {url})")
-    raise DownloadError(f"{what}: HTTP {status} from {url}")
-
-
-def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
-    """Seconds to wait from a Retry-After header (seconds or an HTTP date), capped; else None."""
-    if value is None:
-        return None
-    text = value.strip()
-    if text.isdigit():
-        seconds = float(text)
-    else:
-        try:
-            when = email.utils.parsedate_to_datetime(text)
-        except (TypeError, ValueError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        seconds = (when - (now or datetime.now(UTC))).total_seconds()
-    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
-
-
-def _describe(exc: BaseException) -> str:
-    kind = "timed out" if isinstance(exc, requests.Timeout) else "connection failed"
-    detail = " ".join(str(exc).split())
-    return f"{kind}: {detail[:160]}" if detail else kind
-
-
 # --- the record -----------------------------------------------------------------------------------
 def fetch_record(
     session: requests.Session,
@@ -299,11 +176,11 @@ def fetch_record(
     timeout: tuple[float, float] = TIMEOUT,
 ) -> Record:
     """The record (a concept id gives its latest version), with its files listed."""
-    client = _Client(session, _Retrier(retries, backoff, sleep), timeout)
+    client = Client(session, Retrier(retries, backoff, sleep), timeout)
     return _fetch_record(client, zenodo_url.rstrip("/"), record_id)
 
 
-def _fetch_record(client: _Client, base: str, record_id: int) -> Record:
+def _fetch_record(client: Client, base: str, record_id: int) -> Record:
     raw = client.get_json(f"{base}/api/records/{record_id}", f"Zenodo record {record_id}")
     record = parse_record(raw, base)
     if record.id != record_id:
@@ -360,13 +237,11 @@ def _zenodo_root(cache_dir: Path | None) -> Path:
 
 def _read_json(path: Path) -> dict[str, Any] | None:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+        return fileutil.read_json_object(path)
+    except fileutil.JsonFileError as err:
+        if not err.missing:
+            log.warning("ignoring %s", err)
         return None
-    except (OSError, ValueError) as exc:
-        log.warning("ignoring unreadable %s: %s", path, exc)
-        return None
-    return data if isinstance(data, dict) else None
 
 
 def _resolved_id(root: Path, record_id: int) -> int:
@@ -406,22 +281,6 @@ def _save_record(root: Path, requested: int, record: Record) -> None:
         alias.unlink(missing_ok=True)
 
 
-def _is_verified(path: Path, file: RecordFile) -> bool:
-    """Whether `path` holds the file the record describes (the md5 is memoised)."""
-    try:
-        size = path.stat().st_size
-    except FileNotFoundError:
-        return False
-    if size != file.size:
-        log.warning("%s has %d bytes, the record says %d: fetching it again", path, size, file.size)
-        return False
-    digest = fileutil.memo_digest(path, path.parent / MEMO_DIR, "md5")
-    if digest != file.md5:
-        log.warning("%s has md5 %s, the record says %s: fetching it again", path, digest, file.md5)
-        return False
-    return True
-
-
 # --- the download ---------------------------------------------------------------------------------
 def download_archive(
     record_id: int = constants.RECORD_ID,
@@ -446,19 +305,19 @@ def download_archive(
     cached = None if refresh else _cached_record(root, record_id, base)
     if cached is not None:
         file, path = _target(root, cached)
-        if _is_verified(path, file):
+        if is_verified(path, file):
             log.info("using the cached %s", path)
             return path
     http = session if session is not None else requests.Session()
 
-    def client() -> _Client:
-        return _Client(http, _Retrier(retries, backoff, sleep), timeout)
+    def client() -> Client:
+        return Client(http, Retrier(retries, backoff, sleep), timeout)
 
     try:
         if cached is not None:
             try:
                 return _fetch_file(client(), root, cached, on_progress)
-            except _NotFound as exc:
+            except NotFound as exc:
                 # Zenodo has changed its download links before: the saved ones may be stale.
                 log.warning("%s; asking Zenodo for the record again", exc)
         record = _fetch_record(client(), base, record_id)
@@ -471,142 +330,9 @@ def download_archive(
 
 
 def _fetch_file(
-    client: _Client, root: Path, record: Record, progress: ProgressCallback | None
+    client: Client, root: Path, record: Record, progress: ProgressCallback | None
 ) -> Path:
     file, path = _target(root, record)
-    if not _is_verified(path, file):
-        _download(client, file, path, f"{file.key} of Zenodo record {record.id}", progress)
+    if not is_verified(path, file):
+        download(client, file, path, f"{file.key} of Zenodo record {record.id}", progress)
     return path
-
-
-def _download(
-    client: _Client, file: RecordFile, dest: Path, what: str, progress: ProgressCallback | None
-) -> None:
-    """Fetch into `<dest>.part`, resuming it, and rename it to `dest` once its md5 matches."""
-    part = dest.with_name(dest.name + PART_SUFFIX)
-    log.info("downloading %s (%d bytes) from %s to %s", what, file.size, file.url, dest)
-    best = _size(part)  # the furthest the .part has got: passing it is progress
-    while True:
-        start = _usable_part(part, file.size)
-        fresh = False
-        if start < file.size or not part.exists():
-            try:
-                fresh = _fetch_into(client, file, part, start, what, progress) == 0
-            except _Interrupted as exc:
-                if _size(part) > best:
-                    best = _size(part)
-                    client.retrier.progressed()
-                client.retrier.failed(str(exc))
-                continue
-        if _accept(part, dest, file, what, fresh=fresh):
-            return
-        # Bytes appended to a .part left by another try may belong to another file version.
-        client.retrier.failed(f"{what}: the resumed download was corrupt; starting over")
-
-
-def _size(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except FileNotFoundError:
-        return 0
-
-
-def _usable_part(part: Path, size: int) -> int:
-    have = _size(part)
-    if have > size:
-        log.warning("%s is longer than the file (%d > %d bytes): deleting it", part, have, size)
-        part.unlink()
-        return 0
-    if have:
-        log.info("resuming %s at byte %d of %d", part, have, size)
-    return have
-
-
-def _fetch_into(
-    client: _Client,
-    file: RecordFile,
-    part: Path,
-    start: int,
-    what: str,
-    progress: ProgressCallback | None,
-) -> int:
-    """One GET appended to `part` from `start` (or written afresh); returns where it began."""
-    # Identity encoding: requests would otherwise transparently gunzip a gzip-encoded answer.
-    headers = {"Accept-Encoding": "identity"}
-    if start:
-        headers["Range"] = f"bytes={start}-"
-    with client.get(file.url, what, stream=True, headers=headers) as resp:
-        offset = _body_offset(resp, part, start, what)
-        _stream(resp, part, offset, file.size, what, progress)
-    return offset
-
-
-def _body_offset(resp: requests.Response, part: Path, start: int, what: str) -> int:
-    """Where the answer's body belongs in the file; restarts cleanly if it cannot be resumed."""
-    status = resp.status_code
-    if status == 200:
-        if start:
-            log.warning("%s: the server ignored the Range request; starting over", what)
-        return 0
-    if status == 206:
-        content_range = resp.headers.get("Content-Range", "")
-        if re.fullmatch(rf"bytes {start}-\d+/(\d+|\*)", content_range.strip()):
-            return start
-        part.unlink(missing_ok=True)
-        raise _Interrupted(f"{what}: asked for bytes {start}-, got {content_range!r}")
-    if status == 416:
-        part.unlink(missing_ok=True)
-        raise _Interrupted(f"{what}: the server cannot resume at byte {start}")
-    raise DownloadError(f"{what}: unexpected HTTP {status} from {resp.url}")
-
-
-def _stream(
-    resp: requests.Response,
-    part: Path,
-    offset: int,
-    total: int,
-    what: str,
-    progress: ProgressCallback | None,
-) -> None:
-    done = offset
-    with part.open("ab" if offset else "wb") as fh:
-        if progress:
-            progress(done, total)
-        try:
-            for chunk in resp.iter_content(CHUNK_SIZE):
-                fh.write(chunk)
-                done += len(chunk)
-                if done > total:
-                    break
-                if progress:
-                    progress(done, total)
-        except _TRANSIENT as exc:
-            raise _Interrupted(
-                f"{what}: stopped at byte {done} of {total} ({_describe(exc)})"
-            ) from exc
-        finally:
-            fh.flush()
-            os.fsync(fh.fileno())
-    if done > total:
-        part.unlink()
-        raise DownloadError(f"{what}: the server sent more than the {total} bytes the record says")
-    if done < total:
-        raise _Interrupted(f"{what}: the transfer ended at byte {done} of {total}")
-
-
-def _accept(part: Path, dest: Path, file: RecordFile, what: str, *, fresh: bool) -> bool:
-    """Rename a .part whose md5 matches; else delete it and raise, or return False to retry."""
-    actual = fileutil.digests(part, ("md5",))["md5"]
-    if actual == file.md5:
-        os.replace(part, dest)
-        fileutil.memo_put(dest, dest.parent / MEMO_DIR, actual, "md5")
-        log.info("verified %s (md5 %s)", dest, actual)
-        return True
-    part.unlink(missing_ok=True)
-    message = (
-        f"{what}: checksum mismatch: expected md5 {file.md5}, got {actual} (deleted {part.name})"
-    )
-    if fresh:
-        raise DownloadError(message)
-    log.warning("%s", message)
-    return False

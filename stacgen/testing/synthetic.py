@@ -21,12 +21,10 @@ import multiprocessing
 import os
 import re
 import shutil
-import struct
 import sys
 import tarfile
 import tempfile
 import time
-import zlib
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -43,8 +41,10 @@ import shapely
 from affine import Affine
 
 from stacgen import constants
+from stacgen.build.cog import png_bytes
 from stacgen.constants import SceneFolder
 from stacgen.fileutil import atomic_open
+from stacgen.source.scene import Tile
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +96,7 @@ def tile_grid(tile: str) -> TileGrid:
     easting = (_COLUMN_SETS[zone % 3].index(column) + 1) * _SQUARE
     # Even zones letter their rows from F, not A.
     northing = (_ROWS.index(row) - (5 if zone % 2 == 0 else 0)) % len(_ROWS) * _SQUARE
-    epsg = (32700 if band < "N" else 32600) + zone
+    epsg = Tile(tile).epsg
     # Row letters repeat every 2,000 km: take the first repeat that reaches the latitude band.
     floor = _band_floor(zone, band, epsg)
     while northing < floor:
@@ -330,30 +330,6 @@ def _contours(rng: np.random.Generator, labels: Labels) -> Labels:
     return out
 
 
-def png_bytes(rgb: Labels) -> bytes:
-    """An 8-bit RGB PNG, written by hand so that no GDAL sidecar (.aux.xml, world file) appears."""
-    height, width, _ = rgb.shape
-    rows = rgb.reshape(height, width * 3)
-    up = rows.copy()
-    up[1:] -= rows[:-1]  # PNG filter 2 ("Up"): uint8 arithmetic wraps modulo 256 as PNG wants
-    raw = np.hstack([np.full((height, 1), 2, dtype=np.uint8), up]).tobytes()
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return (
-            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-        )
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"".join(
-        (
-            b"\x89PNG\r\n\x1a\n",
-            chunk(b"IHDR", header),
-            chunk(b"IDAT", zlib.compress(raw, 6)),
-            chunk(b"IEND", b""),
-        )
-    )
-
-
 # --- Samples/*.shp ----------------------------------------------------------------------------
 # The .dbf header holds a "last update" date: fixed, or the archive would change every day.
 _DBF_DATE: Final = "2018-05-30"
@@ -497,7 +473,8 @@ def _write_scene(dest: Path, product: str, tile: str, size: int, seed: int) -> N
     _write_tif(
         dest / constants.CONFIDENCE_MAP, _confidence(rng("confidence"), labels, style), grid, style
     )
-    (dest / constants.CONTOURS).write_bytes(png_bytes(_contours(rng("contours"), labels)))
+    contours = _contours(rng("contours"), labels)
+    (dest / constants.CONTOURS).write_bytes(png_bytes(np.moveaxis(contours, -1, 0)))
     _write_samples(dest / constants.SAMPLES_DIR, labels, grid, style, rng("samples"))
     _write_json(dest / constants.STATISTICS, _k_fold(rng("statistics"), style))
 

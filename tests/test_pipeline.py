@@ -17,14 +17,37 @@ import pytest
 import rasterio
 from rio_cogeo.cogeo import cog_validate
 
-from stacgen import catalog, constants, synthetic
-from stacgen.archive import ArchiveError, extracted
-from stacgen.catalog import BuildError, BuildOptions, build
-from stacgen.cog import colourise
-from stacgen.scene import Scene, scene_folders
+from stacgen import constants
+from stacgen.build import pipeline, state, workers
+from stacgen.build.pipeline import BuildError, BuildOptions, build
+from stacgen.source.archive import ArchiveError, extracted
+from stacgen.source.scene import Scene, scene_folders
+from stacgen.testing import synthetic
 
 COLL = constants.COLLECTION_ID
 TEST_SIZE = 183
+# The authors' class colours, from the class table of ../shared/ALCD.md (value: RGB).
+ALCD_COLOURS = {
+    0: (195, 255, 42),
+    1: (187, 83, 58),
+    2: (210, 210, 210),
+    3: (255, 123, 184),
+    4: (10, 10, 10),
+    5: (0, 151, 56),
+    6: (0, 142, 208),
+    7: (77, 77, 77),
+}
+
+
+def _visual(classes: np.ndarray) -> np.ndarray:
+    """The RGBA bands visual.tif must hold: the class colours, transparent on no data."""
+    rgba = np.zeros((4, *classes.shape), dtype=np.uint8)
+    for value, rgb in ALCD_COLOURS.items():
+        where = classes == value
+        for band, level in enumerate(rgb):
+            rgba[band][where] = level
+        rgba[3][where] = 0 if value == 0 else 255
+    return rgba
 
 
 def _tree(tmp_path: Path, folders: tuple[constants.SceneFolder, ...] | None = None) -> Path:
@@ -52,7 +75,7 @@ def _snapshot(folder: Path) -> dict[str, bytes]:
 def _published(folder: Path) -> dict[str, bytes]:
     """The snapshot without the build's own state file (it names the archive's checksum)."""
     files = _snapshot(folder)
-    del files[catalog.STATE_FILE]
+    del files[state.STATE_FILE]
     return files
 
 
@@ -72,12 +95,12 @@ def test_layout_one_item_per_product(
         for asset in data["assets"].values():
             assert not asset["href"].startswith("/"), "self-contained: relative hrefs only"
             assert (built_catalog / COLL / item_id / asset["href"]).is_file()
-    assert (built_catalog / "README.md").read_text() == catalog.catalog_readme()
+    assert (built_catalog / "README.md").read_text() == pipeline.catalog_readme()
 
 
 def test_committed_catalog_readme_is_what_the_build_writes() -> None:
     committed = Path(__file__).parents[1] / "catalog" / "README.md"
-    assert committed.read_text() == catalog.catalog_readme()
+    assert committed.read_text() == pipeline.catalog_readme()
 
 
 def test_every_cog_is_valid_and_keeps_the_source_pixels(
@@ -92,7 +115,7 @@ def test_every_cog_is_valid_and_keeps_the_source_pixels(
         expected = {
             "classification.tif": classes[np.newaxis],
             "confidence.tif": confidence[np.newaxis],
-            "visual.tif": colourise(classes),
+            "visual.tif": _visual(classes),
         }
         for name, pixels in expected.items():
             valid, errors, warnings = cog_validate(item_dir / name, quiet=True)
@@ -122,13 +145,13 @@ def test_same_archive_gives_a_byte_identical_catalog(
 def _count_processing(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The ids of the scenes processed from now on (one worker: in this process)."""
     processed: list[str] = []
-    real = catalog._attempt
+    real = workers._attempt
 
     def counting(scene: Scene, item_dir: Path) -> object:
         processed.append(scene.id)
         return real(scene, item_dir)
 
-    monkeypatch.setattr(catalog, "_attempt", counting)
+    monkeypatch.setattr(workers, "_attempt", counting)
     return processed
 
 
@@ -304,7 +327,7 @@ def test_a_failure_before_the_swap_leaves_the_previous_catalog(
     def killed(*args: object, **kw: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(catalog, "save_catalog", killed)
+    monkeypatch.setattr(pipeline, "save_catalog", killed)
     with pytest.raises(KeyboardInterrupt):
         build(_options(top, out, cache, force=True))
     assert _snapshot(out) == before

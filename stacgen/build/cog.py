@@ -1,4 +1,4 @@
-"""Encode a scene's rasters as Cloud-Optimized GeoTIFFs and a PNG thumbnail.
+"""Encode a scene's rasters as Cloud-Optimized GeoTIFFs and PNG pictures; check COGs.
 
 The rasters are already in memory (the classification drives every output), so they go
 straight to GDAL's COG driver with rio-cogeo's deflate profile; rio-cogeo's `cog_translate`
@@ -20,10 +20,11 @@ import rasterio
 from rasterio.enums import ColorInterp
 from rasterio.errors import NotGeoreferencedWarning
 from rasterio.io import MemoryFile
+from rio_cogeo.cogeo import cog_validate
 from rio_cogeo.profiles import cog_profiles
 
 from stacgen import constants
-from stacgen.labels import ClassArray, Grid
+from stacgen.build.labels import ClassArray, Grid
 
 # One base profile (rio-cogeo's deflate, 512 px tiles); each output copies it before changing it.
 BASE_PROFILE: dict[str, Any] = dict(cog_profiles.get("deflate"))  # type: ignore[no-untyped-call]
@@ -100,11 +101,30 @@ def thumbnail_pixels(classes: ClassArray, size: int = THUMBNAIL_SIZE) -> ClassAr
 
 
 def write_thumbnail(classes: ClassArray, dst: Path, size: int = THUMBNAIL_SIZE) -> None:
-    rgba = colourise(thumbnail_pixels(classes, size))
+    dst.write_bytes(png_bytes(colourise(thumbnail_pixels(classes, size))))
+
+
+def png_bytes(bands: npt.NDArray[np.uint8]) -> bytes:
+    """An 8-bit PNG of `bands` (band, row, column: 1 grey, 3 RGB or 4 RGBA), as bytes.
+
+    Written in memory, so no GDAL sidecar (.aux.xml, world file) lands beside the file.
+    """
+    count, height, width = bands.shape
     with warnings.catch_warnings():
-        # A thumbnail is a picture, not a map: no transform on purpose.
+        # A picture, not a map: no transform on purpose.
         warnings.simplefilter("ignore", NotGeoreferencedWarning)
         with MemoryFile() as mem:
-            with mem.open(driver="PNG", width=size, height=size, count=4, dtype="uint8") as png:
-                png.write(rgba)
-            dst.write_bytes(bytes(mem.read()))
+            with mem.open(
+                driver="PNG", width=width, height=height, count=count, dtype="uint8"
+            ) as png:
+                png.write(bands)
+            return bytes(mem.read())
+
+
+def cog_problems(path: Path) -> list[str]:
+    """rio-cogeo's errors and warnings: a published COG must have neither."""
+    try:
+        _, errors, warnings = cog_validate(path, quiet=True)
+    except Exception as err:  # rasterio raises several types for a file GDAL cannot open
+        return [f"not a readable GeoTIFF: {err}"]
+    return [f"COG error: {e}" for e in errors] + [f"COG warning: {w}" for w in warnings]

@@ -11,14 +11,15 @@ import numpy as np
 import pystac
 import rasterio
 
-from stacgen import cog, constants, samples
+from stacgen import constants
+from stacgen.build import cog, samples
 from stacgen.errors import SceneError
 from stacgen.fileutil import digests
-from stacgen.labels import ClassArray, Grid, LabelError, class_stats, footprint, read_classes
-from stacgen.samples import SamplesError
-from stacgen.scene import Scene
-from stacgen.stac import ASSET_BY_KEY, ASSETS, BandStats, FileInfo, SceneOutputs
-from stacgen.validate import cog_problems
+from stacgen.build.labels import ClassArray, Grid, LabelError, class_stats, footprint, read_classes
+from stacgen.build.samples import SamplesError
+from stacgen.source.scene import Scene
+from stacgen.build.outputs import BandStats, FileInfo, SceneOutputs
+from stacgen.stac.items import ASSET_BY_KEY, ASSETS
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +77,7 @@ def check_cogs(item_dir: Path) -> None:
     other scenes; the validation before the swap then checks schemas, links and checksums."""
     for spec in ASSETS:
         if spec.media_type == pystac.MediaType.COG:
-            found = cog_problems(item_dir / spec.filename)
+            found = cog.cog_problems(item_dir / spec.filename)
             if found:
                 raise SceneError(f"{item_dir / spec.filename}: {'; '.join(found)}")
 

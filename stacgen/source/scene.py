@@ -6,7 +6,6 @@ folders. Every problem in every folder is collected, so that a bad archive is re
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from dataclasses import dataclass, field
@@ -19,7 +18,7 @@ from rasterio.errors import RasterioError
 
 from stacgen import constants
 from stacgen.errors import Problem
-from stacgen.fileutil import digests
+from stacgen.fileutil import JsonFileError, digests, read_json_object
 
 log = logging.getLogger(__name__)
 
@@ -198,17 +197,12 @@ def read_folder(folder: Path) -> FolderRead:
 
 
 def _read_json(path: Path, problems: list[Problem]) -> dict[str, Any] | None:
-    if not path.is_file():
-        return None
     try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as err:
-        problems.append(Problem(path, f"malformed JSON ({err})"))
+        return read_json_object(path)
+    except JsonFileError as err:
+        if not err.missing:
+            problems.append(Problem(path, err.reason))
         return None
-    if not isinstance(value, dict):
-        problems.append(Problem(path, "malformed JSON (expected an object)"))
-        return None
-    return value
 
 
 def check_statistics(path: Path, data: dict[str, Any]) -> list[Problem]:

@@ -1,4 +1,4 @@
-"""Pure STAC builders: explicit inputs in, pystac objects out. Nothing here touches the disk.
+"""The pure Item builder: explicit inputs in, a pystac Item out. Nothing here touches the disk.
 
 Every extension field is written through pystac's extension classes at the versions pystac
 1.15 writes (projection v2 `proj:code`, classification v2, label v1.0.1 ...).
@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import logging
 import warnings
-from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import pystac
@@ -24,9 +22,10 @@ from pystac.extensions.sat import SatExtension
 from pystac.extensions.scientific import Publication, ScientificExtension
 
 from stacgen import constants
+from stacgen.build.labels import Grid, LabelStats, geojson_bbox
+from stacgen.build.outputs import FileInfo, SceneOutputs
 from stacgen.fileutil import sha256_multihash
-from stacgen.labels import Grid, LabelStats, geojson_bbox
-from stacgen.scene import Scene
+from stacgen.source.scene import Scene
 
 with warnings.catch_warnings():
     # pystac deprecates its helper class, not the label extension, which is current (v1.0.1).
@@ -41,8 +40,10 @@ with warnings.catch_warnings():
 
 log = logging.getLogger(__name__)
 
+LABEL_TASKS = (LabelTask.SEGMENTATION, LabelTask.CLASSIFICATION)
+LABEL_METHODS = (LabelMethod.MANUAL, LabelMethod.AUTOMATED)
+
 GEOTIFF_COG = pystac.MediaType.COG
-PARQUET = "application/vnd.apache.parquet"
 
 
 @dataclass(frozen=True)
@@ -141,37 +142,6 @@ ASSETS: tuple[AssetSpec, ...] = (
 ASSET_BY_KEY = {a.key: a for a in ASSETS}
 
 
-@dataclass(frozen=True)
-class FileInfo:
-    """A file written for an asset: its name in the item folder, size and sha256."""
-
-    name: str
-    size: int
-    sha256: str
-
-
-@dataclass(frozen=True)
-class BandStats:
-    minimum: float
-    maximum: float
-    mean: float
-    stddev: float
-    valid_percent: float
-
-
-@dataclass(frozen=True)
-class SceneOutputs:
-    """Everything the item builder needs from the processing of one scene."""
-
-    scene: Scene
-    grid: Grid
-    stats: LabelStats
-    confidence: BandStats | None
-    footprint: dict[str, Any]
-    files: dict[str, FileInfo]
-    sample_count: int
-
-
 LABEL_DESCRIPTION = (
     "Reference cloud mask made by ALCD (Active Learning for Cloud Detection): an operator "
     "picked samples of each class by hand on the L1C image, a random forest trained on them "
@@ -204,7 +174,7 @@ def create_item(outputs: SceneOutputs, asset_hrefs: dict[str, str]) -> pystac.It
     _apply_label(item, outputs.stats)
     _apply_cover(item, outputs.stats)
     item.properties.update(alcd_properties(scene))
-    _apply_science(ScientificExtension.ext(item, add_if_missing=True))
+    apply_science(ScientificExtension.ext(item, add_if_missing=True))
     for spec in ASSETS:
         if spec.key in outputs.files:
             _add_asset(item, spec, asset_hrefs[spec.key], outputs)
@@ -249,8 +219,8 @@ def _apply_label(item: pystac.Item, stats: LabelStats) -> None:
         label_type=LabelType.RASTER,
         label_properties=None,
         label_classes=[LabelClasses.create(classes=[c.value for c in constants.CLASSES])],
-        label_tasks=[LabelTask.SEGMENTATION, LabelTask.CLASSIFICATION],
-        label_methods=[LabelMethod.MANUAL, LabelMethod.AUTOMATED],
+        label_tasks=list(LABEL_TASKS),
+        label_methods=list(LABEL_METHODS),
     )
     # LabelOverview.create(property_key=None) writes a null key that label v1.0.1 rejects.
     item.properties["label:overviews"] = [
@@ -295,7 +265,7 @@ def alcd_properties(scene: Scene) -> dict[str, Any]:
     return {k: v for k, v in props.items() if v is not None}
 
 
-def _apply_science(sci: ScientificExtension[Any]) -> None:
+def apply_science(sci: ScientificExtension[Any]) -> None:
     sci.apply(
         doi=constants.DOI,
         citation=constants.DATASET_CITATION,
@@ -387,173 +357,9 @@ def _add_item_links(item: pystac.Item, scene: Scene) -> None:
     )
 
 
-COLLECTION_DESCRIPTION = """\
-Reference cloud masks for 37 Sentinel-2 L1C products over 15 MGRS tiles worldwide (2015-2018),
-made by Louis Baetens and Olivier Hagolle (CESBIO / CNES) with ALCD, an active-learning method:
-an operator picked samples of each class by hand, a random forest with multi-temporal features
-classified the tile, and the operator corrected it until the mask was right. They were made to
-validate the cloud masks of MAJA, Sen2Cor and FMask (Baetens et al., Remote Sensing 2019), and
-serve as ground truth for any Sentinel-2 cloud or shadow detector.
-
-Each item is one L1C product (`id` = the product name; the legacy-named product of tile 29RPQ is
-in both subsets, `Reference_dataset` and `Hollstein`, and listed once with both in
-`alcd:subsets`). Its `classification` asset holds one class per pixel:
-
-| value | name | meaning |
-|---|---|---|
-| 0 | no_data | outside the acquisition or masked |
-| 1 | not_used | ALCD's "background" class; no pixel of these products has it |
-| 2 | low_clouds | low clouds |
-| 3 | high_clouds | high clouds (cirrus) |
-| 4 | cloud_shadows | cloud shadows |
-| 5 | land | clear land |
-| 6 | water | clear water |
-| 7 | snow | snow |
-
-Search by `eo:cloud_cover` (classes 2 and 3), `eo:snow_cover`, `alcd:shadow_cover` and
-`alcd:water_cover`, all in percent of the valid pixels and computed from the masks themselves.
-Each item links (`rel=source`) to its L1C product in the Copernicus Data Space STAC.
-
-Caveats: the masks are at 60 m, not at the 10 or 20 m of the L1C bands; the `confidence` asset
-is a random-forest vote share, not a calibrated probability; the samples are the operator's
-training points, not an independent test set.
-"""
-
-KEYWORDS = [
-    "sentinel-2",
-    "cloud mask",
-    "cloud detection",
-    "cloud shadow",
-    "reference dataset",
-    "labels",
-    "active learning",
-    "ALCD",
-    "CESBIO",
-]
-
-
-def spdx_license(record: dict[str, Any] | None) -> str:
-    """The record's license as an SPDX id ("cc-by-4.0" -> "CC-BY-4.0"); `other` if unknown."""
-    metadata = (record or {}).get("metadata") or {}
-    license_field = metadata.get("license")
-    raw = license_field.get("id") if isinstance(license_field, dict) else license_field
-    if not raw:
-        log.warning("the Zenodo record names no license: the collection says 'other'")
-        return "other"
-    return str(raw).upper() if str(raw).lower().startswith("cc") else str(raw)
-
-
-def _license_link(license_id: str) -> pystac.Link:
-    if license_id == "other":
-        return pystac.Link(
-            "license", constants.RECORD_PAGE, media_type="text/html", title="See the Zenodo record"
-        )
-    return pystac.Link(
-        "license",
-        f"https://spdx.org/licenses/{license_id}.html",
-        media_type="text/html",
-        title=license_id,
-    )
-
-
-PROVIDERS = [
-    pystac.Provider(
-        "CNES / CESBIO",
-        description="Louis Baetens and Olivier Hagolle made the reference masks.",
-        roles=[pystac.ProviderRole.PRODUCER, pystac.ProviderRole.LICENSOR],
-        url="https://www.cesbio.cnrs.fr/",
-    ),
-    pystac.Provider(
-        "Zenodo",
-        description=f"Hosts the original archive, record {constants.RECORD_ID}.",
-        roles=[pystac.ProviderRole.HOST],
-        url=constants.RECORD_PAGE,
-    ),
-    pystac.Provider(
-        "stacgen",
-        description="Converted the rasters to COGs and wrote this STAC catalog.",
-        roles=[pystac.ProviderRole.PROCESSOR],
-    ),
-]
-
-
-def create_collection(
-    items: Sequence[pystac.Item], record: dict[str, Any] | None
-) -> pystac.Collection:
-    """The collection over `items`; `record` is the Zenodo record JSON (license, title)."""
-    metadata = (record or {}).get("metadata") or {}
-    license_id = spdx_license(record)
-    start, end = datetime_range(items)
-    collection = pystac.Collection(
-        id=constants.COLLECTION_ID,
-        title=metadata.get("title") or constants.RECORD_TITLE,
-        description=COLLECTION_DESCRIPTION,
-        extent=pystac.Extent(
-            pystac.SpatialExtent([_union_bbox(items)]),
-            pystac.TemporalExtent([[start, end]]),
-        ),
-        license=license_id,
-        keywords=list(KEYWORDS),
-        providers=list(PROVIDERS),
-        summaries=_summaries(items),
-    )
-    collection.add_link(_license_link(license_id))
-    collection.add_link(
-        pystac.Link("via", constants.RECORD_PAGE, media_type="text/html", title="Zenodo record")
-    )
-    _apply_science(ScientificExtension.ext(collection, add_if_missing=True))
-    if metadata.get("version"):
-        collection.extra_fields["version"] = str(metadata["version"])
-    for spec in ASSETS:
-        collection.item_assets[spec.key] = pystac.ItemAssetDefinition.create(
-            title=spec.title,
-            description=spec.description,
-            media_type=spec.media_type,
-            roles=list(spec.roles),
-        )
-    classification = collection.item_assets["classification"]
-    ClassificationExtension.ext(classification, add_if_missing=True).classes = class_objects(None)
-    return collection
-
-
-def _union_bbox(items: Sequence[pystac.Item]) -> list[float]:
-    boxes = [item.bbox for item in items if item.bbox]
-    return [
-        min(b[0] for b in boxes),
-        min(b[1] for b in boxes),
-        max(b[2] for b in boxes),
-        max(b[3] for b in boxes),
-    ]
-
-
-def _summaries(items: Sequence[pystac.Item]) -> pystac.Summaries:
-    def distinct(key: str) -> list[Any]:
-        return sorted({item.properties[key] for item in items if key in item.properties})
-
-    clouds = [
-        item.properties["eo:cloud_cover"] for item in items if "eo:cloud_cover" in item.properties
-    ]
-    summaries: dict[str, Any] = {
-        key: distinct(key)
-        for key in (
-            "platform",
-            "constellation",
-            "mgrs:utm_zone",
-            "mgrs:latitude_band",
-            "mgrs:grid_square",
-            "sat:relative_orbit",
-        )
-    }
-    summaries["instruments"] = ["msi"]
-    summaries["label:type"] = ["raster"]
-    summaries["label:tasks"] = [LabelTask.SEGMENTATION.value, LabelTask.CLASSIFICATION.value]
-    summaries["label:methods"] = [LabelMethod.MANUAL.value, LabelMethod.AUTOMATED.value]
-    summaries["label:classes"] = [{"name": None, "classes": [c.value for c in constants.CLASSES]}]
-    summaries["classification:classes"] = [c.to_dict() for c in class_objects(None)]
-    summaries["eo:cloud_cover"] = {"minimum": min(clouds), "maximum": max(clouds)}
-    return pystac.Summaries(summaries)
-
-
-def datetime_range(items: Sequence[pystac.Item]) -> tuple[datetime, datetime]:
-    stamps = [item.datetime for item in items if item.datetime is not None]
-    return min(stamps), max(stamps)
+def asset_hrefs(item_id: str, files: dict[str, FileInfo], root_href: str | None) -> dict[str, str]:
+    """Relative to the item JSON, or absolute under the published root."""
+    base = "."
+    if root_href:
+        base = f"{root_href.rstrip('/')}/{constants.COLLECTION_ID}/{item_id}"
+    return {key: f"{base}/{info.name}" for key, info in files.items()}

@@ -10,7 +10,6 @@ cog_validate, which gains nothing from more threads or from worker processes).
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Iterable, Iterator, Mapping
@@ -29,10 +28,12 @@ from jsonschema.validators import validator_for
 from referencing import Registry, Resource
 from referencing.exceptions import Unresolvable
 from referencing.jsonschema import DRAFT7
-from rio_cogeo.cogeo import cog_validate
 
+from stacgen.build.cog import cog_problems
 from stacgen.errors import Problem
-from stacgen.fileutil import digests
+from stacgen.fileutil import JsonFileError, digests, read_json_object
+from stacgen.stac import links
+from stacgen.stac.links import links_of, published_root
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,6 @@ CORE_SCHEMAS = {
 CORE_URL = "https://schemas.stacspec.org/v{version}/{path}"
 # Links whose target is part of the catalog and so must exist on disk.
 LOCAL_RELS = frozenset({"self", "root", "parent", "child", "item", "collection"})
-WALK_RELS = frozenset({"child", "item"})
 ROOT_FILES = ("catalog.json", "collection.json")
 # multihash prefix (function code, digest length) -> hashlib name
 MULTIHASHES = {"1220": "sha256", "1340": "sha512"}
@@ -87,18 +87,14 @@ class SchemaStore:
         return self._schemas[url]
 
     def _read(self, url: str) -> dict[str, Any]:
-        path = self.path_for(url)
         try:
-            schema = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise SchemaNotFound(
-                f"schema {url} is not in the offline mirror {self.mirror}"
-            ) from None
-        except (OSError, ValueError) as err:
-            raise SchemaNotFound(f"schema {url}: mirror file {path} unreadable: {err}") from None
-        if not isinstance(schema, dict):
-            raise SchemaNotFound(f"schema {url}: mirror file {path} is not a JSON object")
-        return schema
+            return read_json_object(self.path_for(url))
+        except JsonFileError as err:
+            if err.missing:
+                raise SchemaNotFound(
+                    f"schema {url} is not in the offline mirror {self.mirror}"
+                ) from None
+            raise SchemaNotFound(f"schema {url}: mirror file {err}") from None
 
     def _preload(self, url: str) -> None:
         """Put the schema and every mirrored schema it $refs, crawled, into the registry.
@@ -259,15 +255,11 @@ class Hrefs:
 
 
 def infer_root_href(root_file: Path) -> str | None:
-    """The published root URL, from an absolute self link of the root catalog, if any."""
+    """The published root URL of the root catalog in `root_file`, if it was built for one."""
     try:
-        obj = json.loads(root_file.read_text(encoding="utf-8"))
-        self_href = next(link["href"] for link in obj["links"] if link.get("rel") == "self")
-    except (OSError, ValueError, KeyError, TypeError, StopIteration):
+        return published_root(read_json_object(root_file))
+    except JsonFileError:
         return None
-    if isinstance(self_href, str) and urlsplit(self_href).scheme in ("http", "https"):
-        return self_href.rsplit("/", 1)[0]
-    return None
 
 
 # --- assets -------------------------------------------------------------------------------------
@@ -317,15 +309,6 @@ def inspect_file(path: Path, algorithms: tuple[str, ...], cog: bool) -> FileFact
     if cog:
         facts.cog_messages = cog_problems(path)
     return facts
-
-
-def cog_problems(path: Path) -> list[str]:
-    """rio-cogeo's errors and warnings: a published COG must have neither."""
-    try:
-        _, errors, warnings = cog_validate(path, quiet=True)
-    except Exception as err:  # rasterio raises several types for a file GDAL cannot open
-        return [f"not a readable GeoTIFF: {err}"]
-    return [f"COG error: {e}" for e in errors] + [f"COG warning: {w}" for w in warnings]
 
 
 def checksum_algorithm(checksum: str) -> str | None:
@@ -446,27 +429,23 @@ def _read_json_files(walk: Walk) -> dict[Path, dict[str, Any]]:
     objects = {}
     for path in _json_files(walk.root):
         try:
-            obj = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as err:
-            walk.add(path, f"not readable JSON: {err}")
+            obj = read_json_object(path)
+        except JsonFileError as err:
+            walk.add(path, f"not readable JSON: {err.reason}")
             continue
-        if isinstance(obj, dict) and "stac_version" in obj:
+        if "stac_version" in obj:
             objects[path] = obj
     return objects
 
 
 def _check_links_and_assets(walk: Walk, path: Path, obj: dict[str, Any]) -> None:
-    for link in _dicts(obj.get("links")):
+    for link in links_of(obj):
         _check_link(walk, path, link)
     assets = obj.get("assets")
     if isinstance(assets, dict):
         for key, asset in assets.items():
             if isinstance(asset, dict):
-                _collect_asset(walk, path, str(key), asset)
-
-
-def _dicts(value: object) -> Iterable[dict[str, Any]]:
-    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+                _check_asset(walk, path, str(key), asset)
 
 
 def _check_link(walk: Walk, path: Path, link: dict[str, Any]) -> None:
@@ -491,7 +470,7 @@ def _existing_file(walk: Walk, path: Path, href: str, label: str) -> Path | None
     return target
 
 
-def _collect_asset(walk: Walk, path: Path, key: str, asset: dict[str, Any]) -> None:
+def _check_asset(walk: Walk, path: Path, key: str, asset: dict[str, Any]) -> None:
     href = asset.get("href")
     if not isinstance(href, str):
         return  # the schema check reports it
@@ -517,19 +496,16 @@ def _reachable(
     walk: Walk, root_file: Path, objects: dict[Path, dict[str, Any]]
 ) -> tuple[set[Path], bool]:
     """The files found from the root, and whether a child/item link could not be followed."""
-    todo, seen, blind = [root_file], {root_file}, False
-    while todo:
-        path = todo.pop()
-        for link in _dicts(objects.get(path, {}).get("links")):
-            href = link.get("href")
-            if link.get("rel") not in WALK_RELS or not isinstance(href, str):
-                continue
-            try:
-                target = walk.hrefs.resolve(href, path.parent)
-            except ValueError:
-                blind = True
-                continue
-            if target not in seen:
-                seen.add(target)
-                todo.append(target)
+    blind = False
+
+    def follow(path: Path, href: str) -> Path | None:
+        nonlocal blind
+        try:
+            return walk.hrefs.resolve(href, path.parent)
+        except ValueError:
+            blind = True
+            return None
+
+    # A linked file that is not a STAC object is still reached: load gives it no links.
+    seen = {path for path, _ in links.walk(root_file, lambda p: objects.get(p, {}), follow)}
     return seen, blind

@@ -1,0 +1,1 @@
+"""STAC: pure Item and Collection builders, items.parquet, links, offline validation."""
