@@ -14,7 +14,7 @@ from stacgen.source.archive import open_archive
 from stacgen.testing import synthetic
 
 # Fixtures of these modules are available to every test: the fake Zenodo and the served catalogs.
-pytest_plugins = ("fake_zenodo", "serve_fixtures")
+pytest_plugins = ("fake_zenodo", "serve_fixtures", "s3_fixtures")
 
 TEST_SIZE = 183  # px: a tenth of the real 1830, same tile extent (600 m pixels)
 

@@ -9,17 +9,23 @@ collection's items.parquet written again from the rewritten items, then validate
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 from stacgen.errors import Problem
-from stacgen.fileutil import atomic_write_json, digests, sha256_multihash
+from stacgen.fileutil import (
+    JsonFileError,
+    atomic_write_json,
+    digests,
+    read_json_object,
+    sha256_multihash,
+)
+from stacgen.stac.links import map_hrefs
+from stacgen.stac.parquet import ITEMS_PARQUET, write_items_parquet
 
 log = logging.getLogger(__name__)
 
@@ -59,18 +65,24 @@ def stage_absolute(source: Path, root_href: str, staging: Path) -> None:
             _link_or_copy(path, target)
         else:
             stac[relative] = _absolute(obj, urljoin(base, relative.as_posix()))
+    for relative, obj in stac.items():  # items first: the parquet is made from them
+        if obj.get("type") != "Collection":
+            atomic_write_json(staging / relative, obj)
     for relative, obj in stac.items():
         if obj.get("type") == "Collection":
             _rewrite_parquet(obj, staging, relative, stac)
-        atomic_write_json(staging / relative, obj)
+            atomic_write_json(staging / relative, obj)
 
 
 def _stac_object(path: Path) -> dict[str, Any] | None:
+    """The STAC object in a .json file; None for other JSON (an asset: copied as it is)."""
     try:
-        obj = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as err:
-        raise StagingError(f"{path}: not readable JSON: {err}") from err
-    return obj if isinstance(obj, dict) and "stac_version" in obj else None
+        obj = read_json_object(path)
+    except JsonFileError as err:
+        if err.reason.startswith("malformed JSON (expected an object)"):
+            return None
+        raise StagingError(str(err)) from err
+    return obj if "stac_version" in obj else None
 
 
 def _absolute(obj: dict[str, Any], url: str) -> dict[str, Any]:
@@ -82,18 +94,6 @@ def _absolute(obj: dict[str, Any], url: str) -> dict[str, Any]:
     return result
 
 
-def map_hrefs(value: Any, change: Callable[[str], str]) -> Any:
-    """A copy of a JSON value with `change` applied to every string under an `href` key."""
-    if isinstance(value, dict):
-        return {
-            k: change(v) if k == "href" and isinstance(v, str) else map_hrefs(v, change)
-            for k, v in value.items()
-        }
-    if isinstance(value, list):
-        return [map_hrefs(v, change) for v in value]
-    return value
-
-
 def _rewrite_parquet(
     collection: dict[str, Any], staging: Path, where: Path, stac: dict[Path, dict[str, Any]]
 ) -> None:
@@ -101,22 +101,19 @@ def _rewrite_parquet(
     for asset in collection.get("assets", {}).values():
         if PARQUET_ROLE not in asset.get("roles", []):
             continue
-        target = staging / where.parent / urlsplit(asset["href"]).path.rsplit("/", 1)[-1]
-        items = [
-            obj
+        name = urlsplit(asset["href"]).path.rsplit("/", 1)[-1]
+        if name != ITEMS_PARQUET:
+            raise StagingError(f"{where}: items asset {asset['href']} is not ./{ITEMS_PARQUET}")
+        # The staged file is a hard link to the catalog's own: never write through it.
+        (staging / where.parent / name).unlink(missing_ok=True)
+        ids = [
+            relative.stem
             for relative, obj in sorted(stac.items())
-            if obj.get("type") == "Feature" and relative.is_relative_to(where.parent)
+            if obj.get("type") == "Feature" and relative.parent.parent == where.parent
         ]
-        write_items_parquet(items, target)
+        target = write_items_parquet(staging / where.parent, ids)
         asset["file:size"] = target.stat().st_size
         asset["file:checksum"] = sha256_multihash(digests(target)["sha256"])
-
-
-def write_items_parquet(items: list[dict[str, Any]], target: Path) -> None:
-    import stac_geoparquet.arrow
-
-    target.unlink(missing_ok=True)  # a hard link to the self-contained copy: never write into it
-    stac_geoparquet.arrow.parse_stac_items_to_parquet(items, output_path=target)
 
 
 def _link_or_copy(source: Path, target: Path) -> None:
@@ -132,7 +129,7 @@ def validate_staged(staging: Path, root_href: str, schemas: Path, workers: int) 
     COGs are not opened again: every one was validated by the build that wrote it, and the
     checksums verified here prove the bytes are still those.
     """
-    from stacgen.validate import validate_catalog
+    from stacgen.stac.validate import validate_catalog
 
     problems = validate_catalog(
         staging, schemas, root_href=root_href, workers=workers, check_cogs=False

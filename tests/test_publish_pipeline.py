@@ -17,12 +17,11 @@ import rasterio
 import requests
 from click.testing import CliRunner
 from rasterio.windows import Window
+from s3_fixtures import Bucket, S3Server, run_publish
 
 from stacgen.cli import main
 from stacgen.publish.plan import LocalFile
 from stacgen.publish.store import Store, StoreError
-
-from .conftest import Bucket, S3Server, run_publish
 
 COLLECTION = "alcd-reference-cloud-masks"
 
