@@ -13,7 +13,7 @@ export STACGEN_SCHEMAS ?= $(abspath ../shared/stac-schemas)
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install catalog test lint format bench validate serve browser clean
+.PHONY: install catalog test lint format bench bench-publish validate serve browser clean
 
 # The venv is (re)installed whenever pyproject.toml changes.
 $(STAMP): pyproject.toml
@@ -54,6 +54,10 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
+
+# The publish figures alone: builds the full-size catalog, publishes it to a local moto server.
+bench-publish: $(STAMP)
+	$(BIN)/python -m bench.publish
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info bench/out browser screenshots

@@ -259,6 +259,7 @@ def publish(directory: Path, **kw: Any) -> None:
         dry_run=kw["dry_run"],
         delete=kw["delete"],
         workers=kw["workers"],
+        memo_dir=config.cache_dir() / "publish",
     )
     try:
         with _byte_progress(kw["quiet"], "upload") as on_progress:

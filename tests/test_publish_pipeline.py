@@ -265,25 +265,30 @@ def test_reader_never_meets_a_broken_link_through_a_failed_then_resumed_publish(
 
     put, sends = Store._put, []
 
-    def slow_put_failing_after_8(self: Store, file: LocalFile) -> None:
+    def put_watched_failing_after_8(self: Store, file: LocalFile) -> Any:
         sends.append(file.key)
         if len(sends) > 8:
             raise StoreError("injected failure")
-        time.sleep(0.05)  # long enough for the reader to look in between
-        put(self, file)
+        result = put(self, file)
+        # The reader walks the whole catalog at least once between two uploads.
+        wait_for = reader.rounds + 2
+        deadline = time.monotonic() + 30
+        while reader.rounds < wait_for and reader.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return result
 
-    monkeypatch.setattr(Store, "_put", slow_put_failing_after_8)
+    monkeypatch.setattr(Store, "_put", put_watched_failing_after_8)
+    rounds_before = reader.rounds
     with pytest.raises(StoreError, match="injected"):
         run_publish(built_catalog, bucket, schemas, workers=1)
-    rounds_before = reader.rounds
-    time.sleep(0.3)
+    rounds_during = reader.rounds - rounds_before
     monkeypatch.setattr(Store, "_put", put)
     resumed = run_publish(built_catalog, bucket, schemas, workers=2)
     reader.stop.set()
     reader.join(timeout=30)
 
     assert not reader.broken, reader.broken[:5]
-    assert rounds_before >= 3, "the reader looked at the catalog while it was published"
+    assert rounds_during >= 8, "the reader walked the catalog between the uploads"
     assert not {f.key for f in resumed.plan.send} & set(sends[:8]), "no file is sent twice"
     root = pystac.Catalog.from_file(f"{bucket.root_href}/catalog.json")
     assert sorted(i.id for i in root.get_items(recursive=True)) == item_ids(built_catalog)
@@ -392,3 +397,33 @@ def test_dry_run_lists_and_sends_nothing(
     )
     assert f"would send {len(sends)} files" in dry.output
     assert "would delete 0 files (0 bytes" in dry.output
+
+
+def test_objects_changed_behind_its_back_are_sent_again(
+    built_catalog: Path, bucket: Bucket, schemas: Path, tmp_path: Path
+) -> None:
+    """What a publish remembers saves HEAD requests, never a check: any rewrite shows."""
+    memo = tmp_path / "memo"
+    run_publish(built_catalog, bucket, schemas, memo_dir=memo)
+    assert run_publish(built_catalog, bucket, schemas, memo_dir=memo).plan.send == []
+    item = item_ids(built_catalog)[0]
+    base = f"alcd/{COLLECTION}/{item}"
+    client = bucket.server.client()
+    png = (built_catalog / COLLECTION / item / "thumbnail.png").read_bytes()
+    # same bytes, other headers; and other bytes of the same size
+    client.put_object(Bucket=bucket.name, Key=f"{base}/thumbnail.png", Body=png)
+    samples = (built_catalog / COLLECTION / item / "samples.geojson").read_bytes()
+    client.put_object(
+        Bucket=bucket.name,
+        Key=f"{base}/samples.geojson",
+        Body=samples[:-1] + b" ",
+        ContentType="application/geo+json",
+        CacheControl="public, max-age=31536000, immutable",
+    )
+    report = run_publish(built_catalog, bucket, schemas, memo_dir=memo)
+    assert sorted(f.key for f in report.plan.send) == [
+        f"{COLLECTION}/{item}/samples.geojson",
+        f"{COLLECTION}/{item}/thumbnail.png",
+    ]
+    head = client.head_object(Bucket=bucket.name, Key=f"{base}/thumbnail.png")
+    assert head["ContentType"] == "image/png"

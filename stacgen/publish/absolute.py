@@ -9,6 +9,8 @@ collection's items.parquet written again from the rewritten items, then validate
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
 import shutil
@@ -19,17 +21,17 @@ from urllib.parse import urljoin, urlsplit
 from stacgen.errors import Problem
 from stacgen.fileutil import (
     JsonFileError,
-    atomic_write_json,
+    atomic_write_bytes,
     digests,
     read_json_object,
     sha256_multihash,
 )
 from stacgen.stac.links import map_hrefs
-from stacgen.stac.parquet import ITEMS_PARQUET, write_items_parquet
 
 log = logging.getLogger(__name__)
 
 ROOT_FILE = "catalog.json"
+ITEMS_PARQUET = "items.parquet"  # stacgen.stac.parquet's name, without importing its writer
 PARQUET_ROLE = "stac-items"
 
 
@@ -50,8 +52,15 @@ def public_files(folder: Path) -> list[Path]:
     )
 
 
-def stage_absolute(source: Path, root_href: str, staging: Path) -> None:
-    """Write the variant of catalog folder `source` published under `root_href` into `staging`."""
+def stage_absolute(
+    source: Path, root_href: str, staging: Path, memo_dir: Path | None = None
+) -> None:
+    """Write the variant of catalog folder `source` published under `root_href` into `staging`.
+
+    `memo_dir` keeps each items.parquet written, named by the digest of the items it holds:
+    stac-geoparquet writes the same bytes for the same items, and importing it takes longer
+    than the rest of a publish that has nothing to send.
+    """
     if not (source / ROOT_FILE).is_file():
         raise StagingError(f"{source}: no {ROOT_FILE}: not a catalog folder")
     base = root_href.rstrip("/") + "/"
@@ -67,11 +76,16 @@ def stage_absolute(source: Path, root_href: str, staging: Path) -> None:
             stac[relative] = _absolute(obj, urljoin(base, relative.as_posix()))
     for relative, obj in stac.items():  # items first: the parquet is made from them
         if obj.get("type") != "Collection":
-            atomic_write_json(staging / relative, obj)
+            _write_json(staging / relative, obj)
     for relative, obj in stac.items():
         if obj.get("type") == "Collection":
-            _rewrite_parquet(obj, staging, relative, stac)
-            atomic_write_json(staging / relative, obj)
+            _rewrite_parquet(obj, staging, relative, stac, memo_dir)
+            _write_json(staging / relative, obj)
+
+
+def _write_json(path: Path, obj: dict[str, Any]) -> None:
+    """As the build writes JSON; no fsync: the staging folder is thrown away after the publish."""
+    path.write_text(json.dumps(obj, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 def _stac_object(path: Path) -> dict[str, Any] | None:
@@ -95,7 +109,11 @@ def _absolute(obj: dict[str, Any], url: str) -> dict[str, Any]:
 
 
 def _rewrite_parquet(
-    collection: dict[str, Any], staging: Path, where: Path, stac: dict[Path, dict[str, Any]]
+    collection: dict[str, Any],
+    staging: Path,
+    where: Path,
+    stac: dict[Path, dict[str, Any]],
+    memo_dir: Path | None,
 ) -> None:
     """items.parquet holds copies of the items: write it again from the absolute ones."""
     for asset in collection.get("assets", {}).values():
@@ -111,9 +129,26 @@ def _rewrite_parquet(
             for relative, obj in sorted(stac.items())
             if obj.get("type") == "Feature" and relative.parent.parent == where.parent
         ]
-        target = write_items_parquet(staging / where.parent, ids)
+        target = staging / where.parent / ITEMS_PARQUET
+        _write_parquet(staging / where.parent, ids, target, memo_dir)
         asset["file:size"] = target.stat().st_size
         asset["file:checksum"] = sha256_multihash(digests(target)["sha256"])
+
+
+def _write_parquet(folder: Path, ids: list[str], target: Path, memo_dir: Path | None) -> None:
+    inputs = hashlib.sha256()
+    for item_id in ids:
+        inputs.update((folder / item_id / f"{item_id}.json").read_bytes())
+    memo = memo_dir / f"items-{inputs.hexdigest()}.parquet" if memo_dir else None
+    if memo is not None and memo.is_file():
+        _link_or_copy(memo, target)
+        return
+    from stacgen.stac.parquet import write_items_parquet
+
+    write_items_parquet(folder, ids)  # writes folder/items.parquet, that is `target`
+    if memo is not None:
+        memo.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(memo, target.read_bytes())
 
 
 def _link_or_copy(source: Path, target: Path) -> None:

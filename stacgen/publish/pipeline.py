@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import shutil
 import tempfile
@@ -14,7 +15,7 @@ from urllib.parse import urlsplit
 
 from stacgen.publish.absolute import StagingError, stage_absolute, validate_staged
 from stacgen.publish.plan import LocalFile, Plan, catalog_files, make_plan
-from stacgen.publish.store import Store, StoreError, Target
+from stacgen.publish.store import Store, StoreError, Target, read_seen, write_seen
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,9 @@ class PublishOptions:
     dry_run: bool = False
     delete: bool = False
     workers: int = 8
+    # What earlier publishes from here wrote: items.parquet by its items' digest, and the
+    # objects published with their headers (to skip a HEAD per unchanged object).
+    memo_dir: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -57,8 +61,7 @@ def publish(
     if urlsplit(options.root_href).scheme not in ("http", "https"):
         raise StagingError(f"--root-href {options.root_href}: expected an http(s) URL")
     with _staging_folder(options.source) as staging:
-        stage_absolute(options.source, options.root_href, staging)
-        validate_staged(staging, options.root_href, options.schemas, options.workers)
+        stage_absolute(options.source, options.root_href, staging, options.memo_dir)
         local = catalog_files(staging)
         store = Store(
             target,
@@ -66,11 +69,19 @@ def publish(
             region=options.region,
             workers=options.workers,
         )
-        plan = make_plan(local, store.inventory(local), options.delete)
+        memo = _seen_file(options, target)
+        seen = read_seen(memo) if memo else {}
+        plan = make_plan(local, store.inventory(local, seen), options.delete)
+        if plan.send or plan.delete:
+            # Before anything changes on the store; a publish that changes nothing cannot
+            # make the published catalog worse, and skips reading every asset again.
+            validate_staged(staging, options.root_href, options.schemas, options.workers)
         for key in plan.replaced_assets:
             log.warning("%s changes under the same name: caches may serve the old one", key)
         if not options.dry_run:
             _send(store, plan, on_progress)
+            if memo is not None:
+                write_seen(memo, store.seen_now(local))
     return PublishReport(target, plan, options.dry_run, time.perf_counter() - start)
 
 
@@ -90,6 +101,14 @@ def _send(store: Store, plan: Plan, on_progress: Callable[[int, int], None] | No
     json_keys = [o.key for o in plan.delete if o.key.endswith(".json")]
     store.delete(json_keys)
     store.delete([o.key for o in plan.delete if not o.key.endswith(".json")])
+
+
+def _seen_file(options: PublishOptions, target: Target) -> Path | None:
+    """Where this machine remembers the objects it published to one endpoint/bucket/prefix."""
+    if options.memo_dir is None:
+        return None
+    place = f"{options.endpoint_url or ''}|{target}"
+    return options.memo_dir / f"objects-{hashlib.sha256(place.encode()).hexdigest()[:16]}.json"
 
 
 @contextmanager

@@ -108,7 +108,8 @@ def catalog_files(staging: Path) -> list[LocalFile]:
         key = path.relative_to(staging).as_posix()
         phase, content_type, checksum = known.get(key, (Phase.ASSETS, None, None))
         size = path.stat().st_size
-        # Asset checksums were verified against the files by the validation just run.
+        # An asset's sha256 is its file:checksum: the validation that runs before anything is
+        # sent checks it against the file (a publish that sends nothing reads no asset).
         sha256 = checksum or digests(path)["sha256"]
         cache = IMMUTABLE if phase == Phase.ASSETS and key in known else SHORT
         content_type = content_type or _guess_type(path)

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -23,10 +24,11 @@ import obstore
 from obstore.exceptions import BaseError
 from obstore.store import S3Store
 
+from stacgen.fileutil import JsonFileError, atomic_write_json, read_json_object
 from stacgen.publish.plan import LocalFile, RemoteObject
 
 if TYPE_CHECKING:
-    from obstore import ObjectMeta
+    from obstore import ObjectMeta, PutResult
     from obstore.store import S3CredentialProvider
 
 log = logging.getLogger(__name__)
@@ -56,6 +58,40 @@ class Target:
         return f"s3://{self.bucket}/{self.prefix}".rstrip("/")
 
 
+@dataclass(frozen=True)
+class Listed:
+    """An object as a listing shows it; any rewrite changes its ETag or its time."""
+
+    size: int
+    e_tag: str | None
+    last_modified: str
+
+
+@dataclass(frozen=True)
+class Seen:
+    """An object listed after a publish from here, with the headers it was checked to have."""
+
+    listed: Listed
+    attributes: dict[str, str]
+
+
+def read_seen(path: Path) -> dict[str, Seen]:
+    """What an earlier publish to the same place recorded; {} when nothing usable is there."""
+    try:
+        data = read_json_object(path)
+        return {k: Seen(Listed(v[0], v[1], v[2]), dict(v[3])) for k, v in data.items()}
+    except (JsonFileError, TypeError, IndexError, ValueError):
+        return {}
+
+
+def write_seen(path: Path, seen: Mapping[str, Seen]) -> None:
+    data = {
+        key: [s.listed.size, s.listed.e_tag, s.listed.last_modified, s.attributes]
+        for key, s in sorted(seen.items())
+    }
+    atomic_write_json(path, data)
+
+
 class Store:
     """One bucket prefix; every call raises StoreError with a one-line reason on failure."""
 
@@ -68,6 +104,8 @@ class Store:
         workers: int = 8,
     ) -> None:
         self.target = target
+        self._listed: dict[str, Listed] = {}
+        self._put_etags: dict[str, str | None] = {}
         self.endpoint = endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or "AWS S3"
         self.workers = workers
         config: dict[str, Any] = {"region": region or _region()}
@@ -87,37 +125,71 @@ class Store:
             credential_provider=_profile_credentials(),
         )
 
-    def inventory(self, wanted: Iterable[LocalFile]) -> dict[str, RemoteObject]:
-        """Every object under the prefix; with its metadata where size alone cannot decide."""
-        listed = {m["path"]: m["size"] for batch in self._call(self._list) for m in batch}
-        same_size = [f.key for f in wanted if listed.get(f.key) == f.size]
-        heads = dict(zip(same_size, self._parallel(self._attributes, same_size), strict=True))
+    def inventory(
+        self, wanted: Iterable[LocalFile], seen: Mapping[str, Seen] | None = None
+    ) -> dict[str, RemoteObject]:
+        """Every object under the prefix; with its metadata where size alone cannot decide.
+
+        The metadata comes from a HEAD request, or from `seen` (what an earlier publish from
+        here recorded) when the listing shows the object unchanged since: same size, ETag and
+        last-modified time, which any rewrite of the object changes.
+        """
+        self._listed = self._listing()
+        seen = seen or {}
+        sizes = {f.key: f.size for f in wanted}
+        known = {
+            key: seen[key].attributes
+            for key, listed in self._listed.items()
+            if key in seen and seen[key].listed == listed
+        }
+        ask = [k for k, o in self._listed.items() if k not in known and sizes.get(k) == o.size]
+        known |= dict(zip(ask, self._parallel(self._attributes, ask), strict=True))
         return {
-            key: RemoteObject(key, size, heads.get(key)) for key, size in sorted(listed.items())
+            key: RemoteObject(key, listed.size, known.get(key))
+            for key, listed in sorted(self._listed.items())
         }
 
     def put_all(self, files: list[LocalFile], on_done: Callable[[LocalFile], None]) -> None:
         """Upload in parallel; returns once every file is in place (or raises)."""
 
         def put(file: LocalFile) -> LocalFile:
-            self._call(lambda: self._put(file))
+            result = self._call(lambda: self._put(file))
+            self._put_etags[file.key] = result["e_tag"]
             return file
 
         self._parallel(put, files, on_done)
+
+    def seen_now(self, files: Iterable[LocalFile]) -> dict[str, Seen]:
+        """After a publish: each file's object as listed, where it is the one sent or kept."""
+        listed = self._listing() if self._put_etags else self._listed
+        seen = {}
+        for file in files:
+            now, before = listed.get(file.key), self._listed.get(file.key)
+            expected = self._put_etags.get(file.key, before.e_tag if before else None)
+            if now is not None and now.e_tag is not None and now.e_tag == expected:
+                seen[file.key] = Seen(now, file.attributes())
+        return seen
 
     def delete(self, keys: list[str]) -> None:
         if keys:
             self._call(lambda: obstore.delete(self._store, keys))
 
-    def _list(self) -> list[Sequence[ObjectMeta]]:
-        return list(obstore.list(self._store, chunk_size=1000))
+    def _listing(self) -> dict[str, Listed]:
+        batches: list[Sequence[ObjectMeta]] = self._call(
+            lambda: list(obstore.list(self._store, chunk_size=1000))
+        )
+        return {
+            m["path"]: Listed(m["size"], m["e_tag"], m["last_modified"].isoformat())
+            for batch in batches
+            for m in batch
+        }
 
     def _attributes(self, key: str) -> dict[str, str]:
         result = self._call(lambda: obstore.get(self._store, key, options={"head": True}))
         return {str(k): str(v) for k, v in result.attributes.items()}
 
-    def _put(self, file: LocalFile) -> None:
-        obstore.put(
+    def _put(self, file: LocalFile) -> PutResult:
+        return obstore.put(
             self._store,
             file.key,
             file.path,

@@ -1,0 +1,126 @@
+"""Publishing the full-size catalog to a local S3 server (moto), against the floor.
+
+The floor is one plain parallel upload of the same files with the same client (obstore, same
+number of threads, no metadata, no order); the publish adds staging the absolute variant,
+validating it, listing the bucket and the phase barriers. Then the no-op publish (the `stacgen
+publish` command, start-up included) must take less than 2 s.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+
+import obstore
+import requests
+from obstore.store import S3Store
+
+from stacgen import config
+from stacgen.publish.absolute import public_files
+from stacgen.publish.pipeline import PublishOptions, publish
+
+BIN = Path(sys.executable).parent
+WORKERS = 8
+KEY = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench"}
+
+
+@contextmanager
+def moto_server(log: Path) -> Iterator[str]:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)], stdout=out, stderr=out
+        )
+        endpoint = f"http://127.0.0.1:{port}"
+        try:
+            for _ in range(300):
+                try:
+                    requests.get(endpoint, timeout=1)
+                    break
+                except requests.ConnectionError:
+                    time.sleep(0.1)
+            yield endpoint
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+
+
+def _store(endpoint: str, bucket: str) -> S3Store:
+    requests.put(f"{endpoint}/{bucket}", timeout=10).raise_for_status()  # moto: no auth needed
+    return S3Store(
+        bucket, endpoint=endpoint, region="us-east-1", client_options={"allow_http": True}
+    )
+
+
+def floor(catalog: Path, endpoint: str) -> float:
+    store = _store(endpoint, "floor")
+    files = public_files(catalog)
+    start = time.perf_counter()
+    with ThreadPoolExecutor(WORKERS) as pool:
+        list(pool.map(lambda p: obstore.put(store, p.relative_to(catalog).as_posix(), p), files))
+    return time.perf_counter() - start
+
+
+def report(catalog: Path, scratch: Path) -> None:
+    """Print the publish lines for a built catalog folder."""
+    os.environ.update(KEY)
+    files = public_files(catalog)
+    size = sum(p.stat().st_size for p in files)
+    with moto_server(scratch / "moto.log") as endpoint:
+        floor_s = floor(catalog, endpoint)
+        _store(endpoint, "pub")
+        root_href = f"{endpoint}/pub/alcd"
+        options = PublishOptions(
+            source=catalog,
+            to="s3://pub/alcd",
+            root_href=root_href,
+            schemas=config.schemas_dir(),
+            endpoint_url=endpoint,
+            workers=WORKERS,
+        )
+        start = time.perf_counter()
+        sent = publish(options)
+        publish_s = time.perf_counter() - start
+        command = [BIN / "stacgen", "publish", catalog, "--to", "s3://pub/alcd"]
+        command += ["--root-href", root_href, "--endpoint-url", endpoint, "--quiet"]
+        start = time.perf_counter()
+        noop = subprocess.run([str(c) for c in command], check=True, capture_output=True, text=True)
+        noop_s = time.perf_counter() - start
+    print(
+        f"publish: {len(files)} files, {size / 1e6:.0f} MB to moto on 127.0.0.1, {WORKERS} threads"
+    )
+    print(f"publish floor (plain parallel obstore put of the same files): {floor_s:.2f} s")
+    print(
+        f"publish (stage, validate, list, upload in phases): {publish_s:.2f} s, "
+        f"{len(sent.plan.send)} files sent"
+    )
+    print(f"publish / floor: {publish_s / floor_s:.2f}x (target <= 1.3x)")
+    print(f"no-op publish (stacgen publish, nothing sent): {noop_s:.2f} s (target < 2 s)")
+    print(f"no-op said: {noop.stdout.strip().splitlines()[-1]}")
+
+
+def main() -> None:
+    """`make bench-publish`: build the full-size catalog (as `make bench` does), then publish."""
+    from bench.run import archive, run_build
+    from stacgen import constants
+
+    tgz = archive(constants.TILE_SIZE_PX)
+    (Path(__file__).parent / "out").mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=Path(__file__).parent / "out") as tmp:
+        scratch = Path(tmp)
+        run_build(tgz, scratch / "catalog", scratch / "cache", os.cpu_count() or 1)
+        report(scratch / "catalog", scratch)
+
+
+if __name__ == "__main__":
+    main()
