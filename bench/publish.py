@@ -62,8 +62,8 @@ def _store(endpoint: str, bucket: str) -> S3Store:
     )
 
 
-def floor(catalog: Path, endpoint: str) -> float:
-    store = _store(endpoint, "floor")
+def floor(catalog: Path, endpoint: str, bucket: str) -> float:
+    store = _store(endpoint, bucket)
     files = public_files(catalog)
     start = time.perf_counter()
     with ThreadPoolExecutor(WORKERS) as pool:
@@ -71,42 +71,65 @@ def floor(catalog: Path, endpoint: str) -> float:
     return time.perf_counter() - start
 
 
+def first_publish(catalog: Path, endpoint: str, bucket: str, memo: Path) -> float:
+    _store(endpoint, bucket)
+    options = PublishOptions(
+        source=catalog,
+        to=f"s3://{bucket}/alcd",
+        root_href=f"{endpoint}/{bucket}/alcd",
+        schemas=config.schemas_dir(),
+        endpoint_url=endpoint,
+        workers=WORKERS,
+        memo_dir=memo,
+    )
+    start = time.perf_counter()
+    report = publish(options)
+    assert len(report.plan.send) == len(public_files(catalog)), "the bucket was empty"
+    return time.perf_counter() - start
+
+
+def noop_publish(catalog: Path, endpoint: str, bucket: str, cache: Path) -> tuple[float, str]:
+    """`stacgen publish` again, as a user runs it (its cache: STACGEN_CACHE_DIR)."""
+    command = [BIN / "stacgen", "publish", catalog, "--to", f"s3://{bucket}/alcd"]
+    command += ["--root-href", f"{endpoint}/{bucket}/alcd", "--endpoint-url", endpoint, "--quiet"]
+    start = time.perf_counter()
+    done = subprocess.run(
+        [str(c) for c in command],
+        check=True,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "STACGEN_CACHE_DIR": str(cache)},
+    )
+    return time.perf_counter() - start, done.stdout.strip().splitlines()[-1]
+
+
 def report(catalog: Path, scratch: Path) -> None:
-    """Print the publish lines for a built catalog folder."""
+    """Print the publish lines for a built catalog folder.
+
+    Floor and publish run twice, alternately, each into an empty bucket; the best of each is
+    kept (the machine is shared: one run alone is noisy).
+    """
     os.environ.update(KEY)
     files = public_files(catalog)
     size = sum(p.stat().st_size for p in files)
+    cache = scratch / "publish-cache"
     with moto_server(scratch / "moto.log") as endpoint:
-        floor_s = floor(catalog, endpoint)
-        _store(endpoint, "pub")
-        root_href = f"{endpoint}/pub/alcd"
-        options = PublishOptions(
-            source=catalog,
-            to="s3://pub/alcd",
-            root_href=root_href,
-            schemas=config.schemas_dir(),
-            endpoint_url=endpoint,
-            workers=WORKERS,
-        )
-        start = time.perf_counter()
-        sent = publish(options)
-        publish_s = time.perf_counter() - start
-        command = [BIN / "stacgen", "publish", catalog, "--to", "s3://pub/alcd"]
-        command += ["--root-href", root_href, "--endpoint-url", endpoint, "--quiet"]
-        start = time.perf_counter()
-        noop = subprocess.run([str(c) for c in command], check=True, capture_output=True, text=True)
-        noop_s = time.perf_counter() - start
+        floors, publishes = [], []
+        for run in (1, 2):
+            floors.append(floor(catalog, endpoint, f"floor-{run}"))
+            publishes.append(first_publish(catalog, endpoint, f"pub-{run}", cache / "publish"))
+        noop_s, said = noop_publish(catalog, endpoint, "pub-2", cache)
+        cold_s, _ = noop_publish(catalog, endpoint, "pub-2", scratch / "empty-cache")
+    floor_s, publish_s = min(floors), min(publishes)
     print(
         f"publish: {len(files)} files, {size / 1e6:.0f} MB to moto on 127.0.0.1, {WORKERS} threads"
     )
     print(f"publish floor (plain parallel obstore put of the same files): {floor_s:.2f} s")
-    print(
-        f"publish (stage, validate, list, upload in phases): {publish_s:.2f} s, "
-        f"{len(sent.plan.send)} files sent"
-    )
+    print(f"publish (stage, validate, list, upload in phases): {publish_s:.2f} s")
     print(f"publish / floor: {publish_s / floor_s:.2f}x (target <= 1.3x)")
     print(f"no-op publish (stacgen publish, nothing sent): {noop_s:.2f} s (target < 2 s)")
-    print(f"no-op said: {noop.stdout.strip().splitlines()[-1]}")
+    print(f"no-op said: {said}")
+    print(f"no-op publish from another machine (a HEAD per object): {cold_s:.2f} s")
 
 
 def main() -> None:
