@@ -302,3 +302,31 @@ def _publish_lines(report: Any) -> Iterator[str]:
 
 def _mib(size: int) -> str:
     return f"{size / 2**20:.1f} MiB"
+
+
+@main.group()
+def pgstac() -> None:
+    """A pgstac database (PostgreSQL + PostGIS) behind `stacgen serve --pgstac`."""
+
+
+@pgstac.command("load")
+@click.argument("dsn")
+@click.argument("directory", type=PathArg, default=Path("catalog"))
+@click.option(
+    "--root-href",
+    help="The URL DIRECTORY is served under (asset hrefs point there) "
+    "[default: the one the catalog was built for].",
+)
+def pgstac_load(dsn: str, directory: Path, root_href: str | None) -> None:
+    """Migrate the database at DSN and load (upsert) the catalog's collection and items."""
+    from stacgen.publish.pgstac import PgstacLoadError, load
+
+    try:
+        report = load(dsn, directory, root_href)
+    except PgstacLoadError as err:
+        raise click.ClickException(str(err)) from err
+    click.echo(
+        f"{directory}: {report.items} items into pgstac {report.pgstac_version}: "
+        f"{report.inserted} inserted, {report.updated} updated, {report.unchanged} unchanged; "
+        f"{len(report.queryables)} number queryables, {report.seconds:.1f} s"
+    )

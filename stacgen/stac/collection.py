@@ -80,12 +80,15 @@ def spdx_license(record: dict[str, Any] | None) -> str:
 def _license_link(license_id: str) -> pystac.Link:
     if license_id == "other":
         return pystac.Link(
-            "license", constants.RECORD_PAGE, media_type="text/html", title="See the Zenodo record"
+            "license",
+            constants.RECORD_PAGE,
+            media_type=pystac.MediaType.HTML,
+            title="See the Zenodo record",
         )
     return pystac.Link(
         "license",
         f"https://spdx.org/licenses/{license_id}.html",
-        media_type="text/html",
+        media_type=pystac.MediaType.HTML,
         title=license_id,
     )
 
@@ -129,7 +132,9 @@ def create_collection(
     )
     collection.add_link(_license_link(license_id))
     collection.add_link(
-        pystac.Link("via", constants.RECORD_PAGE, media_type="text/html", title="Zenodo record")
+        pystac.Link(
+            "via", constants.RECORD_PAGE, media_type=pystac.MediaType.HTML, title="Zenodo record"
+        )
     )
     apply_science(ScientificExtension.ext(collection, add_if_missing=True))
     if metadata.get("version"):

@@ -44,6 +44,7 @@ LABEL_TASKS = (LabelTask.SEGMENTATION, LabelTask.CLASSIFICATION)
 LABEL_METHODS = (LabelMethod.MANUAL, LabelMethod.AUTOMATED)
 
 GEOTIFF_COG = pystac.MediaType.COG
+ZIP = "application/zip"  # pystac.MediaType has no zip
 
 
 @dataclass(frozen=True)
@@ -117,7 +118,7 @@ ASSETS: tuple[AssetSpec, ...] = (
         "samples_shapefile",
         "samples_shapefile.zip",
         "Training samples (original shapefiles)",
-        "application/zip",
+        ZIP,
         ("labels", "source"),
         "The authors' Samples/ point shapefiles, one per class, zipped untouched (tile UTM CRS).",
     ),
@@ -341,7 +342,9 @@ def compact_name(scene: Scene) -> str | None:
 
 def _add_item_links(item: pystac.Item, scene: Scene) -> None:
     item.add_link(
-        pystac.Link("via", constants.RECORD_PAGE, media_type="text/html", title="Zenodo record")
+        pystac.Link(
+            "via", constants.RECORD_PAGE, media_type=pystac.MediaType.HTML, title="Zenodo record"
+        )
     )
     name = compact_name(scene)
     if name is None:

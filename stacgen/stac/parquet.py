@@ -12,8 +12,8 @@ from stacgen import constants
 from stacgen.fileutil import digests, sha256_multihash
 
 ITEMS_PARQUET = "items.parquet"
-# IANA registered this in 2024 and stac-geoparquet uses it; pystac still has application/x-parquet.
-PARQUET = "application/vnd.apache.parquet"
+# The IANA-registered type (2024), which stac-geoparquet uses; not pystac's older x-parquet.
+PARQUET = pystac.MediaType.VND_APACHE_PARQUET
 
 
 def write_items_parquet(collection_dir: Path, item_ids: list[str]) -> Path:
