@@ -427,3 +427,24 @@ def test_objects_changed_behind_its_back_are_sent_again(
     ]
     head = client.head_object(Bucket=bucket.name, Key=f"{base}/thumbnail.png")
     assert head["ContentType"] == "image/png"
+
+
+def test_a_named_profile_supplies_the_key(
+    built_catalog: Path, s3_auth_server: S3Server, schemas: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = s3_auth_server
+    client = server.client()  # made before the environment below changes
+    client.create_bucket(Bucket="profiled")
+    home = built_catalog.parent.parent / "home-with-profile"
+    (home / ".aws").mkdir(parents=True, exist_ok=True)
+    (home / ".aws" / "credentials").write_text(
+        f"[publisher]\naws_access_key_id = {server.key_id}\n"
+        f"aws_secret_access_key = {server.secret}\n"
+    )
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("AWS_PROFILE", "publisher")
+    result = invoke_publish(built_catalog, schemas, "s3://profiled/a", server.endpoint)
+    assert result.exit_code == 0, result.output
+    assert client.list_objects_v2(Bucket="profiled")["KeyCount"] > 0

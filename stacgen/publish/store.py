@@ -238,11 +238,8 @@ def _region() -> str:
 def _boto3_session() -> Any:
     if not os.environ.get("AWS_PROFILE") and not _has_aws_config():
         return None
-    try:
-        import boto3
-    except ImportError:
-        log.warning("AWS profiles need boto3 (pip install boto3); using the environment only")
-        return None
+    import boto3
+
     return boto3.Session()
 
 
