@@ -448,3 +448,17 @@ def test_a_named_profile_supplies_the_key(
     result = invoke_publish(built_catalog, schemas, "s3://profiled/a", server.endpoint)
     assert result.exit_code == 0, result.output
     assert client.list_objects_v2(Bucket="profiled")["KeyCount"] > 0
+
+
+def test_an_invalid_catalog_is_not_sent(catalog_copy: Path, bucket: Bucket, schemas: Path) -> None:
+    item = item_ids(catalog_copy)[0]
+    (catalog_copy / COLLECTION / item / "confidence.tif").write_bytes(b"not a COG any more")
+    result = invoke_publish(
+        catalog_copy, schemas, f"s3://{bucket.name}/alcd", bucket.server.endpoint
+    )
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert any("confidence.tif" in line and "file:size" in line for line in lines[:-1])
+    assert lines[-1].startswith("Error: ")
+    assert lines[-1].endswith("problem(s); nothing was sent")
+    assert bucket.objects() == {}
