@@ -61,7 +61,7 @@ def _fetch(
     record: int, zenodo_url: str | None, cache_dir: Path, quiet: bool, refresh: bool
 ) -> Path:
     from stacgen.source import zenodo
-    from stacgen.source.transfer import DownloadError
+    from stacgen.source.transfer import DownloadError, Unreachable
 
     with _byte_progress(quiet) as on_progress:
         try:
@@ -72,8 +72,16 @@ def _fetch(
                 on_progress=on_progress,
                 refresh=refresh,
             )
+        except Unreachable as err:
+            raise click.ClickException(f"{err}; {OFFLINE_HINT}") from err
         except DownloadError as err:
             raise click.ClickException(str(err)) from err
+
+
+# What to do without Zenodo: `make catalog` is how the README has users build.
+OFFLINE_HINT = (
+    f"to build from a copy of the archive: make catalog ARCHIVE=path/to/{constants.ARCHIVE_NAME}"
+)
 
 
 record_option = click.option(
@@ -137,6 +145,7 @@ def build(**kw: Any) -> None:
     """Build the STAC catalog into --out (atomically: all or nothing)."""
     from stacgen.build.pipeline import BuildError, BuildOptions
     from stacgen.build.pipeline import build as run_build
+    from stacgen.errors import OutputError, printable
     from stacgen.source.archive import ArchiveError
 
     cache_dir: Path = kw["cache_dir"] or config.cache_dir()
@@ -165,14 +174,35 @@ def build(**kw: Any) -> None:
         return
     except ArchiveError as err:
         bar.close()
-        _fail(f"{err}; {kw['out']} is untouched")
+        _fail(f"{printable(str(err))}; {kw['out']} is untouched")
+        return
+    except OutputError as err:
+        bar.close()
+        _fail(printable(str(err)))
+        return
+    except OSError as err:  # before the build could start: its lock, its folder
+        bar.close()
+        _fail(printable(f"{err.filename or kw['out']}: {err.strerror or err}"))
         return
     bar.close()
+    if kw["archive"]:
+        _remember(archive, kw["record"], cache_dir)
     state = "up to date" if report.up_to_date else f"{report.built} built, {report.reused} reused"
     click.echo(
         f"{kw['out']}: {report.folders} scene folders, {report.items} items ({state}), "
         f"{len(report.skipped)} skipped, {report.seconds:.1f} s"
     )
+
+
+def _remember(archive: Path, record: int, cache_dir: Path) -> None:
+    """An archive that is the record's: later builds without --archive use it, offline."""
+    from stacgen.source import zenodo
+
+    try:
+        if zenodo.remember_local_copy(archive, record, cache_dir):
+            log.info("%s is the verified copy of Zenodo record %s", archive, record)
+    except OSError as err:  # the catalog is built: a cache that cannot take a note is no failure
+        log.warning("could not note %s as the record's copy: %s", archive, err)
 
 
 def _tick(bar: tqdm[Any]) -> None:

@@ -23,3 +23,17 @@ class SceneError(Exception):
     Here rather than with the scene processing, so that the process collecting the results
     does not import the raster-writing code.
     """
+
+
+# C0 and C1 control characters and DEL: a file name in an archive may hold any of them, and
+# printed raw they move the cursor, clear the line or change the terminal's colours.
+_CONTROL = {c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0))}
+
+
+def printable(text: str) -> str:
+    """`text` with every control character written as \\xNN: safe on one terminal line."""
+    return text.translate(_CONTROL)
+
+
+class OutputError(Exception):
+    """The build may not write where it was asked to: the message is one line naming the path."""

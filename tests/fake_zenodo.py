@@ -37,7 +37,9 @@ SHAPES: tuple[Shape, ...] = ("current", "legacy", "oct2023", "rdm_list", "rdm_di
 """current; before Oct 2023 (bucket links); Oct 2023 (filename/filesize/bare md5/download);
 InvenioRDM native with the files at /files as a list or a dict, or embedded as a dict."""
 
-FaultKind = Literal["status", "drop", "truncate", "ignore_range", "stall"]
+FaultKind = Literal[
+    "status", "drop", "truncate", "ignore_range", "stall", "overstate", "redirect_loop"
+]
 Target = Literal["record", "file"]
 
 TEST_RECORD_ID = 4242
@@ -50,8 +52,10 @@ class Fault:
     """What goes wrong with the next matching request.
 
     status: answer `status` (with Retry-After if given); drop: promise the whole answer but
-    close after `keep` of it; truncate: send only `keep` of the answer with a matching
-    Content-Length; ignore_range: answer 200 with the whole file; stall: wait `seconds` first.
+    close after `keep` of it (or after `keep_bytes` bytes); truncate: send only `keep` of the
+    answer with a matching Content-Length; ignore_range: answer 200 with the whole file; stall:
+    wait `seconds` first; overstate: send the whole answer but promise `extra` bytes more;
+    redirect_loop: redirect the request to itself.
     """
 
     kind: FaultKind
@@ -62,6 +66,8 @@ class Fault:
     seconds: float = 0.0
     persistent: bool = False
     ignore_range: bool = False  # also answer 200 with the whole file, whatever the kind
+    keep_bytes: int | None = None
+    extra: int = 0
 
 
 @dataclass(frozen=True)
@@ -76,6 +82,7 @@ class Served:
     md5: str
     size: int
     metadata: dict[str, Any]
+    link: str | None = None  # the file link the record JSON gives, if not this server's
 
     @property
     def bucket(self) -> str:
@@ -121,8 +128,10 @@ class FakeZenodo:
         md5: str | None = None,
         size: int | None = None,
         metadata: dict[str, Any] | None = None,
+        link: str | None = None,
     ) -> Served:
-        """Serve `payload` as the one file of record `record_id`; md5/size override the metadata."""
+        """Serve `payload` as the one file of record `record_id`; md5/size override the metadata,
+        `link` the file's link in the record JSON."""
         data = payload.read_bytes() if isinstance(payload, Path) else payload
         served = Served(
             id=record_id,
@@ -133,6 +142,7 @@ class FakeZenodo:
             md5=md5 if md5 is not None else hashlib.md5(data).hexdigest(),
             size=size if size is not None else len(data),
             metadata=metadata if metadata is not None else default_metadata(record_id),
+            link=link,
         )
         self.records[record_id] = served
         return served
@@ -178,6 +188,8 @@ class FakeZenodo:
         fault = self._take_fault("file" if kind == "file" else "record") if kind else None
         if fault is not None and fault.kind == "stall":
             time.sleep(fault.seconds)
+        if fault is not None and fault.kind == "redirect_loop":
+            return Response("", 302, {"Location": self.url + request.full_path.rstrip("?")})
         if fault is not None and fault.kind == "status":
             headers = {"Retry-After": fault.retry_after} if fault.retry_after else {}
             return Response(f"fault {fault.status}", fault.status, headers)
@@ -235,9 +247,12 @@ class FakeZenodo:
             headers["Content-Range"] = f"bytes {start}-{end}/{len(data)}"
         length = len(body)
         if fault is not None and fault.kind in ("drop", "truncate"):
-            body = body[: int(len(body) * fault.keep)]
+            kept = fault.keep_bytes if fault.keep_bytes is not None else int(len(body) * fault.keep)
+            body = body[:kept]
             if fault.kind == "truncate":
                 length = len(body)
+        if fault is not None and fault.kind == "overstate":
+            length += fault.extra
         response = Response(body, 206 if span else 200, headers)
         # A "drop" promises more bytes than it sends; werkzeug then closes the connection.
         response.headers["Content-Length"] = str(length)
@@ -276,6 +291,13 @@ def _file_entry(served: Served, base: str) -> dict[str, Any]:
     """One file as the record JSON of `served.shape` describes it."""
     key = quote(served.key)
     link = f"{base}/api/records/{served.id}/files/{key}"
+    if served.link is not None:
+        return {
+            "key": served.key,
+            "size": served.size,
+            "checksum": f"md5:{served.md5}",
+            "links": {"self": served.link},
+        }
     if served.shape == "legacy":
         return {
             "bucket": served.bucket,

@@ -140,3 +140,43 @@ def test_missing_schema_setting_is_a_clear_error(
     result = CliRunner().invoke(main, ["validate", str(built_catalog)])
     assert result.exit_code == 1
     assert "set STACGEN_SCHEMAS" in result.stderr
+
+
+# --- offline (issue 12, item 4) -------------------------------------------------------------------
+def test_offline_fails_at_once_in_one_line_with_the_way_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_dns(*args: object, **kwargs: object) -> object:
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_dns)
+    args = ["build", "--zenodo-url", "https://zenodo.org", "--cache-dir", str(tmp_path / "c")]
+    result = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "out"), "--no-validate"])
+    assert result.exit_code == 1
+    lines = [ln for ln in result.stderr.splitlines() if not ln.startswith("WARNING")]
+    assert lines == [
+        f"Error: Zenodo record {constants.RECORD_ID}: cannot reach "
+        f"https://zenodo.org/api/records/{constants.RECORD_ID}: [Errno -2] Name or service not "
+        "known; to build from a copy of the archive: make catalog "
+        f"ARCHIVE=path/to/{constants.ARCHIVE_NAME}"
+    ]
+
+
+def test_an_archive_that_is_the_records_is_used_offline_next_time(
+    archive_tgz: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pin_payload(monkeypatch, archive_tgz.read_bytes())
+    cache, out = tmp_path / "cache", tmp_path / "out"
+    common = ["--cache-dir", str(cache), "--out", str(out), "--no-validate"]
+    first = CliRunner().invoke(main, ["build", "--archive", str(archive_tgz), *common])
+    assert first.exit_code == 0, first.output
+    # No archive given and no Zenodo: the verified copy is used, and nothing is rebuilt.
+    offline = ["build", "--zenodo-url", _free_port_url(), *common]
+    again = CliRunner().invoke(main, offline)
+    assert again.exit_code == 0, again.output
+    assert "up to date" in again.stdout
+    # A copy that is not the record's any more is not used.
+    monkeypatch.setattr(constants, "ARCHIVE_MD5", "0" * 32)
+    refused = CliRunner().invoke(main, offline)
+    assert refused.exit_code == 1
+    assert "cannot reach" in refused.stderr

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import resources
@@ -27,7 +27,7 @@ from stacgen.build.state import (
     scene_key,
 )
 from stacgen.build.workers import Producer, pool, start_forkserver
-from stacgen.errors import Problem
+from stacgen.errors import OutputError, Problem, printable
 from stacgen.fileutil import atomic_write_json, recover_swap, swap_in
 from stacgen.source.archive import OpenedArchive, Unpacking, extracted, unpacking
 from stacgen.source.scene import FolderRead, Scene, combine, discover, read_folder, scene_folders
@@ -76,10 +76,22 @@ class BuildReport:
 
 
 def build(options: BuildOptions, on_scene: Callable[[str], None] | None = None) -> BuildReport:
-    """Build (or bring up to date) the catalog at options.out; raises BuildError on problems."""
+    """Build (or bring up to date) the catalog at options.out; raises BuildError on problems,
+    OutputError when `out` is not ours to replace or another build is writing it."""
     started = time.perf_counter()
     out = options.out.absolute()
-    recover_swap(out)
+    with stage.output_lock(out):
+        recover_swap(out)
+        check_out(out)
+        report = _build_locked(options, out, on_scene)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _build_locked(
+    options: BuildOptions, out: Path, on_scene: Callable[[str], None] | None
+) -> BuildReport:
+    started = time.perf_counter()
     if (
         options.workers > 1
         and not options.archive.is_dir()
@@ -88,22 +100,77 @@ def build(options: BuildOptions, on_scene: Callable[[str], None] | None = None) 
         # A cold build: the workers' imports overlap the hashing and the unpacking.
         start_forkserver()
     previous = {} if options.force else read_state(out)
-    with unpacking(options.archive, options.cache_dir) as source:
-        log.info("archive opened after %.2f s", time.perf_counter() - started)
-        run = Run(out, previous, options, source.sha256, BuildReport(), on_scene)
-        if isinstance(source, OpenedArchive):
-            _build_extracted(run, source.top)
-        else:
-            _build_streaming(run, source)
-    run.report.seconds = time.perf_counter() - started
+    shown = Shown(options.archive, None)
+    try:
+        with unpacking(options.archive, options.cache_dir) as source:
+            log.info("archive opened after %.2f s", time.perf_counter() - started)
+            shown = Shown(options.archive, source.root)
+            run = Run(out, previous, options, source.sha256, BuildReport(), on_scene, shown)
+            if isinstance(source, OpenedArchive):
+                _build_extracted(run, source.top)
+            else:
+                _build_streaming(run, source)
+    except BuildError as err:
+        raise BuildError([shown(p) for p in err.problems]) from err
+    except OSError as err:
+        # A full disk, a folder it may not read: one line naming the file, not a traceback.
+        raise BuildError([shown(os_problem(err))]) from err
     return run.report
+
+
+def os_problem(err: OSError) -> str:
+    where = err.filename if err.filename is not None else "stacgen"
+    return f"{where}: {err.strerror or err}"
+
+
+@dataclass(frozen=True)
+class Shown:
+    """How a problem is shown: paths in the cache's extraction as the archive's members, and
+    control characters (a folder name may hold any) escaped."""
+
+    archive: Path
+    root: Path | None  # where a tgz was extracted
+
+    def __call__(self, problem: object) -> str:
+        text = str(problem)
+        if self.root is not None:
+            text = text.replace(f"{self.root}/", f"{self.archive} member ")
+        return printable(text)
+
+
+def check_out(out: Path) -> None:
+    """`out` may be replaced only if it is missing, empty, or a catalog that stacgen wrote."""
+    if not out.exists() and not out.is_symlink():
+        return
+    if not out.is_dir():
+        raise OutputError(f"{out}: not a folder: refusing to replace it with a catalog")
+    if (out / STATE_FILE).is_file():
+        return
+    try:
+        entries = list(out.iterdir())
+    except OSError as err:
+        raise OutputError(f"{out}: cannot be read ({err.strerror})") from None
+    # The repository's catalog/ holds only the README that every build writes there.
+    if all(_is_our_readme(entry) for entry in entries):
+        return
+    raise OutputError(
+        f"{out}: not empty and not a catalog stacgen wrote (no {STATE_FILE}): refusing to "
+        "replace it; choose another --out or empty this folder"
+    )
+
+
+def _is_our_readme(path: Path) -> bool:
+    try:
+        return path.name == README_FILE and path.read_text(encoding="utf-8") == catalog_readme()
+    except (OSError, UnicodeDecodeError):
+        return False
 
 
 def _build_extracted(run: Run, top: Path) -> None:
     """All scene folders are on disk: read them, stop if nothing changed, else build."""
     scenes, problems = discover(top)
     run.report.folders = len(scene_folders(top))
-    run.report.skipped = _accept_problems(problems, run.options, top)
+    run.report.skipped = _accept_problems(problems, run, top)
     run.set_scenes(scenes)
     if run.previous and is_up_to_date(run.out, run.previous, run.state):
         run.report.up_to_date, run.report.reused = True, len(scenes)
@@ -128,7 +195,7 @@ def _build_streaming(run: Run, job: Unpacking) -> None:
         final = {f: reads[f] if f in reads else read_folder(f) for f in folders}
         scenes, problems = combine(top, final)
         run.report.folders = len(folders)
-        run.report.skipped = _accept_problems(problems, run.options, top)
+        run.report.skipped = _accept_problems(problems, run, top)
         producer.settle(scenes)
         run.set_scenes(scenes)
 
@@ -153,15 +220,15 @@ def _stream_scenes(
     return reads
 
 
-def _accept_problems(problems: list[Problem], options: BuildOptions, top: Path) -> list[str]:
+def _accept_problems(problems: list[Problem], run: Run, top: Path) -> list[str]:
     """Fail on any problem, or with --skip-bad-scenes warn once per scene folder left out."""
-    if problems and not options.skip_bad_scenes:
+    if problems and not run.options.skip_bad_scenes:
         raise BuildError(problems)
     skipped = sorted({_scene_folder_of(p.path, top) for p in problems})
     for folder in skipped:
         reasons = "; ".join(str(p) for p in problems if _scene_folder_of(p.path, top) == folder)
-        log.warning("skipped scene %s: %s", folder, reasons)
-    return skipped
+        log.warning("skipped scene %s: %s", printable(folder), run.shown(reasons))
+    return [printable(folder) for folder in skipped]
 
 
 def _scene_folder_of(path: Path, top: Path) -> str:
@@ -188,6 +255,7 @@ class Run:
     archive_sha256: str | None
     report: BuildReport
     on_scene: Callable[[str], None] | None
+    shown: Shown
     state: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -204,6 +272,11 @@ class Run:
         self.state = {"format": FORMAT, "collection": collection, "items": keys}
         self.report.items = len(scenes)
 
+    def drop(self, scene_ids: Iterable[str]) -> None:
+        """Scenes left out of this catalog: not counted in its state, so tried again next time."""
+        for scene_id in scene_ids:
+            self.state["items"].pop(scene_id, None)
+
     def done(self, scene_id: str) -> None:
         if self.on_scene:
             self.on_scene(scene_id)
@@ -217,7 +290,7 @@ def _build_into(run: Run, feed: Callable[[Producer], None]) -> None:
             producer = Producer(run, executor)
             feed(producer)
             items = producer.finish()
-        _accept_scene_errors(producer, run.options, run.report)
+        _accept_scene_errors(producer, run)
         with _timed("catalog saved"):
             save_catalog(items, run.staging, run.options)
             files = manifest(run.staging)
@@ -229,12 +302,14 @@ def _build_into(run: Run, feed: Callable[[Producer], None]) -> None:
         stage.remove_staging(run.out)
 
 
-def _accept_scene_errors(producer: Producer, options: BuildOptions, report: BuildReport) -> None:
-    errors = [producer.errors[key] for key in sorted(producer.errors)]
-    if errors and not options.skip_bad_scenes:
+def _accept_scene_errors(producer: Producer, run: Run) -> None:
+    report = run.report
+    errors = [run.shown(producer.errors[key]) for key in sorted(producer.errors)]
+    if errors and not run.options.skip_bad_scenes:
         raise BuildError(errors)
     for error in errors:
         log.warning("skipped scene: %s", error)
+    run.drop(producer.errors)
     report.skipped += errors
     report.items = len(producer.items)
     report.reused = len(producer.reused)
@@ -288,7 +363,8 @@ def catalog_readme() -> str:
 def _check(staging: Path, options: BuildOptions) -> None:
     if options.schemas is None:
         return
-    from stacgen.stac.validate import validate_catalog  # the validator loads schemas: only when used
+    # The validator loads schemas: imported only when used.
+    from stacgen.stac.validate import validate_catalog
 
     # check_cogs=False: each COG was validated by the worker that wrote it (process.check_cogs);
     # a reused item's COGs are links to files validated by the build that made them.

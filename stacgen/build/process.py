@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -13,12 +15,12 @@ import rasterio
 
 from stacgen import constants
 from stacgen.build import cog, samples
+from stacgen.build.labels import ClassArray, Grid, LabelError, class_stats, footprint, read_classes
+from stacgen.build.outputs import BandStats, FileInfo, SceneOutputs
+from stacgen.build.samples import SamplesError
 from stacgen.errors import SceneError
 from stacgen.fileutil import digests
-from stacgen.build.labels import ClassArray, Grid, LabelError, class_stats, footprint, read_classes
-from stacgen.build.samples import SamplesError
 from stacgen.source.scene import Scene
-from stacgen.build.outputs import BandStats, FileInfo, SceneOutputs
 from stacgen.stac.items import ASSET_BY_KEY, ASSETS
 
 log = logging.getLogger(__name__)
@@ -45,13 +47,29 @@ def process_scene(scene: Scene, item_dir: Path) -> SceneOutputs:
         raise SceneError(f"{scene.folder}: {err}") from err
 
 
+@contextmanager
+def _reading(path: Path) -> Iterator[None]:
+    """A raster whose header reads but whose pixels do not: truncated or damaged."""
+    try:
+        yield
+    except rasterio.errors.RasterioError as err:
+        # GDAL's own words ("Read failed. See previous exception") went to its log.
+        said = str(err)
+        detail = "" if said.startswith("Read failed") else f": {said}"
+        raise LabelError(
+            f"{path}: truncated or damaged raster, its pixels cannot be read{detail}"
+        ) from err
+
+
 def _process(scene: Scene, item_dir: Path) -> SceneOutputs:
     item_dir.mkdir(parents=True, exist_ok=True)
-    classes, grid = read_classes(scene.path(constants.CLASSIFICATION_MAP))
+    with _reading(scene.path(constants.CLASSIFICATION_MAP)):
+        classes, grid = read_classes(scene.path(constants.CLASSIFICATION_MAP))
     shape = footprint(classes, grid)
     if shape is None:
         raise LabelError(f"{scene.path(constants.CLASSIFICATION_MAP)}: no valid (non-zero) pixel")
-    confidence = read_confidence(scene.path(constants.CONFIDENCE_MAP), classes, grid)
+    with _reading(scene.path(constants.CONFIDENCE_MAP)):
+        confidence = read_confidence(scene.path(constants.CONFIDENCE_MAP), classes, grid)
     path = item_dir.joinpath
     cog.write_classification(classes, grid, path(ASSET_BY_KEY["classification"].filename))
     cog.write_confidence(confidence, grid, path(ASSET_BY_KEY["confidence"].filename))

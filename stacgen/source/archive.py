@@ -7,6 +7,7 @@ target (absolute or `..` paths, links, devices) before Python's `data` filter se
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import gzip
 import logging
@@ -39,6 +40,7 @@ class OpenedArchive:
 
     top: Path
     sha256: str | None
+    root: Path | None = None  # for a tgz, the cache folder it was extracted into
 
 
 class Unpacking:
@@ -83,9 +85,17 @@ class Unpacking:
                     current = folder
                     tar.extract(member, self.root, filter="data")
                 self._check_end(gunzipped)
+            (self.root / COMPLETE_MARKER).write_text(self.sha256 + "\n")
+        except OSError as err:
+            if err.errno in _CACHE_ERRNOS:
+                # The disk being written is at fault, not the archive being read.
+                cache = self.root.parent.parent
+                raise ArchiveError(
+                    f"{self.archive}: cannot unpack it into the cache {cache}: {err.strerror}"
+                ) from err
+            raise ArchiveError(f"{self.archive}: not a readable tgz archive ({err})") from err
         except _UNREADABLE as err:
             raise ArchiveError(f"{self.archive}: not a readable tgz archive ({err})") from err
-        (self.root / COMPLETE_MARKER).write_text(self.sha256 + "\n")
         self.complete = True
         self._on_complete()
         log.info(
@@ -112,6 +122,10 @@ def _gunzip(stream: IO[bytes]) -> gzip.GzipFile:
 
 # isal's stub declares its `error` as an instance of Exception: it is the class of its errors.
 _INFLATE_ERROR = cast(type[Exception], isal_zlib.error)
+# What writing the extraction can fail with (reading a damaged archive gives other errors).
+_CACHE_ERRNOS = frozenset(
+    {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG}
+)
 _UNREADABLE = (tarfile.TarError, EOFError, OSError, ValueError, _INFLATE_ERROR)
 
 
@@ -149,7 +163,7 @@ def unpacking(archive: Path, cache_dir: Path) -> Iterator[OpenedArchive | Unpack
         with _locked(cache_dir / "locks" / f"{digest}.lock") as unlock:
             if (root / COMPLETE_MARKER).exists():
                 log.info("using extracted archive %s", root)
-                yield OpenedArchive(find_top(root), digest)
+                yield OpenedArchive(find_top(root), digest, root)
                 return
             if root.exists():
                 shutil.rmtree(root)  # left by an extraction that was interrupted
@@ -170,7 +184,7 @@ def open_archive(archive: Path, cache_dir: Path) -> OpenedArchive:
             return source
         for _ in source.scene_folders():
             pass
-        return OpenedArchive(source.top, source.sha256)
+        return OpenedArchive(source.top, source.sha256, source.root)
 
 
 def extracted(archive: Path, cache_dir: Path) -> Path | None:

@@ -7,6 +7,8 @@ folders. Every problem in every folder is collected, so that a bad archive is re
 from __future__ import annotations
 
 import logging
+import math
+import os
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -14,6 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import rasterio
+import rasterio.warp
 from rasterio.errors import RasterioError
 
 from stacgen import constants
@@ -166,6 +169,9 @@ def combine(top: Path, reads: dict[Path, FolderRead]) -> tuple[list[Scene], list
 
 
 def read_folder(folder: Path) -> FolderRead:
+    unreadable = _unreadable(folder)
+    if unreadable is not None:
+        return None, [unreadable]
     problems: list[Problem] = []
     product: ProductName | None = None
     try:
@@ -182,6 +188,9 @@ def read_folder(folder: Path) -> FolderRead:
         if rel not in missing:
             problems += check_raster(folder / rel)
     tile = _scene_tile(folder, product, parameters, problems)
+    if tile is not None and not problems:
+        for rel in (constants.CLASSIFICATION_MAP, constants.CONFIDENCE_MAP):
+            problems += check_placement(folder / rel, tile)
     if problems or product is None or tile is None or parameters is None or statistics is None:
         return None, problems
     scene = Scene(
@@ -194,6 +203,16 @@ def read_folder(folder: Path) -> FolderRead:
         shapefiles=tuple(sorted((folder / constants.SAMPLES_DIR).glob("*.shp"))),
     )
     return scene, []
+
+
+def _unreadable(folder: Path) -> Problem | None:
+    """A folder this user may not list or enter: one problem, not every file "missing"."""
+    try:
+        for name in os.listdir(folder)[:1]:
+            os.stat(folder / name)
+    except OSError as err:
+        return Problem(folder, f"cannot be read ({err.strerror or err})")
+    return None
 
 
 def _read_json(path: Path, problems: list[Problem]) -> dict[str, Any] | None:
@@ -215,6 +234,8 @@ def check_statistics(path: Path, data: dict[str, Any]) -> list[Problem]:
             return [Problem(path, f"'{key}' does not give one number per metric name")]
         if not all(isinstance(v, int | float) for v in values):
             return [Problem(path, f"'{key}' holds something that is not a number")]
+        if not all(math.isfinite(v) for v in values):
+            return [Problem(path, f"'{key}' holds NaN or an infinity, not a score")]
     return []
 
 
@@ -232,6 +253,45 @@ def check_raster(path: Path) -> list[Problem]:
             return found
     except RasterioError as err:
         return [Problem(path, f"unreadable raster ({err})")]
+
+
+# How far a raster's centre may lie outside its tile's UTM zone and latitude band, in degrees:
+# an S2 tile overhangs its zone's edge (about 1.4 degrees of longitude at 70 N) and its band's.
+_ZONE_MARGIN = 2.0
+_BAND_MARGIN = 1.0
+_BANDS = "CDEFGHJKLMNPQRSTUVWX"
+
+
+def check_placement(path: Path, tile: Tile) -> list[Problem]:
+    """A label raster must be in its tile's UTM CRS, over the tile's zone and latitude band."""
+    try:
+        with rasterio.open(path) as src:
+            epsg = src.crs.to_epsg() if src.crs else None
+            if epsg != tile.epsg:
+                crs = f"EPSG:{epsg}" if epsg else "a CRS without an EPSG code"
+                return [Problem(path, f"raster is in {crs}, tile {tile.id} is in EPSG:{tile.epsg}")]
+            left, bottom, right, top = src.bounds
+            xs, ys = rasterio.warp.transform(
+                src.crs, "EPSG:4326", [(left + right) / 2], [(bottom + top) / 2]
+            )
+    except RasterioError as err:
+        return [Problem(path, f"unreadable raster ({err})")]
+    lon, lat = xs[0], ys[0]
+    west = tile.zone * 6 - 186
+    south = -80 + 8 * _BANDS.index(tile.latitude_band)
+    north = south + (12 if tile.latitude_band == "X" else 8)
+    inside = west - _ZONE_MARGIN <= lon <= west + 6 + _ZONE_MARGIN
+    inside = inside and south - _BAND_MARGIN <= lat <= north + _BAND_MARGIN
+    if inside:
+        return []
+    return [
+        Problem(
+            path,
+            f"raster centre at lon {lon:.2f}, lat {lat:.2f} is outside tile {tile.id} "
+            f"(zone {tile.zone}: lon {west} to {west + 6}; band {tile.latitude_band}: "
+            f"lat {south} to {north})",
+        )
+    ]
 
 
 def _scene_tile(

@@ -12,13 +12,15 @@ import email.utils
 import logging
 import os
 import re
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
 import requests
+import urllib3
 
 from stacgen import __version__, constants, fileutil
 
@@ -33,6 +35,9 @@ CHUNK_SIZE = fileutil.CHUNK
 """Bytes per read; a dropped connection loses at most the chunk being read."""
 MAX_BACKOFF = 60.0
 MAX_RETRY_AFTER = 600.0
+DEADLINE = 180.0
+"""Seconds without progress after which a download gives up, however many tries are left: a
+server that never answers would otherwise cost every try's read timeout and the backoff."""
 MEMO_DIR = ".memo"
 PART_SUFFIX = ".part"
 
@@ -42,6 +47,14 @@ _TRANSIENT = (
     requests.ConnectionError,
     requests.Timeout,
     requests.exceptions.ChunkedEncodingError,
+)
+# The same while reading the body straight from urllib3 (requests wraps these only in its own
+# iter_content, which drops the part of a chunk read when the connection breaks).
+_TRANSIENT_READ = (
+    *_TRANSIENT,
+    urllib3.exceptions.ProtocolError,
+    urllib3.exceptions.ReadTimeoutError,
+    urllib3.exceptions.SSLError,
 )
 
 
@@ -64,6 +77,10 @@ class NotFound(DownloadError):
     """HTTP 404 or 410."""
 
 
+class Unreachable(DownloadError):
+    """The server's name does not resolve or it refuses connections: offline, most likely."""
+
+
 class _Interrupted(Exception):
     """A transfer stopped early; whatever reached the .part file is kept for a resume."""
 
@@ -76,9 +93,15 @@ class Retrier:
     backoff: float
     sleep: Sleep
     failures: int = 0
+    deadline: float = DEADLINE
+    clock: Callable[[], float] = time.monotonic
+    since: float = field(default=-1.0)  # when the last progress was made
+
+    def __post_init__(self) -> None:
+        self.since = self.clock()
 
     def failed(self, reason: str, retry_after: float | None = None) -> None:
-        """Wait before the next try, or raise once the retries are used up."""
+        """Wait before the next try, or raise once the retries or the deadline are used up."""
         self.failures += 1
         if self.failures > self.retries:
             raise DownloadError(f"{reason}; gave up after {self.failures} tries")
@@ -86,6 +109,11 @@ class Retrier:
             delay = min(self.backoff * 2 ** (self.failures - 1), MAX_BACKOFF)
         else:
             delay = retry_after
+        if self.clock() - self.since + delay > self.deadline:
+            raise DownloadError(
+                f"{reason}; gave up after {self.failures} tries: no progress within the "
+                f"{self.deadline:.0f} s deadline"
+            )
         tries = self.retries + 1
         log.warning("%s; try %d of %d in %.1f s", reason, self.failures + 1, tries, delay)
         self.sleep(delay)
@@ -93,6 +121,11 @@ class Retrier:
     def progressed(self) -> None:
         """A try that moved the download forward does not count against the next ones."""
         self.failures = 0
+        self.since = self.clock()
+
+    def remaining(self) -> float:
+        """Seconds left before the deadline."""
+        return max(self.deadline - (self.clock() - self.since), 0.0)
 
 
 @dataclass
@@ -104,18 +137,29 @@ class Client:
     def get(
         self, url: str, what: str, *, stream: bool = False, headers: dict[str, str] | None = None
     ) -> requests.Response:
-        """A response below 400 (or 416), retrying connection errors, timeouts, 429 and 5xx."""
+        """A response below 400 (or 416), retrying timeouts, dropped connections, 429 and 5xx.
+
+        A name that does not resolve or a refused connection is reported at once (offline,
+        most likely: another try would fail the same way), as is any other client error.
+        """
         while True:
+            connect, read = self.timeout
+            # No single try may wait past the deadline.
+            limit = max(self.retrier.remaining(), 0.001)
             try:
                 resp = self.session.get(
                     url,
                     headers={"User-Agent": _USER_AGENT, **(headers or {})},
                     stream=stream,
-                    timeout=self.timeout,
+                    timeout=(min(connect, limit), min(read, limit)),
                 )
             except _TRANSIENT as exc:
+                if _unreachable(exc):
+                    raise Unreachable(f"{what}: cannot reach {url}: {_cause(exc)}") from None
                 self.retrier.failed(f"{what}: {_describe(exc)} ({url})")
                 continue
+            except requests.RequestException as exc:
+                raise DownloadError(f"{what}: {_describe(exc)} ({url})") from None
             if resp.status_code == 429 or resp.status_code >= 500:
                 resp.close()
                 wait = retry_after_seconds(resp.headers.get("Retry-After"))
@@ -163,10 +207,55 @@ def retry_after_seconds(value: str | None, now: datetime | None = None) -> float
     return min(max(seconds, 0.0), MAX_RETRY_AFTER)
 
 
+def _unreachable(exc: BaseException) -> bool:
+    """Whether the connection was never made: the name did not resolve, or it was refused."""
+    if isinstance(exc, requests.Timeout):
+        return False
+    seen: set[int] = set()
+    stack: list[object] = [exc]
+    while stack:
+        item = stack.pop()
+        if id(item) in seen or not isinstance(item, BaseException):
+            continue
+        seen.add(id(item))
+        # urllib3's NameResolutionError is a NewConnectionError; a connect timeout is neither.
+        if isinstance(item, urllib3.exceptions.NewConnectionError):
+            return True
+        stack += [*item.args, getattr(item, "reason", None), item.__cause__, item.__context__]
+    return False
+
+
+_KINDS: tuple[tuple[type[BaseException], str], ...] = (
+    (requests.Timeout, "timed out"),
+    (urllib3.exceptions.ReadTimeoutError, "timed out"),
+    (urllib3.exceptions.ProtocolError, "connection broke"),
+    (requests.TooManyRedirects, "too many redirects (a redirect loop?)"),
+    (requests.exceptions.InvalidSchema, "not an http(s) link"),
+    (requests.exceptions.MissingSchema, "not an http(s) link"),
+    (requests.exceptions.InvalidURL, "malformed link"),
+    (requests.ConnectionError, "connection failed"),
+)
+
+
 def _describe(exc: BaseException) -> str:
-    kind = "timed out" if isinstance(exc, requests.Timeout) else "connection failed"
-    detail = " ".join(str(exc).split())
-    return f"{kind}: {detail[:160]}" if detail else kind
+    kind = next((text for cls, text in _KINDS if isinstance(exc, cls)), "request failed")
+    return f"{kind}: {_cause(exc)}"
+
+
+_ERRNO_TEXT = re.compile(r"\[Errno -?\d+\] [^)'\"\]]+")
+MAX_CAUSE = 160
+
+
+def _cause(exc: BaseException) -> str:
+    """The operating system's words for what failed, else the exception's, on one line and
+    cut (if at all) between words."""
+    text = " ".join(str(exc).split())
+    found = _ERRNO_TEXT.findall(text)
+    if found:
+        return str(found[-1]).strip()
+    if len(text) <= MAX_CAUSE:
+        return text or type(exc).__name__
+    return text[:MAX_CAUSE].rsplit(" ", 1)[0] + " ..."
 
 
 def is_verified(path: Path, file: RemoteFile) -> bool:
@@ -191,6 +280,21 @@ def download(
     """Fetch into `<dest>.part`, resuming it, and rename it to `dest` once its md5 matches."""
     part = dest.with_name(dest.name + PART_SUFFIX)
     log.info("downloading %s (%d bytes) from %s to %s", what, file.size, file.url, dest)
+    try:
+        _download(client, file, part, dest, what, progress)
+    except OSError as err:  # a full disk, a cache it may not write: not the server's fault
+        where = err.filename if err.filename is not None else part
+        raise DownloadError(f"{what}: cannot write {where}: {err.strerror or err}") from err
+
+
+def _download(
+    client: Client,
+    file: RemoteFile,
+    part: Path,
+    dest: Path,
+    what: str,
+    progress: ProgressCallback | None,
+) -> None:
     best = _size(part)  # the furthest the .part has got: passing it is progress
     while True:
         start = _usable_part(part, file.size)
@@ -279,17 +383,22 @@ def _stream(
         if progress:
             progress(done, total)
         try:
-            for chunk in resp.iter_content(CHUNK_SIZE):
+            # read1 gives what has arrived (up to a chunk) as soon as it has: a connection
+            # that breaks mid-chunk keeps every byte received before it, for the resume.
+            while chunk := resp.raw.read1(CHUNK_SIZE):
                 fh.write(chunk)
                 done += len(chunk)
                 if done > total:
                     break
                 if progress:
                     progress(done, total)
-        except _TRANSIENT as exc:
-            raise _Interrupted(
-                f"{what}: stopped at byte {done} of {total} ({_describe(exc)})"
-            ) from exc
+        except _TRANSIENT_READ as exc:
+            if done != total:
+                raise _Interrupted(
+                    f"{what}: stopped at byte {done} of {total} ({_describe(exc)})"
+                ) from exc
+            # Every byte is here (a Content-Length larger than the file ends this way).
+            log.info("%s: the connection broke after the last byte (%s)", what, _describe(exc))
         finally:
             fh.flush()
             os.fsync(fh.fileno())

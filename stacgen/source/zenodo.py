@@ -10,7 +10,9 @@ Cache layout, under ``<cache dir>/zenodo/<record id>/``:
 - ``.memo/``: the archive's md5, remembered while its size, mtime and inode are unchanged, so a
   cached archive is not hashed again on every run;
 - ``resolves_to.json``, in the folder of an id Zenodo answered with another record (a concept
-  record answers with its latest version): the id it resolved to, for offline runs.
+  record answers with its latest version): the id it resolved to, for offline runs;
+- ``local_copy.json``: where an archive given to a build lies whose size and md5 are the
+  record's (its verified copy): a later run without an archive uses it, without the network.
 
 The library never prints: it logs, and reports progress through ``on_progress(done, total)``.
 """
@@ -30,6 +32,8 @@ import requests
 
 from stacgen import config, constants, fileutil
 from stacgen.source.transfer import (
+    DEADLINE,
+    MEMO_DIR,
     PART_SUFFIX,
     TIMEOUT,
     Client,
@@ -47,6 +51,7 @@ log = logging.getLogger(__name__)
 
 RECORD_FILE = "record.json"
 ALIAS_FILE = "resolves_to.json"
+LOCAL_COPY_FILE = "local_copy.json"
 
 _MD5_HEX = re.compile(r"[0-9a-f]{32}")
 
@@ -130,11 +135,14 @@ def _parse_file(entry: Any, zenodo_url: str, record_id: int, index: int) -> Reco
     links = entry.get("links")
     link = _first_link(links) if isinstance(links, Mapping) else None
     base = zenodo_url.rstrip("/")
-    url = (
-        urljoin(base + "/", link)
-        if link
-        else f"{base}/api/records/{record_id}/files/{quote(key)}/content"
-    )
+    try:
+        url = (
+            urljoin(base + "/", link)
+            if link
+            else f"{base}/api/records/{record_id}/files/{quote(key)}/content"
+        )
+    except ValueError as err:  # urllib's words: "Invalid IPv6 URL" and the like
+        raise DownloadError(f"{where}: malformed link {link!r} for {key} ({err})") from None
     return RecordFile(key, size, md5, url)
 
 
@@ -224,7 +232,8 @@ def _target(root: Path, record: Record) -> tuple[RecordFile, Path]:
     file = _pick_file(record)
     _check_pinned(record, file)
     key = file.key
-    unsafe = key in (RECORD_FILE, ALIAS_FILE) or key.startswith(".") or key.endswith(PART_SUFFIX)
+    reserved = (RECORD_FILE, ALIAS_FILE, LOCAL_COPY_FILE)
+    unsafe = key in reserved or key.startswith(".") or key.endswith(PART_SUFFIX)
     if unsafe or any(c in key for c in "/\\\0"):
         raise DownloadError(f"Zenodo record {record.id}: unsafe file name {key!r}")
     return file, root / str(record.id) / key
@@ -294,6 +303,7 @@ def download_archive(
     sleep: Sleep = time.sleep,
     timeout: tuple[float, float] = TIMEOUT,
     refresh: bool = False,
+    deadline: float = DEADLINE,
 ) -> Path:
     """The verified archive of a record in the cache, downloading what is missing.
 
@@ -308,10 +318,14 @@ def download_archive(
         if is_verified(path, file):
             log.info("using the cached %s", path)
             return path
+    local = None if refresh else _local_copy(root, record_id, cached)
+    if local is not None:
+        log.info("using %s, the verified copy of Zenodo record %d", local, record_id)
+        return local
     http = session if session is not None else requests.Session()
 
     def client() -> Client:
-        return Client(http, Retrier(retries, backoff, sleep), timeout)
+        return Client(http, Retrier(retries, backoff, sleep, deadline=deadline), timeout)
 
     try:
         if cached is not None:
@@ -327,6 +341,54 @@ def download_archive(
     finally:
         if session is None:
             http.close()
+
+
+# --- a copy the user gave -------------------------------------------------------------------------
+def _expected(root: Path, record_id: int, cached: Record | None) -> tuple[int, str] | None:
+    """The size and md5 of the record's archive, from its saved JSON or stacgen's pins."""
+    if cached is not None:
+        file, _ = _target(root, cached)
+        return file.size, file.md5
+    if _resolved_id(root, record_id) == constants.RECORD_ID:
+        return constants.ARCHIVE_SIZE, constants.ARCHIVE_MD5
+    return None
+
+
+def _matches(path: Path, root: Path, expected: tuple[int, str]) -> bool:
+    try:
+        if not path.is_file() or path.stat().st_size != expected[0]:
+            return False
+        return fileutil.memo_digest(path, root / MEMO_DIR, "md5") == expected[1]
+    except OSError:
+        return False
+
+
+def remember_local_copy(
+    archive: Path, record_id: int = constants.RECORD_ID, cache_dir: Path | None = None
+) -> bool:
+    """Note `archive` as the record's verified copy if its size and md5 are the record's."""
+    root = _zenodo_root(cache_dir)
+    try:
+        expected = _expected(root, record_id, _cached_record(root, record_id, ""))
+    except DownloadError:
+        return False
+    if expected is None or not _matches(archive, root, expected):
+        return False
+    note = {"path": str(archive.resolve()), "size": expected[0], "md5": expected[1]}
+    fileutil.atomic_write_json(root / str(_resolved_id(root, record_id)) / LOCAL_COPY_FILE, note)
+    return True
+
+
+def _local_copy(root: Path, record_id: int, cached: Record | None) -> Path | None:
+    note = _read_json(root / str(_resolved_id(root, record_id)) / LOCAL_COPY_FILE)
+    path = note.get("path") if note else None
+    try:
+        expected = _expected(root, record_id, cached)
+    except DownloadError:
+        return None
+    if not isinstance(path, str) or expected is None:
+        return None
+    return Path(path) if _matches(Path(path), root, expected) else None
 
 
 def _fetch_file(
