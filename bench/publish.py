@@ -26,6 +26,7 @@ from obstore.store import S3Store
 from stacgen import config
 from stacgen.publish.absolute import public_files
 from stacgen.publish.pipeline import PublishOptions, publish
+from stacgen.publish.store import MULTIPART_CHUNK
 
 BIN = Path(sys.executable).parent
 WORKERS = 8
@@ -66,8 +67,16 @@ def floor(catalog: Path, endpoint: str, bucket: str) -> float:
     store = _store(endpoint, bucket)
     files = public_files(catalog)
     start = time.perf_counter()
+
+    def put(path: Path) -> None:
+        # the publish's own multipart threshold and part size: the same client, set the same way
+        size = path.stat().st_size
+        key = path.relative_to(catalog).as_posix()
+        use_multipart = size > MULTIPART_CHUNK
+        obstore.put(store, key, path, use_multipart=use_multipart, chunk_size=MULTIPART_CHUNK)
+
     with ThreadPoolExecutor(WORKERS) as pool:
-        list(pool.map(lambda p: obstore.put(store, p.relative_to(catalog).as_posix(), p), files))
+        list(pool.map(put, files))
     return time.perf_counter() - start
 
 
@@ -107,7 +116,9 @@ def report(catalog: Path, scratch: Path) -> None:
     """Print the publish lines for a built catalog folder.
 
     Floor and publish run twice, alternately, each into an empty bucket; the best of each is
-    kept (the machine is shared: one run alone is noisy).
+    kept (the machine is shared: one run alone is noisy). Both runs of the publish are printed:
+    the first also pays for importing the validator and stac-geoparquet and for writing
+    items.parquet, which the second finds remembered.
     """
     os.environ.update(KEY)
     files = public_files(catalog)
@@ -125,7 +136,11 @@ def report(catalog: Path, scratch: Path) -> None:
         f"publish: {len(files)} files, {size / 1e6:.0f} MB to moto on 127.0.0.1, {WORKERS} threads"
     )
     print(f"publish floor (plain parallel obstore put of the same files): {floor_s:.2f} s")
-    print(f"publish (stage, validate, list, upload in phases): {publish_s:.2f} s")
+    print(
+        f"publish (stage, validate, list, upload in phases): {publish_s:.2f} s "
+        f"(runs: {publishes[0]:.2f} s with the first imports and items.parquet written, "
+        f"{publishes[1]:.2f} s)"
+    )
     print(f"publish / floor: {publish_s / floor_s:.2f}x (target <= 1.3x)")
     print(f"no-op publish (stacgen publish, nothing sent): {noop_s:.2f} s (target < 2 s)")
     print(f"no-op said: {said}")
