@@ -13,7 +13,7 @@ export STACGEN_SCHEMAS ?= $(abspath ../shared/stac-schemas)
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install catalog test lint format bench bench-publish validate serve browser clean
+.PHONY: install catalog test lint format bench bench-publish bench-scale validate serve serve-pgstac postgres browser clean
 
 # The venv is (re)installed whenever pyproject.toml changes.
 $(STAMP): pyproject.toml
@@ -32,6 +32,34 @@ validate: $(STAMP)
 
 serve: $(STAMP)
 	$(BIN)/stacgen serve $(OUT) --host $(HOST) --port $(PORT)
+
+# The same, the STAC API from stac-fastapi-pgstac over PostgreSQL + PostGIS + pgstac. With
+# DSN=postgresql://USER:PASSWORD@HOST:PORT/DB it loads the catalog into that database (a team's
+# server) and serves it; without, it starts a throw-away cluster in a temporary folder. Asset
+# hrefs in the API point at ROOT_HREF, by default this server's own static catalog. Ctrl-C stops
+# everything it started (and removes the throw-away cluster).
+DSN ?=
+ROOT_HREF ?= http://$(HOST):$(PORT)/
+PGSTAC_SERVE = "$$0" pgstac load "$$STACGEN_DSN" "$$1" --root-href "$$2" && \
+	exec "$$0" serve "$$1" --pgstac "$$STACGEN_DSN" --host "$$3" --port "$$4"
+
+serve-pgstac: $(STAMP)
+ifdef DSN
+	@STACGEN_DSN='$(DSN)' sh -c '$(PGSTAC_SERVE)' $(BIN)/stacgen $(OUT) $(ROOT_HREF) $(HOST) $(PORT)
+else
+	@$(MAKE) --no-print-directory postgres
+	$(BIN)/python -m stacgen.testing.pgcluster -- \
+		sh -c '$(PGSTAC_SERVE)' $(BIN)/stacgen $(OUT) $(ROOT_HREF) $(HOST) $(PORT)
+endif
+
+# Debian's PostgreSQL 15 and PostGIS, installed where missing (as root, with apt).
+PG_BIN := /usr/lib/postgresql/15/bin
+POSTGIS_CONTROL := /usr/share/postgresql/15/extension/postgis.control
+postgres:
+	@if [ ! -x $(PG_BIN)/initdb ] || [ ! -f $(POSTGIS_CONTROL) ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -qq postgresql-15 postgresql-15-postgis-3 >/dev/null; \
+	fi
 
 # STAC Browser, built once with npm into browser/dist (git-ignored); served at /browser/.
 browser: browser/dist/index.html
@@ -58,6 +86,10 @@ bench: $(STAMP)
 # The publish figures alone: builds the full-size catalog, publishes it to a local moto server.
 bench-publish: $(STAMP)
 	$(BIN)/python -m bench.publish
+
+# pgstac with 100,000 synthetic items: load time and search latency (the load takes minutes).
+bench-scale: $(STAMP) postgres
+	$(BIN)/python -m bench.scale
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info bench/out browser screenshots

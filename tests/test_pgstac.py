@@ -221,6 +221,17 @@ def test_relative_catalog_needs_root_href(fresh_dsn: str, built_catalog: Path) -
         load(fresh_dsn, built_catalog)
 
 
+def test_item_without_datetime_changes_nothing(fresh_dsn: str, catalog_copy: Path) -> None:
+    load(fresh_dsn, catalog_copy, ROOT)
+    before = row_versions(fresh_dsn)
+    files = sorted(item_files(catalog_copy).items())
+    set_property(files[0][1], "eo:cloud_cover", 1.0)  # a good change, not to be loaded alone
+    set_property(files[-1][1], "datetime", None)
+    with pytest.raises(PgstacLoadError, match=f"item {files[-1][0]}: no datetime"):
+        load(fresh_dsn, catalog_copy, ROOT)
+    assert row_versions(fresh_dsn) == before
+
+
 def test_bad_dsn_is_one_line(built_catalog: Path) -> None:
     with pytest.raises(PgstacLoadError, match="bad DSN") as bad:
         load("host=127.0.0.1 port", built_catalog, ROOT)

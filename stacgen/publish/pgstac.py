@@ -70,7 +70,8 @@ class _Tally:
                     f"item {item.get('id')}: collection {collection!r} is not in the catalog "
                     "(pgstac keeps every item in a collection)"
                 )
-            self.keys.add((str(collection), str(item.get("id"))))
+            _check_item(item)
+            self.keys.add((str(collection), str(item["id"])))
             for name, value in (item.get("properties") or {}).items():
                 kinds.setdefault(name, set()).add(_kind(value))
             yield item
@@ -82,6 +83,18 @@ class _Tally:
             for name, kinds in self.kinds[collection].items()
             if kinds - {"null"} == {"number"} and name not in ITEM_COLUMNS
         )
+
+
+def _check_item(item: dict[str, Any]) -> None:
+    """What pgstac needs of an item, checked here so that a bad one is one line, not a trace."""
+    props = item.get("properties")
+    if not isinstance(item.get("id"), str) or not isinstance(props, dict):
+        raise PgstacLoadError(f"item {item.get('id')!r}: no string id or no properties")
+    if props.get("datetime") is None and None in (
+        props.get("start_datetime"),
+        props.get("end_datetime"),
+    ):
+        raise PgstacLoadError(f"item {item['id']}: no datetime (nor start and end datetimes)")
 
 
 def _kind(value: Any) -> str:
@@ -152,6 +165,8 @@ def load(dsn: str, catalog_dir: Path, root_href: str | None = None) -> LoadRepor
         docs = read_catalog(catalog_dir, root_href)
     except CatalogReadError as err:
         raise PgstacLoadError(str(err)) from err
+    for item in docs.items:  # all of them before the database is touched
+        _check_item(item)
     report = load_documents(dsn, docs.collections, docs.items)
     return dataclasses.replace(report, seconds=time.perf_counter() - start)
 

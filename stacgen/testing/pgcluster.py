@@ -40,6 +40,7 @@ SETTINGS: Final = {
     "synchronous_commit": "off",
     "full_page_writes": "off",
 }
+STOP_GRACE: Final = 10  # s a command gets to stop after each signal
 START_ATTEMPTS: Final = 3  # another process may take the free port before the server does
 
 
@@ -202,12 +203,20 @@ def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
 
 def _run_command(command: Sequence[str], dsn: str) -> int:
     """Run `command` with the DSN in its environment; Ctrl-C reaches it too (same group)."""
-    child = subprocess.Popen(list(command), env={**os.environ, DSN_ENV: dsn})
-    while True:
+    with subprocess.Popen(list(command), env={**os.environ, DSN_ENV: dsn}) as child:
         try:
             return child.wait()
         except KeyboardInterrupt:
-            child.send_signal(signal.SIGINT)  # make it stop before the cluster does
+            return _stop(child)  # before the cluster it uses goes away
+
+
+def _stop(child: subprocess.Popen[bytes]) -> int:
+    """Ask a command to stop (SIGINT, then SIGTERM), kill it if it will not."""
+    for ask in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL):
+        child.send_signal(ask)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            return child.wait(timeout=STOP_GRACE)
+    return child.wait()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
