@@ -6,6 +6,7 @@ this module so that a correction lands in one place.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass
 from typing import Final
@@ -349,6 +350,29 @@ SCENE_FOLDERS: Final = (
 SHARED_PRODUCT: Final = (
     "S2A_OPER_PRD_MSIL1C_PDMC_20160417T203056_R137_V20160417T111159_20160417T111159"
 )
+# The place each tile shows, for `alcd:site`. The authors' `location` (the folder table's "site")
+# is a place for Reference_dataset but a code such as `32TMR_20160323` for Hollstein. The places
+# of the Reference_dataset tiles are the authors' (spelled out); those of the five tiles only
+# Hollstein has are [inferred]: the town or region nearest the tile's centre.
+SITE_BY_TILE: Final = {
+    "32TMR": "Ispra",
+    "29RPQ": "Marrakech",
+    "35JPM": "Pretoria",
+    "11SPC": "Railroad Valley",
+    "31UDP": "Orleans",
+    "31TFJ": "Arles",
+    "34LGJ": "Mongu",
+    "21LWK": "Alta Floresta",
+    "32UPU": "Munich",
+    "33KWP": "Gobabeb",
+    "37PGQ": "Danakil",  # Afar, Eritrea / Ethiopia, 13.1 N 41.4 E
+    "32TNR": "Bergamo",  # Lombardy, 45.6 N 9.7 E, beside Ispra's tile
+    "35VLJ": "Tampere",  # Finland, 61.7 N 24.3 E
+    "33UUU": "Berlin",  # Brandenburg, 52.7 N 12.9 E
+    "49JGL": "Shark Bay",  # Western Australia, 26.7 S 113.6 E
+}
+# A `location` that is a tile and a date, not a place (Hollstein's copies).
+LOCATION_CODE: Final = re.compile(r"^\d{2}[C-X][A-Z]{2}_\d{8}$")
 # Scene folders per product (2 for the shared one): a build that starts scenes while it unpacks
 # waits for every copy of such a product, then merges them.
 FOLDERS_PER_PRODUCT: Final[dict[str, int]] = dict(Counter(f.product for f in SCENE_FOLDERS))

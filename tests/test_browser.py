@@ -29,6 +29,7 @@ import pytest
 from rasterio.errors import NotGeoreferencedWarning
 from rasterio.io import MemoryFile
 from serve_fixtures import FixtureCatalog
+from serve_subprocess import stacgen_serve
 
 from stacgen import constants
 from stacgen.serve import BROWSER_HINT, find_browser, serve
@@ -84,6 +85,7 @@ class Chromium:
         os.close(from_chrome)
         self._buffer = b""
         self._next_id = 0
+        self.events: list[dict[str, Any]] = []  # messages that answer no command (console ...)
 
     def send(self, method: str, session: str | None = None, **params: Any) -> dict[str, Any]:
         self._next_id += 1
@@ -94,6 +96,8 @@ class Chromium:
         deadline = time.monotonic() + WAIT
         while True:
             answer = self._receive(deadline)
+            if "id" not in answer:
+                self.events.append(answer)
             if answer.get("id") == self._next_id:
                 if "error" in answer:
                     raise RuntimeError(f"{method}: {answer['error']}")
@@ -248,3 +252,129 @@ def test_item_page_shows_id_classes_thumbnail_and_map(
         assert c.title in text
         assert c.name in text
         assert f"#{c.color_hint}" in text  # the colour column of the table
+
+
+# --- the collection page, as a cloud-mask user first sees it (issue 12) ------------------------
+# These drive `stacgen serve` as a subprocess (catalog at /, STAC Browser at /browser/).
+
+# The map's STAC layer and its footprint geometry, read from the Vue component OpenLayers is in.
+MAP_POLYGONS = """(() => {
+  const el = document.querySelector('.map-container');
+  const layer = el && el.__vue__ ? el.__vue__.stacLayer : null;
+  if (!layer) return 0;
+  let count = 0;
+  const walk = l => {
+    const source = l.getSource ? l.getSource() : null;
+    if (source && source.getFeatures) {
+      source.getFeatures().forEach(f => {
+        const g = f.getGeometry();
+        count += g.getPolygons ? g.getPolygons().length : 1;
+      });
+    }
+    if (l.getLayers) l.getLayers().getArray().forEach(walk);
+  };
+  walk(layer);
+  return count;
+})()"""
+
+
+def our_errors(chromium: Chromium, origin: str) -> list[str]:
+    """Console errors, uncaught exceptions and failed loads that are ours: not those of hosts
+    the page reaches outside `origin` (the base map's tiles, unreachable offline)."""
+    found = []
+    for event in chromium.events:
+        params = event.get("params", {})
+        if event.get("method") == "Log.entryAdded" and params["entry"]["level"] == "error":
+            entry = params["entry"]
+            url = entry.get("url") or ""
+            if not url or url.startswith(origin):
+                found.append(f"{entry['text']} ({url})")
+        elif event.get("method") == "Runtime.exceptionThrown":
+            found.append(json.dumps(params["exceptionDetails"])[:300])
+        elif event.get("method") == "Runtime.consoleAPICalled" and params["type"] == "error":
+            text = " ".join(str(a.get("value", a.get("description", ""))) for a in params["args"])
+            if "openstreetmap" not in text:
+                found.append(text[:300])
+    return found
+
+
+def _tiles(items: list[dict[str, Any]]) -> set[str]:
+    return {
+        f"{i['properties']['mgrs:utm_zone']}{i['properties']['mgrs:latitude_band']}"
+        f"{i['properties']['mgrs:grid_square']}"
+        for i in items
+    }
+
+
+def _catalog_items(catalog: Path) -> list[dict[str, Any]]:
+    folder = catalog / constants.COLLECTION_ID
+    return [
+        json.loads((p / f"{p.name}.json").read_text())
+        for p in sorted(folder.iterdir())
+        if (p / f"{p.name}.json").is_file()
+    ]
+
+
+def test_collection_page_shows_covers_footprints_and_markdown(
+    chromium: Chromium, built_catalog: Path
+) -> None:
+    items = _catalog_items(built_catalog)
+    page = chromium.new_page()
+    for domain in ("Runtime.enable", "Log.enable"):
+        page.send(domain)
+    with stacgen_serve(built_catalog) as origin:
+        page.send(
+            "Page.navigate", url=f"{origin}/browser/#/{constants.COLLECTION_ID}/collection.json"
+        )
+        # Item cards: each item's title, with its cloud and snow cover (item description).
+        covers = [
+            f"Cloud cover {i['properties']['eo:cloud_cover']:.1f} %, "
+            f"snow cover {i['properties']['eo:snow_cover']:.1f} %"
+            for i in items
+        ]
+        cards = "[...document.querySelectorAll('.item-card')].map(c => c.innerText).join('\\n')"
+        first = json.dumps([items[0]["properties"]["title"], covers[0]])
+        page.wait_until("the first item card", f"{first}.every(t => ({cards}).includes(t))")
+        # The map draws one outline per MGRS tile (the collection's per-tile bboxes).
+        page.wait_until(
+            "the tiles on the collection map", f"{MAP_POLYGONS} >= {len(_tiles(items))}"
+        )
+        description = page.evaluate("document.querySelector('.styled-description').textContent")
+        rendered_list = page.evaluate(
+            "document.querySelectorAll('.styled-description li code').length"
+        )
+        for item in items:  # every card, once it has scrolled into view and loaded
+            page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+            title = json.dumps(item["properties"]["title"])
+            page.wait_until(f"the card of {item['id']}", f"({cards}).includes({title})")
+        text = page.evaluate(cards)
+        time.sleep(1.0)  # late console messages
+        errors = our_errors(chromium, origin)
+        page.evaluate("window.scrollTo(0, 0)")
+        shot = page.screenshot()
+    SCREENSHOTS.mkdir(exist_ok=True)
+    (SCREENSHOTS / "stac-browser-collection.png").write_bytes(shot)
+
+    assert "|---|" not in description
+    assert "| value |" not in description
+    assert rendered_list >= len(constants.CLASSES)  # the class list is a Markdown list
+    for cover in covers:
+        assert cover in text
+    assert errors == []
+
+
+def test_item_page_has_no_console_errors_of_ours(chromium: Chromium, built_catalog: Path) -> None:
+    item = _catalog_items(built_catalog)[0]
+    page = chromium.new_page()
+    for domain in ("Runtime.enable", "Log.enable"):
+        page.send(domain)
+    chromium.events.clear()
+    with stacgen_serve(built_catalog) as origin:
+        url = f"{origin}/browser/#/{constants.COLLECTION_ID}/{item['id']}/{item['id']}.json"
+        page.send("Page.navigate", url=url)
+        page.wait_until("the item title", f"{BODY_TEXT}.includes({json.dumps(item['id'])})")
+        thumbnail = "i => i.src.endsWith('/thumbnail.png') && i.naturalWidth > 0"
+        page.wait_until("the thumbnail", f"[...document.images].some({thumbnail})")
+        time.sleep(2.0)
+        errors = our_errors(chromium, origin)
+    assert errors == []

@@ -209,12 +209,14 @@ def test_parameters_of_other_types_keep_the_build_and_the_parquet(tmp_path: Path
     out = tmp_path / "out"
     build(_options(top, out, tmp_path / "c"))
     item = json.loads((out / COLL / first.name / f"{first.name}.json").read_text())
-    assert item["properties"]["alcd:parameters"]["nb_samples"] == "1831", "verbatim in the JSON"
+    (copy,) = item["properties"]["alcd:parameters"]
+    assert copy["parameters"]["nb_samples"] == "1831", "verbatim in the JSON"
     rows = pq.read_table(out / COLL / "items.parquet").to_pylist()
     by_id = {row["id"]: row for row in rows}
     for folder in (first, second):
         written = json.loads((folder / constants.PARAMETERS).read_text())
-        assert json.loads(by_id[folder.name]["alcd:parameters"]) == written
+        (copy,) = json.loads(by_id[folder.name]["alcd:parameters"])
+        assert copy["parameters"] == written
 
 
 # --- 5. a raster not where its tile is ------------------------------------------------------------

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import re
+import zipfile
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -136,30 +138,80 @@ def test_footprint_lies_inside_the_tile_and_covers_the_valid_pixels(
         assert item["properties"]["proj:code"] == f"EPSG:{crs.to_epsg()}"
 
 
-def test_samples_geojson_matches_the_shapefiles(built_catalog: Path, archive_top: Path) -> None:
+def _copies(top: Path, item_id: str) -> list[tuple[str, Path]]:
+    """(subset, scene folder) of every copy of a product, in the archive's subset order."""
+    return [(s, top / s / item_id) for s in constants.SUBSETS if (top / s / item_id).is_dir()]
+
+
+def _expected_samples(top: Path, item_id: str) -> list[tuple[int, float, float, list[str]]]:
+    """(class, lon, lat, subsets) of every point of every copy, read with pyogrio; a point of
+    a later copy with the same layer, coordinates and attribute values as one of an earlier
+    copy is that point."""
+    entries: list[tuple[tuple[Any, ...], int, float, float, list[str]]] = []
+    for subset, folder in _copies(top, item_id):
+        for shp in sorted((folder / constants.SAMPLES_DIR).glob("*.shp")):
+            meta, _, wkb, fields = pyogrio.raw.read(shp)
+            points = shapely.from_wkb(wkb) if wkb is not None else []
+            if not len(points):
+                continue
+            xs, ys = shapely.get_x(points), shapely.get_y(points)
+            lons, lats = rasterio.warp.transform(meta["crs"], "EPSG:4326", xs, ys)
+            for i in range(len(points)):
+                key = (shp.stem, xs[i], ys[i], tuple(str(f[i]) for f in fields))
+                twin = next((e for e in entries if e[0] == key and subset not in e[4]), None)
+                if twin is not None:
+                    twin[4].append(subset)
+                else:
+                    value = constants.SAMPLE_LAYERS[shp.stem]
+                    entries.append((key, value, lons[i], lats[i], [subset]))
+    return [(value, lon, lat, subsets) for _, value, lon, lat, subsets in entries]
+
+
+def test_samples_geojson_holds_every_copys_points(built_catalog: Path, archive_top: Path) -> None:
     for item in _items(built_catalog):
-        folder = _scene_dir(archive_top, item["id"])
         href = item["assets"]["samples"]["href"]
         features = json.loads((built_catalog / COLL / item["id"] / href).read_text())["features"]
-        expected = []
-        for shp in sorted((folder / constants.SAMPLES_DIR).glob("*.shp")):
-            meta, _, wkb, _ = pyogrio.raw.read(shp)
-            points = shapely.from_wkb(wkb) if wkb is not None else []
-            if len(points):
-                lons, lats = rasterio.warp.transform(
-                    meta["crs"], "EPSG:4326", shapely.get_x(points), shapely.get_y(points)
-                )
-                expected += [
-                    (constants.SAMPLE_LAYERS[shp.stem], lon, lat)
-                    for lon, lat in zip(lons, lats, strict=True)
-                ]
+        expected = _expected_samples(archive_top, item["id"])
         assert len(features) == len(expected) == item["assets"]["samples"]["alcd:sample_count"]
-        for feature, (value, lon, lat) in zip(features, expected, strict=True):
+        for feature, (value, lon, lat, subsets) in zip(features, expected, strict=True):
             assert feature["properties"]["class"] == value
             assert feature["properties"]["class_name"] == constants.CLASS_BY_VALUE[value].name
+            assert feature["properties"]["subsets"] == subsets
+            assert feature["properties"]["subset"] == subsets[0]
             assert feature["geometry"]["coordinates"] == pytest.approx([lon, lat], abs=1e-6)
             assert -180 <= lon <= 180
             assert -90 <= lat <= 90
+
+
+def test_shared_product_keeps_both_copies(built_catalog: Path, archive_top: Path) -> None:
+    item = _item(built_catalog, constants.SHARED_PRODUCT)
+    folder = built_catalog / COLL / item["id"]
+    copies = _copies(archive_top, item["id"])
+    assert [s for s, _ in copies] == item["properties"]["alcd:subsets"] == list(constants.SUBSETS)
+    for subset, source in copies:
+        for kind, relative in (
+            ("parameters", constants.PARAMETERS),
+            ("statistics", constants.STATISTICS),
+        ):
+            asset = item["assets"][f"{kind}_{subset.lower()}"]
+            assert subset in asset["title"]
+            assert (folder / asset["href"]).read_bytes() == (source / relative).read_bytes()
+        params = json.loads((source / constants.PARAMETERS).read_text())
+        assert {"subset": subset, "parameters": params} in item["properties"]["alcd:parameters"]
+    # the synthetic copies differ, so each copy's data is really there
+    (_, ref), (_, hol) = copies
+    assert (ref / constants.STATISTICS).read_bytes() != (hol / constants.STATISTICS).read_bytes()
+    stats = json.loads((ref / constants.STATISTICS).read_text())
+    assert item["properties"]["alcd:accuracy"] == stats["means"][0]
+    features = json.loads((folder / item["assets"]["samples"]["href"]).read_text())["features"]
+    seen = {tuple(f["properties"]["subsets"]) for f in features}
+    assert seen == {("Reference_dataset",), ("Hollstein",), ("Reference_dataset", "Hollstein")}
+    with zipfile.ZipFile(folder / item["assets"]["samples_shapefile"]["href"]) as archive:
+        for subset, source in copies:
+            samples = source / constants.SAMPLES_DIR
+            for path in samples.iterdir():
+                name = f"{subset}/{constants.SAMPLES_DIR}/{path.name}"
+                assert archive.read(name) == path.read_bytes()
 
 
 def test_identity_links_and_parameters(built_catalog: Path, archive_top: Path) -> None:
@@ -172,8 +224,22 @@ def test_identity_links_and_parameters(built_catalog: Path, archive_top: Path) -
         params = json.loads(
             (_scene_dir(archive_top, item["id"]) / constants.PARAMETERS).read_text()
         )
-        assert props["alcd:parameters"] == params
-        assert props["alcd:site"] == params["location"]
+        copies = _copies(archive_top, item["id"])
+        assert props["alcd:parameters"] == [
+            {
+                "subset": subset,
+                "parameters": json.loads((folder / constants.PARAMETERS).read_text()),
+            }
+            for subset, folder in copies
+        ]
+        # ALCD.md's folder table: the place of each Reference_dataset scene; a Hollstein
+        # `location` such as 32TMR_20160323 is a code, not a place, kept in alcd:parameters.
+        reference = [f.site for f in constants.SCENE_FOLDERS if f.product == item["id"]]
+        if copies[0][0] == "Reference_dataset":
+            letters = re.sub("[^a-z]", "", props["alcd:site"].lower())
+            assert letters in re.sub("[^a-z]", "", reference[0].lower())
+        assert not re.fullmatch(r"\d{2}[A-Z]{3}_\d{8}", props["alcd:site"])
+        assert props["alcd:site"] != params["tile"]
         assert (
             f"{props['mgrs:utm_zone']}{props['mgrs:latitude_band']}{props['mgrs:grid_square']}"
             == params["tile"]
@@ -185,7 +251,9 @@ def test_identity_links_and_parameters(built_catalog: Path, archive_top: Path) -
         assert [link["href"] for link in source] == [constants.CDSE_ITEM_URL.format(name=compact)]
         assert source[0]["type"] == "application/geo+json"
         assert props["sci:doi"] == constants.DOI
-        assert set(item["assets"]) == {spec.key for spec in stac_items.ASSETS}
+        assert set(item["assets"]) == {
+            spec.key for spec in stac_items.asset_specs(props["alcd:subsets"])
+        }
         for asset in item["assets"].values():
             assert asset["title"]
             assert asset["type"]
@@ -201,7 +269,7 @@ def test_statistics_properties(built_catalog: Path, archive_top: Path) -> None:
         for i, name in enumerate(stats["metrics_names"]):
             assert item["properties"][f"alcd:{name}"] == stats["means"][i]
             assert item["properties"][f"alcd:{name}_std"] == stats["stds"][i]
-        assert item["properties"].get("alcd:k_folds") == stats.get("K")
+        assert item["properties"]["alcd:k_folds"] == stats.get("K", len(stats["all_metrics"]))
 
 
 def test_collection_summaries_and_item_assets(built_catalog: Path) -> None:
@@ -209,7 +277,7 @@ def test_collection_summaries_and_item_assets(built_catalog: Path) -> None:
     items = _items(built_catalog)
     clouds = [i["properties"]["eo:cloud_cover"] for i in items]
     assert coll["summaries"]["eo:cloud_cover"] == {"minimum": min(clouds), "maximum": max(clouds)}
-    assert set(coll["item_assets"]) == {spec.key for spec in stac_items.ASSETS}
+    assert set(coll["item_assets"]) == {spec.key for spec in stac_items.ALL_ASSETS}
     assert coll["license"] == "other"  # no Zenodo record was saved for this build
     assert coll["assets"]["items"]["roles"] == ["stac-items"]
     start = min(i["properties"]["datetime"] for i in items)

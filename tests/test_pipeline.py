@@ -245,7 +245,8 @@ def test_rebuild_skips_unchanged_scenes_and_force_redoes_them(tmp_path: Path) ->
     assert (partial.built, partial.reused) == (1, first.items - 1)
     item_id = _plain_folders(top)[0].name
     item = json.loads((out / COLL / item_id / f"{item_id}.json").read_text())
-    assert item["properties"]["alcd:site"] == "Somewhere else"
+    (copy,) = item["properties"]["alcd:parameters"]
+    assert copy["parameters"]["location"] == "Somewhere else"
     # A published file deleted or changed by hand: that item is made again, the rest reused.
     other = _plain_folders(top)[1].name
     (out / COLL / other / "thumbnail.png").unlink()

@@ -225,16 +225,34 @@ def test_contours_png_is_rgb_on_the_same_pixels_and_not_georeferenced(small_tree
         assert np.isin(labels[painted], constants.CLOUD_VALUES).all()
 
 
-def test_shared_product_is_byte_identical_except_its_location(small_tree: Path) -> None:
-    copies = [_scene(small_tree, f) for f in _folders() if f.product == constants.SHARED_PRODUCT]
-    assert len(copies) == 2
-    a, b = copies
-    for name in SCENE_FILES - {constants.PARAMETERS}:
+def _shared_copies(top: Path) -> tuple[Path, Path]:
+    a, b = (_scene(top, f) for f in _folders() if f.product == constants.SHARED_PRODUCT)
+    return a, b
+
+
+def test_shared_product_copies_differ_in_samples_statistics_and_parameters(
+    small_tree: Path,
+) -> None:
+    a, b = _shared_copies(small_tree)
+    assert (a.parent.name, b.parent.name) == constants.SUBSETS
+    rasters = (constants.CLASSIFICATION_MAP, constants.CONFIDENCE_MAP, constants.CONTOURS)
+    for name in rasters:
         assert (a / name).read_bytes() == (b / name).read_bytes(), name
+    assert (a / constants.STATISTICS).read_bytes() != (b / constants.STATISTICS).read_bytes()
     pa = json.loads((a / constants.PARAMETERS).read_text())
     pb = json.loads((b / constants.PARAMETERS).read_text())
-    assert {k for k in pa if pa[k] != pb[k]} == {"location"}
-    assert (pa["location"], pb["location"]) == ("Marrakech", "Marrakech_Hollstein")
+    assert {k for k in pa if pa[k] != pb[k]} == {"nb_samples"}
+    layers = [f"{constants.SAMPLES_DIR}/{layer}.shp" for layer in constants.SAMPLE_LAYERS]
+    same = [n for n in layers if (a / n).read_bytes() == (b / n).read_bytes()]
+    assert 0 < len(same) < len(layers)  # some points in both copies, some in one only
+
+
+def test_identical_copies_on_request(tmp_path: Path) -> None:
+    folders = [f for f in constants.SCENE_FOLDERS if f.product == constants.SHARED_PRODUCT]
+    top = synthetic.make_tree(tmp_path, size=TINY, folders=folders, identical_copies=True)
+    a, b = (top / f.subset / f.product for f in folders)
+    for name in SCENE_FILES:
+        assert (a / name).read_bytes() == (b / name).read_bytes(), name
 
 
 def _sensing_day(product: str) -> str:

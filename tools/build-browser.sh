@@ -41,6 +41,11 @@ grep -qF "$CONFIG_LINE" "$src/public/index.html" \
   || { echo "build-browser: $src/public/index.html: config.js line not found" >&2; exit 1; }
 sed -i "s|$CONFIG_LINE|<script defer=\"defer\" src=\"<%= BASE_URL %>config.js\"></script>|" \
   "$src/public/index.html"
+# No icon link: Chromium then asks the server root for /favicon.ico, which is not there, and
+# logs a 404 on every page. An empty inline icon asks for nothing.
+grep -q '<head>' "$src/public/index.html" \
+  || { echo "build-browser: $src/public/index.html: <head> not found" >&2; exit 1; }
+sed -i 's|<head>|<head><link rel="icon" href="data:,">|' "$src/public/index.html"
 
 (
   cd "$src"

@@ -323,6 +323,7 @@ def save_catalog(items: list[pystac.Item], staging: Path, options: BuildOptions)
     import pystac
 
     from stacgen.stac.collection import create_collection
+    from stacgen.stac.splits import apply_splits
 
     catalog = pystac.Catalog(
         id="alcd",
@@ -330,9 +331,11 @@ def save_catalog(items: list[pystac.Item], staging: Path, options: BuildOptions)
         description="The ALCD Sentinel-2 reference cloud masks (Baetens & Hagolle, "
         f"Zenodo record {constants.RECORD_ID}) as Cloud-Optimized GeoTIFFs, built by stacgen.",
     )
+    apply_splits(items)  # a collection-wide choice: made again whenever the items change
     collection = create_collection(items, options.record)
     catalog.add_child(collection)
-    collection.add_items(items)
+    for item in items:  # titled item links: STAC Browser lists them by title, stac-check asks
+        collection.add_item(item, title=item.common_metadata.title)
     if options.root_href:
         catalog.normalize_hrefs(options.root_href, skip_unresolved=True)
         catalog.save(pystac.CatalogType.ABSOLUTE_PUBLISHED, dest_href=str(staging))

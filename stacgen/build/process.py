@@ -21,16 +21,9 @@ from stacgen.build.samples import SamplesError
 from stacgen.errors import SceneError
 from stacgen.fileutil import digests
 from stacgen.source.scene import Scene
-from stacgen.stac.items import ASSET_BY_KEY, ASSETS
+from stacgen.stac.items import ASSET_BY_KEY, ASSETS, asset_specs, subset_assets
 
 log = logging.getLogger(__name__)
-
-# Files carried over from the scene folder unchanged: asset key -> path in the scene folder.
-CARRIED = {
-    "contours": constants.CONTOURS,
-    "parameters": constants.PARAMETERS,
-    "statistics": constants.STATISTICS,
-}
 
 
 # GDAL's block cache is left at its default: a dataset's blocks are freed when it closes, so
@@ -76,8 +69,12 @@ def _process(scene: Scene, item_dir: Path) -> SceneOutputs:
     cog.write_visual(classes, grid, path(ASSET_BY_KEY["visual"].filename))
     check_cogs(item_dir)
     cog.write_thumbnail(classes, path(ASSET_BY_KEY["thumbnail"].filename))
-    for key, relative in CARRIED.items():
-        shutil.copyfile(scene.path(relative), path(ASSET_BY_KEY[key].filename))
+    shutil.copyfile(scene.path(constants.CONTOURS), path(ASSET_BY_KEY["contours"].filename))
+    for copy in scene.copies:
+        # Each copy's own files, byte for byte: the copies of a product may differ.
+        for spec in subset_assets(copy.subset):
+            assert spec.source is not None
+            shutil.copyfile(copy.folder / spec.source, path(spec.filename))
     sample_count = write_samples(scene, grid, item_dir)
     return SceneOutputs(
         scene=scene,
@@ -85,7 +82,7 @@ def _process(scene: Scene, item_dir: Path) -> SceneOutputs:
         stats=class_stats(classes),
         confidence=band_stats(confidence),
         footprint=shape,
-        files={key: file_info(path(spec.filename)) for key, spec in ASSET_BY_KEY.items()},
+        files={spec.key: file_info(path(spec.filename)) for spec in asset_specs(scene.subsets)},
         sample_count=sample_count,
     )
 
@@ -135,10 +132,10 @@ def band_stats(values: ClassArray) -> BandStats | None:
 
 def write_samples(scene: Scene, grid: Grid, item_dir: Path) -> int:
     crs = f"EPSG:{grid.epsg}" if grid.epsg else grid.crs_wkt
-    collection = samples.samples_geojson(scene.shapefiles, crs)
+    collection = samples.samples_geojson(scene.copies, crs)
     text = json.dumps(collection, separators=(",", ":")) + "\n"
     (item_dir / ASSET_BY_KEY["samples"].filename).write_text(text, encoding="utf-8")
-    zipped = samples.zip_shapefiles(scene.shapefiles)
+    zipped = samples.zip_shapefiles(scene.copies)
     (item_dir / ASSET_BY_KEY["samples_shapefile"].filename).write_bytes(zipped)
     return len(collection["features"])
 

@@ -1,5 +1,7 @@
 """The hand-picked sample points of a scene: one WGS84 GeoJSON, and the shapefiles zipped.
 
+A product held by both subsets keeps both copies' points and both copies' shapefiles.
+
 The class of a point comes from its shapefile's name: the authors' attribute tables hold a
 `class` field that is often NULL, or only an `id`.
 """
@@ -9,6 +11,7 @@ from __future__ import annotations
 import io
 import zipfile
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +22,7 @@ import shapely
 
 from stacgen import constants
 from stacgen.build.labels import COORD_DECIMALS
+from stacgen.source.scene import SceneCopy
 
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # fixed, so the zip is byte-identical from run to run
 
@@ -37,14 +41,24 @@ def layer_class(shapefile: Path) -> int:
         ) from None
 
 
-def read_points(shapefile: Path, default_crs: str) -> tuple[list[list[float]], list[int]]:
-    """WGS84 [lon, lat] of every point of a layer, with its feature id."""
+@dataclass(frozen=True)
+class LayerPoints:
+    """The points of one layer: WGS84 [lon, lat], feature ids, and what makes each one unique
+    (the class, the original coordinates and attribute values: not the subset)."""
+
+    coords: list[list[float]]
+    fids: list[int]
+    identities: list[tuple[Any, ...]]
+
+
+def read_points(shapefile: Path, default_crs: str) -> LayerPoints:
+    """Every point of a layer in WGS84, with its feature id and identity."""
     try:
-        meta, fids, wkb, _ = pyogrio.raw.read(shapefile, return_fids=True)
+        meta, fids, wkb, field_data = pyogrio.raw.read(shapefile, return_fids=True)
     except Exception as err:  # pyogrio raises several unrelated types for unreadable files
         raise SamplesError(f"{shapefile}: unreadable shapefile ({err})") from err
     if wkb is None or len(wkb) == 0:
-        return [], []
+        return LayerPoints([], [], [])
     points = shapely.from_wkb(wkb)
     kinds = set(shapely.get_type_id(points).tolist())
     if kinds - {0}:
@@ -52,43 +66,79 @@ def read_points(shapefile: Path, default_crs: str) -> tuple[list[list[float]], l
     xs, ys = shapely.get_x(points), shapely.get_y(points)
     lons, lats = rasterio.warp.transform(meta.get("crs") or default_crs, "EPSG:4326", xs, ys)
     coords = np.round(np.column_stack([lons, lats]), COORD_DECIMALS).tolist()
-    return coords, [int(f) for f in fids]
+    names = [str(n) for n in meta.get("fields", [])]
+    columns = [[repr(v) for v in values.tolist()] for values in field_data]
+    rows = list(zip(*columns, strict=True)) if columns else [()] * len(xs)
+    identities = [
+        (shapefile.stem, float(x), float(y), tuple(zip(names, row, strict=True)))
+        for x, y, row in zip(xs, ys, rows, strict=True)
+    ]
+    return LayerPoints(coords, [int(f) for f in fids], identities)
 
 
-def samples_geojson(shapefiles: Sequence[Path], default_crs: str) -> dict[str, Any]:
-    """All points of the scene as one RFC 7946 FeatureCollection, `class` from the layer name."""
-    features = []
-    for shapefile in sorted(shapefiles):
-        value = layer_class(shapefile)
-        coords, fids = read_points(shapefile, default_crs)
-        for xy, fid in zip(coords, fids, strict=True):
-            features.append(
-                {
-                    "type": "Feature",
-                    "id": f"{shapefile.stem}.{fid}",
-                    "geometry": {"type": "Point", "coordinates": xy},
-                    "properties": {
-                        "class": value,
-                        "class_name": constants.CLASS_BY_VALUE[value].name,
-                        "layer": shapefile.stem,
-                    },
-                }
-            )
+def samples_geojson(copies: Sequence[SceneCopy], default_crs: str) -> dict[str, Any]:
+    """All points of every copy as one RFC 7946 FeatureCollection, `class` from the layer name.
+
+    Each point says which subsets' copies hold it (`subset`: the first, `subsets`: all). A point
+    of a later copy that is truly identical to one of an earlier copy (same layer, same
+    original coordinates, same attribute values) is that point, listed once.
+    """
+    features: list[dict[str, Any]] = []
+    for copy in copies:
+        unmatched = _by_identity(features)
+        for shapefile in sorted(copy.shapefiles):
+            value = layer_class(shapefile)
+            layer = read_points(shapefile, default_crs)
+            for xy, fid, identity in zip(layer.coords, layer.fids, layer.identities, strict=True):
+                twins = unmatched.get(identity)
+                if twins:
+                    twins.pop(0)["properties"]["subsets"].append(copy.subset)
+                    continue
+                features.append(_feature(copy.subset, shapefile.stem, fid, value, xy, identity))
+    for feature in features:
+        del feature["identity"]
     return {"type": "FeatureCollection", "features": features}
 
 
-def zip_shapefiles(shapefiles: Sequence[Path]) -> bytes:
-    """The shapefiles and their sidecars, bytes untouched, under Samples/ in a stable order."""
+def _by_identity(features: list[dict[str, Any]]) -> dict[tuple[Any, ...], list[dict[str, Any]]]:
+    found: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    for feature in features:
+        found.setdefault(feature["identity"], []).append(feature)
+    return found
+
+
+def _feature(
+    subset: str, layer: str, fid: int, value: int, xy: list[float], identity: tuple[Any, ...]
+) -> dict[str, Any]:
+    return {
+        "type": "Feature",
+        "id": f"{subset}/{layer}.{fid}",
+        "geometry": {"type": "Point", "coordinates": xy},
+        "properties": {
+            "class": value,
+            "class_name": constants.CLASS_BY_VALUE[value].name,
+            "layer": layer,
+            "subset": subset,
+            "subsets": [subset],
+        },
+        "identity": identity,  # removed before the collection is returned
+    }
+
+
+def zip_shapefiles(copies: Sequence[SceneCopy]) -> bytes:
+    """Each copy's shapefiles and their sidecars, bytes untouched, under <subset>/Samples/, in a
+    stable order."""
     members = sorted(
-        sidecar
-        for shp in shapefiles
+        (copy.subset, sidecar)
+        for copy in copies
+        for shp in copy.shapefiles
         for sidecar in shp.parent.glob(shp.stem + ".*")
         if sidecar.suffix.lower() in constants.SHAPEFILE_SIDECARS
     )
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for path in members:
-            info = zipfile.ZipInfo(f"{constants.SAMPLES_DIR}/{path.name}", ZIP_DATE)
+        for subset, path in members:
+            info = zipfile.ZipInfo(f"{subset}/{constants.SAMPLES_DIR}/{path.name}", ZIP_DATE)
             info.compress_type = zipfile.ZIP_DEFLATED
             info.external_attr = 0o644 << 16
             archive.writestr(info, path.read_bytes())

@@ -103,24 +103,55 @@ def parse_tile(value: object) -> Tile:
 
 
 @dataclass(frozen=True)
-class Scene:
-    """One L1C product: its checked inputs, with the folder of the first subset as primary."""
+class SceneCopy:
+    """One scene folder of a product: its subset and the files that may differ between copies."""
 
-    product: ProductName
-    tile: Tile
-    folders: tuple[Path, ...]
-    subsets: tuple[str, ...]
+    subset: str
+    folder: Path
     parameters: dict[str, Any] = field(hash=False)
     statistics: dict[str, Any] = field(hash=False)
     shapefiles: tuple[Path, ...]
+
+
+@dataclass(frozen=True)
+class Scene:
+    """One L1C product: its checked inputs, one copy per subset that holds it.
+
+    The copies are in SUBSETS order: the `Reference_dataset` copy, the one the paper used,
+    comes first and gives the searchable metrics (`primary`).
+    """
+
+    product: ProductName
+    tile: Tile
+    copies: tuple[SceneCopy, ...]
 
     @property
     def id(self) -> str:
         return self.product.name
 
     @property
+    def primary(self) -> SceneCopy:
+        return self.copies[0]
+
+    @property
+    def folders(self) -> tuple[Path, ...]:
+        return tuple(c.folder for c in self.copies)
+
+    @property
+    def subsets(self) -> tuple[str, ...]:
+        return tuple(c.subset for c in self.copies)
+
+    @property
     def folder(self) -> Path:
-        return self.folders[0]
+        return self.primary.folder
+
+    @property
+    def parameters(self) -> dict[str, Any]:
+        return self.primary.parameters
+
+    @property
+    def statistics(self) -> dict[str, Any]:
+        return self.primary.statistics
 
     def path(self, relative: str) -> Path:
         return self.folder / relative
@@ -148,8 +179,8 @@ def discover(top: Path) -> tuple[list[Scene], list[Problem]]:
 def combine(top: Path, reads: dict[Path, FolderRead]) -> tuple[list[Scene], list[Problem]]:
     """The Scenes of the folders read (one per product, its copies merged) and all problems.
 
-    Copies are merged in the order of `reads`, which is `scene_folders` order for a whole
-    archive: the first subset's copy is the primary.
+    Copies are merged in SUBSETS order, whatever the order of `reads`: the
+    `Reference_dataset` copy is the primary.
     """
     by_product: dict[str, list[Scene]] = {}
     problems: list[Problem] = []
@@ -193,16 +224,14 @@ def read_folder(folder: Path) -> FolderRead:
             problems += check_placement(folder / rel, tile)
     if problems or product is None or tile is None or parameters is None or statistics is None:
         return None, problems
-    scene = Scene(
-        product=product,
-        tile=tile,
-        folders=(folder,),
-        subsets=(folder.parent.name,),
+    copy = SceneCopy(
+        subset=folder.parent.name,
+        folder=folder,
         parameters=parameters,
         statistics=statistics,
         shapefiles=tuple(sorted((folder / constants.SAMPLES_DIR).glob("*.shp"))),
     )
-    return scene, []
+    return Scene(product=product, tile=tile, copies=(copy,)), []
 
 
 def _unreadable(folder: Path) -> Problem | None:
@@ -320,25 +349,25 @@ def _scene_tile(
     return from_json
 
 
-def merge_copies(copies: list[Scene]) -> tuple[Scene | None, list[Problem]]:
-    """Fold the copies of one product (one per subset) into one Scene, if their rasters agree."""
+def _subset_rank(copy: SceneCopy) -> tuple[int, str]:
+    subsets = list(constants.SUBSETS)
+    return (subsets.index(copy.subset) if copy.subset in subsets else len(subsets), copy.subset)
+
+
+def merge_copies(scenes: list[Scene]) -> tuple[Scene | None, list[Problem]]:
+    """Fold the copies of one product (one per subset) into one Scene, if their rasters agree.
+
+    Every copy is kept whole (parameters, statistics, samples): only the rasters must be equal.
+    """
+    copies = sorted((c for s in scenes for c in s.copies), key=_subset_rank)
     first = copies[0]
     problems = []
     for other in copies[1:]:
         for rel in (constants.CLASSIFICATION_MAP, constants.CONFIDENCE_MAP):
-            if digests(first.path(rel)) != digests(other.path(rel)):
+            if digests(first.folder / rel) != digests(other.folder / rel):
                 problems.append(
-                    Problem(other.path(rel), f"differs from {first.path(rel)} (same product)")
+                    Problem(other.folder / rel, f"differs from {first.folder / rel} (same product)")
                 )
     if problems:
         return None, problems
-    merged = Scene(
-        product=first.product,
-        tile=first.tile,
-        folders=tuple(c.folder for c in copies),
-        subsets=tuple(c.subsets[0] for c in copies),
-        parameters=first.parameters,
-        statistics=first.statistics,
-        shapefiles=first.shapefiles,
-    )
-    return merged, []
+    return Scene(product=scenes[0].product, tile=scenes[0].tile, copies=tuple(copies)), []

@@ -8,19 +8,22 @@ from typing import Any
 
 import pystac
 from pystac.extensions.classification import ClassificationExtension
-from pystac.extensions.scientific import ScientificExtension
 
 from stacgen import constants
 from stacgen.stac.items import (
-    ASSETS,
+    ALL_ASSETS,
     LABEL_METHODS,
     LABEL_TASKS,
     apply_science,
     class_objects,
 )
+from stacgen.stac.mlaoi import SCHEMA_URI as ML_AOI_SCHEMA
+from stacgen.stac.mlaoi import SPLITS
+from stacgen.stac.splits import RULE, class_shares, split_sites
 
 log = logging.getLogger(__name__)
 
+# CommonMark only (STAC Browser renders no tables): lists, code spans, emphasis.
 COLLECTION_DESCRIPTION = """\
 Reference cloud masks for 37 Sentinel-2 L1C products over 15 MGRS tiles worldwide (2015-2018),
 made by Louis Baetens and Olivier Hagolle (CESBIO / CNES) with ALCD, an active-learning method:
@@ -29,29 +32,61 @@ classified the tile, and the operator corrected it until the mask was right. The
 validate the cloud masks of MAJA, Sen2Cor and FMask (Baetens et al., Remote Sensing 2019), and
 serve as ground truth for any Sentinel-2 cloud or shadow detector.
 
-Each item is one L1C product (`id` = the product name; the legacy-named product of tile 29RPQ is
-in both subsets, `Reference_dataset` and `Hollstein`, and listed once with both in
-`alcd:subsets`). Its `classification` asset holds one class per pixel:
+Each item is one L1C product (`id` = the product name). Its `classification` asset holds one
+class per pixel:
 
-| value | name | meaning |
-|---|---|---|
-| 0 | no_data | outside the acquisition or masked |
-| 1 | not_used | ALCD's "background" class; no pixel of these products has it |
-| 2 | low_clouds | low clouds |
-| 3 | high_clouds | high clouds (cirrus) |
-| 4 | cloud_shadows | cloud shadows |
-| 5 | land | clear land |
-| 6 | water | clear water |
-| 7 | snow | snow |
+{classes}
 
 Search by `eo:cloud_cover` (classes 2 and 3), `eo:snow_cover`, `alcd:shadow_cover` and
 `alcd:water_cover`, all in percent of the valid pixels and computed from the masks themselves.
-Each item links (`rel=source`) to its L1C product in the Copernicus Data Space STAC.
+`alcd:site` is the place the scene shows. Each item links (`rel=source`) to its L1C product in
+the Copernicus Data Space STAC.
+
+**Two subsets.** The archive has a `Reference_dataset` folder (the scenes of the paper's
+validation) and a `Hollstein` folder; `alcd:subsets` says which hold a product. The
+legacy-named product of tile 29RPQ is in both: it is one item, with each copy's
+`used_parameters.json` and `k_fold_summary.json` as assets whose keys name the subset
+(`parameters_reference_dataset`, `statistics_hollstein` ...), both copies' sample points in
+`samples` (each with its `subset`), both copies' shapefiles in `samples_shapefile`, and
+each copy's parameters in `alcd:parameters` (a list of `subset` and `parameters`). The
+searchable cross-validation metrics (`alcd:accuracy`, `alcd:f1_score` ...) are those of
+the `Reference_dataset` copy, the one the paper used (of the `Hollstein` copy for products
+only Hollstein has). The paper left the Hollstein-only scenes out of its MAJA validation:
+select them with `alcd:subsets`.
+
+{splits}
 
 Caveats: the masks are at 60 m, not at the 10 or 20 m of the L1C bands; the `confidence` asset
 is a random-forest vote share, not a calibrated probability; the samples are the operator's
 training points, not an independent test set.
 """
+
+
+def _class_list() -> str:
+    return "\n".join(f"- `{c.value}` **{c.name}**: {c.description}" for c in constants.CLASSES)
+
+
+def _split_section(items: Sequence[pystac.Item]) -> str:
+    """The rule of `ml-aoi:split` and what it gave: sites and class shares per split."""
+    sites = split_sites(items)
+    shares = class_shares(items)
+    lines = [
+        "**Train / validate / test split.** Every item has `ml-aoi:split` (ML-AOI extension), "
+        "assigned by site so that no place is on both sides. " + RULE,
+        "",
+        "Share of each class's pixels per split:",
+        "",
+    ]
+    for split in SPLITS:
+        parts = ", ".join(f"{name} {share:g} %" for name, share in shares[split].items())
+        where = ", ".join(sites[split]) or "no site"
+        lines.append(f"- `{split}` ({where}): {parts}")
+    return "\n".join(lines)
+
+
+def collection_description(items: Sequence[pystac.Item]) -> str:
+    return COLLECTION_DESCRIPTION.format(classes=_class_list(), splits=_split_section(items))
+
 
 KEYWORDS = [
     "sentinel-2",
@@ -123,8 +158,8 @@ def create_collection(
     collection = pystac.Collection(
         id=constants.COLLECTION_ID,
         title=metadata.get("title") or constants.RECORD_TITLE,
-        description=COLLECTION_DESCRIPTION,
-        extent=pystac.Extent.from_items(items),
+        description=collection_description(items),
+        extent=_extent(items),
         license=license_id,
         keywords=list(KEYWORDS),
         providers=list(PROVIDERS),
@@ -136,10 +171,11 @@ def create_collection(
             "via", constants.RECORD_PAGE, media_type=pystac.MediaType.HTML, title="Zenodo record"
         )
     )
-    apply_science(ScientificExtension.ext(collection, add_if_missing=True))
+    apply_science(collection)
+    collection.stac_extensions.append(ML_AOI_SCHEMA)
     if metadata.get("version"):
         collection.extra_fields["version"] = str(metadata["version"])
-    for spec in ASSETS:
+    for spec in ALL_ASSETS:
         collection.item_assets[spec.key] = pystac.ItemAssetDefinition.create(
             title=spec.title,
             description=spec.description,
@@ -149,6 +185,32 @@ def create_collection(
     classification = collection.item_assets["classification"]
     ClassificationExtension.ext(classification, add_if_missing=True).classes = class_objects(None)
     return collection
+
+
+def _extent(items: Sequence[pystac.Item]) -> pystac.Extent:
+    """The items' extent: the overall bbox, then one bbox per MGRS tile (STAC's "more precise
+    description of the extent"), which STAC Browser draws on the collection's map: with the
+    tiles spread over the world, the overall box alone shows where nothing is."""
+    extent = pystac.Extent.from_items(items)
+    by_tile: dict[str, list[list[float]]] = {}
+    for item in items:
+        props = item.properties
+        tile = f"{props.get('mgrs:utm_zone')}{props.get('mgrs:latitude_band')}"
+        by_tile.setdefault(tile + str(props.get("mgrs:grid_square")), []).append(
+            list(item.bbox or [])
+        )
+    if len(by_tile) > 1:
+        for tile in sorted(by_tile):
+            boxes = [b for b in by_tile[tile] if len(b) == 4]
+            extent.spatial.bboxes.append(
+                [
+                    min(b[0] for b in boxes),
+                    min(b[1] for b in boxes),
+                    max(b[2] for b in boxes),
+                    max(b[3] for b in boxes),
+                ]
+            )
+    return extent
 
 
 def _summaries(items: Sequence[pystac.Item]) -> pystac.Summaries:
@@ -176,4 +238,7 @@ def _summaries(items: Sequence[pystac.Item]) -> pystac.Summaries:
     summaries["label:classes"] = [{"name": None, "classes": [c.value for c in constants.CLASSES]}]
     summaries["classification:classes"] = [c.to_dict() for c in class_objects(None)]
     summaries["eo:cloud_cover"] = {"minimum": min(clouds), "maximum": max(clouds)}
+    splits = {item.properties.get("ml-aoi:split") for item in items}
+    summaries["ml-aoi:split"] = [s for s in SPLITS if s in splits]
+    summaries["alcd:site"] = distinct("alcd:site")
     return pystac.Summaries(summaries)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +27,7 @@ from stacgen.build.labels import Grid, LabelStats, geojson_bbox
 from stacgen.build.outputs import FileInfo, SceneOutputs
 from stacgen.fileutil import sha256_multihash
 from stacgen.source.scene import Scene
+from stacgen.stac.mlaoi import MlAoiAssetExtension
 
 with warnings.catch_warnings():
     # pystac deprecates its helper class, not the label extension, which is current (v1.0.1).
@@ -57,6 +59,7 @@ class AssetSpec:
     media_type: str
     roles: tuple[str, ...]
     description: str
+    source: str | None = None  # a file carried over unchanged: its path in the scene folder
 
 
 ASSETS: tuple[AssetSpec, ...] = (
@@ -112,7 +115,9 @@ ASSETS: tuple[AssetSpec, ...] = (
         pystac.MediaType.GEOJSON,
         ("labels", "labels-vector", "labels-training"),
         "The hand-picked sample points of the scene in WGS84, each with `class` (value) and "
-        "`class_name`, the class taken from the name of the shapefile it came from.",
+        "`class_name`, the class taken from the name of the shapefile it came from, and the "
+        "archive subsets whose copy holds it (`subset`, the first; `subsets`, all): a product "
+        "in both subsets has both copies' points, a point identical in both listed once.",
     ),
     AssetSpec(
         "samples_shapefile",
@@ -120,8 +125,12 @@ ASSETS: tuple[AssetSpec, ...] = (
         "Training samples (original shapefiles)",
         ZIP,
         ("labels", "source"),
-        "The authors' Samples/ point shapefiles, one per class, zipped untouched (tile UTM CRS).",
+        "The authors' Samples/ point shapefiles, one per class, zipped untouched (tile UTM CRS), "
+        "under <subset>/Samples/ for each copy of the product.",
     ),
+)
+# One of each per copy of the product (the shared product has two): see subset_assets.
+_PER_COPY: tuple[AssetSpec, ...] = (
     AssetSpec(
         "parameters",
         "used_parameters.json",
@@ -129,6 +138,7 @@ ASSETS: tuple[AssetSpec, ...] = (
         pystac.MediaType.JSON,
         ("metadata",),
         "The authors' used_parameters.json: site, dates and the cloud-free reference product.",
+        constants.PARAMETERS,
     ),
     AssetSpec(
         "statistics",
@@ -138,9 +148,36 @@ ASSETS: tuple[AssetSpec, ...] = (
         ("metadata",),
         "The authors' k_fold_summary.json: 10-fold cross-validation of cloud or shadow against "
         "clear on held-out samples (accuracy, f1_score, precision, recall, specificity).",
+        constants.STATISTICS,
     ),
 )
+
+
+def subset_assets(subset: str) -> tuple[AssetSpec, ...]:
+    """The assets of one subset's copy: keys and file names that show the subset, e.g.
+    `statistics_hollstein` -> `Hollstein_k_fold_summary.json`."""
+    return tuple(
+        AssetSpec(
+            f"{spec.key}_{subset.lower()}",
+            f"{subset}_{spec.filename}",
+            f"{spec.title} ({subset} copy)",
+            spec.media_type,
+            spec.roles,
+            f"{spec.description} From the copy in the archive's {subset}/ folder, unchanged.",
+            spec.source,
+        )
+        for spec in _PER_COPY
+    )
+
+
+def asset_specs(subsets: Sequence[str]) -> tuple[AssetSpec, ...]:
+    """Every asset of an item whose product is in `subsets`."""
+    return ASSETS + tuple(spec for subset in subsets for spec in subset_assets(subset))
+
+
 ASSET_BY_KEY = {a.key: a for a in ASSETS}
+# Every asset any item can have, for the collection's item_assets.
+ALL_ASSETS = asset_specs(constants.SUBSETS)
 
 
 LABEL_DESCRIPTION = (
@@ -175,8 +212,9 @@ def create_item(outputs: SceneOutputs, asset_hrefs: dict[str, str]) -> pystac.It
     _apply_label(item, outputs.stats)
     _apply_cover(item, outputs.stats)
     item.properties.update(alcd_properties(scene))
-    apply_science(ScientificExtension.ext(item, add_if_missing=True))
-    for spec in ASSETS:
+    _apply_title(item, scene)
+    apply_science(item)
+    for spec in asset_specs(scene.subsets):
         if spec.key in outputs.files:
             _add_asset(item, spec, asset_hrefs[spec.key], outputs)
     _add_item_links(item, scene)
@@ -204,7 +242,8 @@ def class_objects(stats: LabelStats | None) -> list[Classification]:
             title=c.title,
             description=c.description,
             color_hint=c.color_hint,
-            nodata=True if c.value == constants.NODATA else None,
+            # false, not absent, on the other classes: every class object has the same keys
+            nodata=c.value == constants.NODATA,
         )
         if stats is not None:
             obj.count = stats.counts[c.value]
@@ -239,6 +278,22 @@ def _apply_cover(item: pystac.Item, stats: LabelStats) -> None:
     item.properties["alcd:valid_percent"] = stats.valid_percent
 
 
+def _apply_title(item: pystac.Item, scene: Scene) -> None:
+    """A title and a one-line description with the covers: what STAC Browser shows on an
+    item's card and link, so that a cloud-mask user sees the cloud cover without opening it."""
+    props = item.properties
+    item.common_metadata.title = (
+        f"{props['alcd:site']} {scene.product.datetime:%Y-%m-%d} "
+        f"({scene.product.mission}, tile {scene.tile.id})"
+    )
+    covers = (
+        f"Cloud cover {props['eo:cloud_cover']:.1f} %, snow cover {props['eo:snow_cover']:.1f} %, "
+        f"cloud shadows {props['alcd:shadow_cover']:.1f} %, "
+        f"water {props['alcd:water_cover']:.1f} % of the valid pixels."
+    )
+    item.common_metadata.description = f"{covers} Subsets: {', '.join(scene.subsets)}."
+
+
 def _iso_date(value: Any) -> Any:
     text = str(value)
     if len(text) == 8 and text.isdigit():
@@ -247,31 +302,70 @@ def _iso_date(value: Any) -> Any:
 
 
 def alcd_properties(scene: Scene) -> dict[str, Any]:
-    """The authors' parameters and cross-validation scores as `alcd:` properties."""
+    """The authors' parameters and cross-validation scores as `alcd:` properties.
+
+    The metrics are the primary copy's (`Reference_dataset`, the paper's, when the product is
+    there); `alcd:parameters` holds every copy's parameters, verbatim, as
+    `{"subset": ..., "parameters": {...}}` in subset order (a list, not an object keyed by
+    subset: every item then has the same keys, which items.parquet needs to read back exactly).
+    """
     params = scene.parameters
     props: dict[str, Any] = {
-        "alcd:site": params.get("location"),
+        "alcd:site": site_name(scene),
         "alcd:clear_date": _iso_date(params.get("clear_date")),
         "alcd:clear_product_name": params.get("clear_product_name"),
         "alcd:subsets": list(scene.subsets),
         # Everything the authors wrote, verbatim, so nothing is lost to the promotion above.
-        "alcd:parameters": params,
+        "alcd:parameters": [
+            {"subset": copy.subset, "parameters": copy.parameters} for copy in scene.copies
+        ],
     }
     stats = scene.statistics
     for name, mean, std in zip(stats["metrics_names"], stats["means"], stats["stds"], strict=True):
         props[f"alcd:{name}"] = mean
         props[f"alcd:{name}_std"] = std
-    if "K" in stats:
-        props["alcd:k_folds"] = stats["K"]
+    # `K` may be missing (ALCD.md): the folds listed say it too.
+    folds = stats.get("K", len(stats.get("all_metrics") or []) or None)
+    if folds is not None:
+        props["alcd:k_folds"] = folds
     return {k: v for k, v in props.items() if v is not None}
 
 
-def apply_science(sci: ScientificExtension[Any]) -> None:
+def site_name(scene: Scene) -> str:
+    """The place the product shows: the authors' `location` is sometimes a code (Hollstein's
+    `32TMR_20160323`), so the place comes from the tile (constants.SITE_BY_TILE)."""
+    known = constants.SITE_BY_TILE.get(scene.tile.id)
+    if known is not None:
+        return known
+    for copy in scene.copies:
+        location = copy.parameters.get("location")
+        if isinstance(location, str) and location and not constants.LOCATION_CODE.match(location):
+            return location.replace("_", " ")
+    return f"MGRS tile {scene.tile.id}"
+
+
+def apply_science(obj: pystac.Item | pystac.Collection) -> None:
+    """The scientific extension's DOIs and citations, and titled `cite-as` links (stac-check
+    recommends a title on every link; every item link then has the same keys)."""
+    sci: ScientificExtension[Any]
+    if isinstance(obj, pystac.Item):  # two calls: ext is generic over one STAC type at a time
+        sci = ScientificExtension.ext(obj, add_if_missing=True)
+    else:
+        sci = ScientificExtension.ext(obj, add_if_missing=True)
     sci.apply(
         doi=constants.DOI,
         citation=constants.DATASET_CITATION,
         publications=[Publication(doi=constants.PAPER_DOI, citation=constants.PAPER_CITATION)],
     )
+    titles = {
+        constants.DOI: "Dataset DOI (Zenodo)",
+        constants.PAPER_DOI: "Paper DOI (Baetens et al., Remote Sensing 2019)",
+    }
+    for link in obj.get_links("cite-as"):
+        doi = link.href.removeprefix("https://doi.org/")
+        if doi in titles:
+            link.title = titles[doi]
+            link.media_type = pystac.MediaType.HTML
 
 
 def _add_asset(item: pystac.Item, spec: AssetSpec, href: str, outputs: SceneOutputs) -> None:
@@ -295,6 +389,7 @@ def _add_asset(item: pystac.Item, spec: AssetSpec, href: str, outputs: SceneOutp
             outputs.stats
         )
         ClassificationExtension.ext(bands[0]).classes = class_objects(outputs.stats)
+        MlAoiAssetExtension.ext(asset, add_if_missing=True).apply("label", reference_grid=True)
     if spec.key == "samples":
         asset.extra_fields["alcd:sample_count"] = outputs.sample_count
 

@@ -437,10 +437,13 @@ def _clear_product(rng: np.random.Generator, product: str, tile: str) -> tuple[d
     return clear, f"{platform}_MSIL1C_{stamp}_{baseline}_R{orbit}_T{tile}_{discriminator}"
 
 
-def _parameters(folder: SceneFolder, location: str, seed: int) -> dict[str, Any]:
+def _parameters(folder: SceneFolder, location: str, seed: int, session: str = "") -> dict[str, Any]:
+    """used_parameters.json; another labelling `session` of the product draws other values."""
     rng = _rng(seed, folder.product, "parameters")
     cloudy, _, _ = _sensing(folder.product)
     clear, clear_name = _clear_product(rng, folder.product, folder.tile)
+    if session:
+        rng = _rng(seed, folder.product, "parameters" + session)
     return {
         "location": location,
         "tile": folder.tile,
@@ -491,9 +494,15 @@ def _check_request(size: int, folders: Sequence[SceneFolder]) -> None:
 
 
 def _write_scenes(
-    top: Path, size: int, folders: Sequence[SceneFolder], seed: int, workers: int
+    top: Path,
+    size: int,
+    folders: Sequence[SceneFolder],
+    seed: int,
+    workers: int,
+    identical_copies: bool = False,
 ) -> None:
-    """Each distinct product once (in parallel if asked); its other copies are copied."""
+    """Each distinct product once (in parallel if asked); its other copies are copied, then
+    made to differ unless `identical_copies`."""
     first: dict[str, SceneFolder] = {}
     for folder in folders:
         first.setdefault(folder.product, folder)
@@ -509,15 +518,36 @@ def _write_scenes(
             _write_scene(*job)
     for folder in folders:
         origin = first[folder.product]
+        dest = top / folder.subset / folder.product
+        session = ""
         if origin != folder:
-            shutil.copytree(
-                top / origin.subset / origin.product, top / folder.subset / folder.product
-            )
-        # ALCD.md: the copies of the shared product may differ in non-identity fields such as
-        # the location; the second copy's location says which subset it is in.
-        location = folder.site if origin == folder else f"{folder.site}_{folder.subset}"
-        params = _parameters(folder, location, seed)
-        _write_json(top / folder.subset / folder.product / constants.PARAMETERS, params)
+            # ALCD.md: the copies of the shared product may differ in everything but the
+            # rasters (another labelling session): parameters, statistics, samples.
+            shutil.copytree(top / origin.subset / origin.product, dest)
+            if not identical_copies:
+                session = f":{folder.subset}"
+                _vary_copy(dest, folder, seed)
+        params = _parameters(folder, folder.site, seed, session)
+        _write_json(dest / constants.PARAMETERS, params)
+
+
+def _vary_copy(dest: Path, folder: SceneFolder, seed: int) -> None:
+    """Another labelling session of the same product: the statistics and every other sample
+    layer drawn again (the rest stay byte-identical, so some points are in both copies)."""
+    grid = tile_grid(folder.tile)
+    style = scene_style(folder.product)
+    rng: Rng = functools.partial(_rng, seed, f"{folder.product}:{folder.subset}")
+    _write_json(dest / constants.STATISTICS, _k_fold(rng("statistics"), style))
+    with rasterio.open(dest / constants.CLASSIFICATION_MAP) as src:
+        labels: Labels = src.read(1)
+    transform = grid.transform(labels.shape[0])
+    samples = rng("samples")
+    for layer, value in list(constants.SAMPLE_LAYERS.items())[::2]:
+        for old in (dest / constants.SAMPLES_DIR).glob(f"{layer}.*"):
+            old.unlink()
+        xy = _sample_points(samples, labels, value, transform)
+        path = dest / constants.SAMPLES_DIR / f"{layer}.shp"
+        _write_layer(path, xy, grid.crs, value if style.class_field else None, samples)
 
 
 def _write_extras(top: Path, folders: Sequence[SceneFolder]) -> None:
@@ -538,11 +568,14 @@ def make_tree(
     folders: Sequence[SceneFolder] | None = None,
     seed: int = 0,
     workers: int = 1,
+    identical_copies: bool = False,
 ) -> Path:
     """Write root/<top folder>/{Reference_dataset,Hollstein}/<product>/...; return the top folder.
 
-    `folders` defaults to all 38; rasters are `size` x `size` px over the 109.8 km tile. The tree
-    is built beside its target and renamed into place, so a failure leaves nothing behind.
+    `folders` defaults to all 38; rasters are `size` x `size` px over the 109.8 km tile. The
+    copies of a product in several subsets share their rasters; their samples, statistics and
+    parameters differ unless `identical_copies`. The tree is built beside its target and
+    renamed into place, so a failure leaves nothing behind.
     """
     chosen = tuple(constants.SCENE_FOLDERS if folders is None else folders)
     _check_request(size, chosen)
@@ -554,7 +587,7 @@ def make_tree(
     try:
         work = partial / constants.TOP_FOLDER
         work.mkdir()
-        _write_scenes(work, size, chosen, seed, workers)
+        _write_scenes(work, size, chosen, seed, workers, identical_copies)
         _write_extras(work, chosen)
         work.rename(top)
     finally:
@@ -638,11 +671,19 @@ def make_archive(
     folders: Sequence[SceneFolder] | None = None,
     seed: int = 0,
     workers: int = 1,
+    identical_copies: bool = False,
 ) -> Path:
     """make_tree in a temporary folder beside dest_tgz, then pack."""
     dest_tgz.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".synthetic-", dir=dest_tgz.parent) as tmp:
-        top = make_tree(Path(tmp), size=size, folders=folders, seed=seed, workers=workers)
+        top = make_tree(
+            Path(tmp),
+            size=size,
+            folders=folders,
+            seed=seed,
+            workers=workers,
+            identical_copies=identical_copies,
+        )
         return pack(top, dest_tgz)
 
 

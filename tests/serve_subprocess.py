@@ -1,0 +1,62 @@
+"""`stacgen serve` as a user starts it: a subprocess on a free port of 127.0.0.1.
+
+Tests that drive the server from outside (the README's snippets, STAC Browser in Chromium) rely
+only on the command's promise: the catalog folder at `/`, STAC Browser at `/browser/`.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextmanager
+def stacgen_serve(catalog: Path, cwd: Path = REPO, log: Path | None = None) -> Iterator[str]:
+    """Run `stacgen serve CATALOG` until the block ends; yields its base URL (no trailing /).
+
+    From `cwd` (the repository by default, where `make browser` leaves browser/dist).
+    """
+    port = free_port()
+    log_path = log or cwd / f".serve-{port}.log"
+    url = f"http://127.0.0.1:{port}"
+    command = [sys.executable, "-m", "stacgen", "serve", str(catalog)]
+    with log_path.open("wb") as out:
+        process = subprocess.Popen(
+            [*command, "--host", "127.0.0.1", "--port", str(port)],
+            cwd=cwd,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/catalog.json", timeout=5):
+                    break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"stacgen serve did not start: {log_path.read_text()}")
+                time.sleep(0.2)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        if log is None:
+            log_path.unlink(missing_ok=True)
