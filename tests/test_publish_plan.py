@@ -30,7 +30,8 @@ def files(built_catalog: Path, tmp_path_factory: pytest.TempPathFactory) -> dict
 
 
 def by_name(files: dict[str, LocalFile], name: str) -> LocalFile:
-    return next(f for key, f in files.items() if key.endswith("/" + name) or key == name)
+    """The first file whose name ends so (`used_parameters.json` carries its subset's name)."""
+    return next(f for key, f in sorted(files.items()) if key.endswith(name))
 
 
 @pytest.mark.parametrize(
