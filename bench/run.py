@@ -26,6 +26,7 @@ import psutil
 import rasterio
 
 from bench import publish as bench_publish
+from bench import score
 from stacgen import constants
 from stacgen.build.cog import cog_profile, colourise
 from stacgen.build.labels import read_classes
@@ -151,6 +152,7 @@ def main() -> None:
         out, cache = scratch / "catalog", scratch / "cache"
         build_s, peak = run_build(tgz, out, cache, args.workers)
         noop_s, _ = run_build(tgz, out, cache, args.workers)
+        score.run(out, workers=2)
         untar_s, encode_s = floor(tgz, scratch, args.workers)
         naive_s = naive(tgz, scratch)
         # Memory must not grow with the number of scenes: the same build on 6 folders.

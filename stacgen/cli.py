@@ -6,7 +6,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -360,3 +360,79 @@ def pgstac_load(dsn: str, directory: Path, root_href: str | None) -> None:
         f"{report.inserted} inserted, {report.updated} updated, {report.unchanged} unchanged; "
         f"{len(report.queryables)} number queryables, {report.seconds:.1f} s"
     )
+
+
+@main.command()
+@click.argument("masks", nargs=-1, required=True, type=PathArg)
+@click.option("--codes", required=True, help="A built-in code table's name or a JSON code file.")
+@click.option(
+    "--catalog",
+    default="catalog/catalog.json",
+    show_default=True,
+    help="catalog.json path, static catalog URL or STAC API root.",
+)
+@click.option("--item", "item_id", help="Score every mask against this item id.")
+@click.option(
+    "--resampling",
+    type=click.Choice(["majority", "any", "nearest"]),
+    default="majority",
+    show_default=True,
+)
+@click.option(
+    "--class-1", type=click.Choice(["ignore", "clear"]), default="ignore", show_default=True
+)
+@click.option("--dilate-cloud", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option("--dilate-shadow", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option("--band", type=click.IntRange(min=1), help="The band of a multi-band mask.")
+@click.option("--threshold", type=float, help="Cloud if s2cloudless probability >= this (0-1).")
+@click.option("--out", type=PathArg, help="Write scores.json, scores.csv and agreement maps.")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def score(masks: tuple[Path, ...], **kw: Any) -> None:
+    """Score cloud masks against the ALCD references (table on stdout, files in --out).
+
+    MASKS are GeoTIFFs, or folders whose *.tif files are all scored.
+    """
+    from stacgen.score import ScoreError, ScoreOptions, score_masks
+    from stacgen.score.outputs import OutputFolder, check_names, table
+    from stacgen.score.reference import iter_masks
+
+    paths = list(iter_masks(masks))
+
+    options = ScoreOptions(
+        resampling=kw["resampling"],
+        class_1=kw["class_1"],
+        dilate_cloud=kw["dilate_cloud"],
+        dilate_shadow=kw["dilate_shadow"],
+        band=kw["band"],
+        threshold=kw["threshold"],
+    )
+    bar = tqdm(total=len(paths), desc="masks", unit="mask", disable=not _show_progress(kw["quiet"]))
+    out = OutputFolder(kw["out"]) if kw["out"] is not None else None
+
+    def done(score: Any) -> None:
+        if out is not None:
+            out.add(score)
+        bar.update()
+
+    try:
+        if out is not None:
+            check_names(paths)
+        with out or nullcontext():
+            run = score_masks(
+                paths,
+                kw["codes"],
+                kw["catalog"],
+                item_id=kw["item_id"],
+                options=options,
+                workers=kw["workers"],
+                on_done=done,
+                keep_agreement=False,
+            )
+            if out is not None:
+                out.finish(run)
+    except ScoreError as err:
+        raise click.ClickException(str(err)) from err
+    finally:
+        bar.close()
+    click.echo(table(run))

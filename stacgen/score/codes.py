@@ -1,0 +1,321 @@
+"""Class code tables: how each processor's mask values map to clear / cloud / shadow / no data.
+
+Every built-in table lives here, once, with its source. A table turns the mask's native values
+into group codes (`NODATA`, `CLEAR`, `CLOUD`, `SHADOW`) through a look-up table; a value that the
+table does not list is an error naming the values and their pixel counts.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from stacgen.score.errors import ScoreError
+
+Groups = npt.NDArray[np.uint8]
+
+# Group codes, the same on the user's mask and on the reference once decoded.
+NODATA: Final = 0
+CLEAR: Final = 1
+CLOUD: Final = 2
+SHADOW: Final = 3
+UNLISTED: Final = 255
+GROUP_NAMES: Final = {NODATA: "nodata", CLEAR: "clear", CLOUD: "cloud", SHADOW: "shadow"}
+GROUP_BY_NAME: Final = {name: code for code, name in GROUP_NAMES.items()}
+
+Class1 = Literal["ignore", "clear"]
+
+
+@dataclass(frozen=True)
+class CodeTable:
+    """How one processor's values map to groups.
+
+    `groups` lists the native values of each group (for the bit masks: every 8-bit value);
+    `bits` describes a bit-mask layout for people; `has_shadow` is False for masks that have no
+    shadow class (their shadow metrics are not applicable); `probability` marks s2cloudless,
+    whose float 0-1 or uint8 0-100 probability rasters are thresholded with `--threshold`.
+    """
+
+    name: str
+    source: str
+    groups: Mapping[str, tuple[int, ...]]
+    has_shadow: bool = True
+    probability: bool = False
+    bits: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
+
+    def lookup(self) -> tuple[int, npt.NDArray[np.uint8]]:
+        """(offset, lut): lut[value - offset] is the group of `value`, UNLISTED if not listed."""
+        values = [v for vs in self.groups.values() for v in vs]
+        low, high = min(values), max(values)
+        lut = np.full(high - low + 1, UNLISTED, dtype=np.uint8)
+        for name, vs in self.groups.items():
+            lut[np.asarray(vs, dtype=np.int64) - low] = GROUP_BY_NAME[name]
+        return low, lut
+
+    def describe(self) -> dict[str, object]:
+        """The table as recorded in scores.json."""
+        if self.bits:
+            return {"name": self.name, "source": self.source, "bits": dict(self.bits)}
+        return {"name": self.name, "source": self.source, "groups": dict(self.groups)}
+
+
+def _table(name: str, source: str, **groups: Iterable[int]) -> CodeTable:
+    listed = {g: tuple(v) for g, v in groups.items()}
+    return CodeTable(name, source, listed, has_shadow="shadow" in listed)
+
+
+def _bit_table(
+    name: str, source: str, cloud_bits: tuple[int, ...], shadow_bits: tuple[int, ...]
+) -> CodeTable:
+    """An 8-bit mask: cloud wins over shadow; bit 0 alone ("cloud or shadow") counts as cloud."""
+    groups: dict[str, list[int]] = {"clear": [], "cloud": [], "shadow": []}
+    for value in range(256):
+        on = {b for b in range(8) if value >> b & 1}
+        if on & set(cloud_bits) or on == {0}:
+            groups["cloud"].append(value)
+        elif on & set(shadow_bits):
+            groups["shadow"].append(value)
+        elif not on:
+            groups["clear"].append(value)
+        else:
+            groups["cloud"].append(value)  # bit 0 plus only unnamed bits: still "cloud"
+    bits = {"any": (0,), "cloud": cloud_bits, "shadow": shadow_bits}
+    return CodeTable(name, source, {g: tuple(v) for g, v in groups.items()}, bits=bits)
+
+
+# Sen2Cor Scene Classification (SCL), Sen2Cor 2.x Product Specification / L2A PDD: 0 no data,
+# 1 saturated or defective, 2 dark area (2.x: "topographic shadows"), 3 cloud shadows,
+# 4 vegetation, 5 not vegetated, 6 water, 7 unclassified, 8 cloud medium probability, 9 cloud
+# high probability, 10 thin cirrus, 11 snow. The grouping is the one of Baetens et al. 2019.
+SEN2COR: Final = _table(
+    "sen2cor",
+    "Sen2Cor SCL (L2A Product Specification); grouping of Baetens et al. 2019",
+    nodata=(0, 1),
+    shadow=(3,),
+    cloud=(8, 9, 10),
+    clear=(2, 4, 5, 6, 7, 11),
+)
+# GERSL Fmask 4.x / 5 (github.com/GERSL/Fmask, README "output"): 0 clear land, 1 clear water,
+# 2 cloud shadow, 3 snow, 4 cloud, 255 no observation.
+FMASK4: Final = _table(
+    "fmask4",
+    "GERSL Fmask 4.x/5 README: 0 land, 1 water, 2 shadow, 3 snow, 4 cloud, 255 no data",
+    clear=(0, 1, 3),
+    shadow=(2,),
+    cloud=(4,),
+    nodata=(255,),
+)
+# python-fmask (ubarsc/python-fmask, fmask.fmask: OUTCODE_*): 0 null, 1 clear, 2 cloud,
+# 3 shadow, 4 snow, 5 water.
+PYTHON_FMASK: Final = _table(
+    "python-fmask",
+    "python-fmask OUTCODE_* constants: 0 null, 1 clear, 2 cloud, 3 shadow, 4 snow, 5 water",
+    nodata=(0,),
+    clear=(1, 4, 5),
+    cloud=(2,),
+    shadow=(3,),
+)
+# MAJA in the Theia (MUSCATE) format, CLM_R1/R2 (Theia L2A product format): bit 0 all clouds
+# except the thinnest and all shadows, 1 all clouds except the thinnest, 2 and 3 clouds from
+# the mono- and multi-temporal tests, 4 thinnest clouds, 5 shadows of detected clouds, 6 shadows
+# of clouds outside the image, 7 high clouds (stereoscopy).
+MAJA_THEIA: Final = _bit_table(
+    "maja-theia",
+    "MAJA Theia/MUSCATE CLM bit mask (Theia L2A format): clouds bits 1-4, 7; shadows bits 5, 6",
+    cloud_bits=(1, 2, 3, 4, 7),
+    shadow_bits=(5, 6),
+)
+# MAJA's native (EarthExplorer) CLD mask: bit 0 any cloud or shadow, 1 clouds from reflectance,
+# 2 and 3 shadows (of detected clouds, of clouds outside the image), 4 and 5 cloud tests,
+# 6 thinnest clouds (cirrus), 7 high clouds.
+MAJA_NATIVE: Final = _bit_table(
+    "maja-native",
+    "MAJA native CLD bit mask: clouds bits 1, 4-7; shadows bits 2, 3",
+    cloud_bits=(1, 4, 5, 6, 7),
+    shadow_bits=(2, 3),
+)
+# s2cloudless (sentinel-hub/sentinel2-cloud-detector): get_cloud_masks gives 0 clear, 1 cloud;
+# get_cloud_probability_maps gives a 0-1 probability (often stored as uint8 0-100). No shadows.
+S2CLOUDLESS: Final = CodeTable(
+    "s2cloudless",
+    "s2cloudless cloud masks (0 clear, 1 cloud) or probabilities with --threshold; no shadows",
+    {"clear": (0,), "cloud": (1,)},
+    has_shadow=False,
+    probability=True,
+)
+# CloudSEN12 labels (Aybar et al. 2022, Scientific Data): 0 clear, 1 thick cloud, 2 thin cloud,
+# 3 cloud shadow.
+CLOUDSEN12: Final = _table(
+    "cloudsen12",
+    "CloudSEN12 (Aybar et al. 2022): 0 clear, 1 thick cloud, 2 thin cloud, 3 shadow",
+    clear=(0,),
+    cloud=(1, 2),
+    shadow=(3,),
+)
+# KappaMask (kappazeta/km_predict, Domnich et al. 2021): 0 missing, 1 clear, 2 cloud shadow,
+# 3 semi-transparent cloud, 4 cloud, 5 undefined.
+KAPPAMASK: Final = _table(
+    "kappamask",
+    "KappaMask (Domnich et al. 2021): 0 no data, 1 clear, 2 shadow, 3 thin, 4 thick, 5 undefined",
+    nodata=(0, 5),
+    clear=(1,),
+    shadow=(2,),
+    cloud=(3, 4),
+)
+
+
+def alcd_table(class_1: Class1 = "ignore") -> CodeTable:
+    """The reference's own codes (ALCD.md): 2, 3 cloud; 4 shadow; 5, 6, 7 clear; 0 no data.
+
+    Class 1 (ALCD's "background", used by no published product) is ignored by default; the
+    ALCD code counts it as clear (`class_1="clear"`).
+    """
+    nodata = (0, 1) if class_1 == "ignore" else (0,)
+    clear = (5, 6, 7) if class_1 == "ignore" else (1, 5, 6, 7)
+    return _table(
+        "alcd",
+        f"ALCD classification_map.tif (Baetens & Hagolle 2018); class 1 {class_1}",
+        nodata=nodata,
+        cloud=(2, 3),
+        shadow=(4,),
+        clear=clear,
+    )
+
+
+BUILTIN: Final = {
+    t.name: t
+    for t in (
+        SEN2COR,
+        FMASK4,
+        PYTHON_FMASK,
+        MAJA_THEIA,
+        MAJA_NATIVE,
+        S2CLOUDLESS,
+        CLOUDSEN12,
+        KAPPAMASK,
+        alcd_table(),
+    )
+}
+
+
+def load_codes(spec: str | Path, class_1: Class1 = "ignore") -> CodeTable:
+    """A built-in table by name, or a JSON file `{"cloud": [...], "shadow": [...], ...}`."""
+    if isinstance(spec, str) and spec in BUILTIN:
+        return alcd_table(class_1) if spec == "alcd" else BUILTIN[spec]
+    path = Path(spec)
+    if path.suffix.lower() != ".json" or not path.is_file():
+        names = ", ".join(BUILTIN)
+        raise ScoreError(f"--codes {spec}: neither a built-in table ({names}) nor a JSON file")
+    return _json_table(path)
+
+
+def _json_table(path: Path) -> CodeTable:
+    try:
+        obj = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise ScoreError(f"{path}: not a readable JSON code file ({err})") from err
+    if not isinstance(obj, dict) or not obj or set(obj) - set(GROUP_BY_NAME):
+        raise ScoreError(f"{path}: keys must be among cloud, shadow, clear, nodata")
+    groups: dict[str, tuple[int, ...]] = {}
+    seen: dict[int, str] = {}
+    for name, values in obj.items():
+        if not isinstance(values, list) or not all(
+            isinstance(v, int) and not isinstance(v, bool) for v in values
+        ):
+            raise ScoreError(f"{path}: {name!r} must be a list of integers")
+        for v in values:
+            if v in seen:
+                raise ScoreError(f"{path}: value {v} is in both {seen[v]!r} and {name!r}")
+            seen[v] = name
+        groups[name] = tuple(values)
+    if not seen:
+        raise ScoreError(f"{path}: lists no value")
+    return CodeTable(path.name, str(path), groups, has_shadow=bool(groups.get("shadow")))
+
+
+class Decoder:
+    """Native values to group codes for one table, its look-up tables built once.
+
+    8- and 16-bit masks index a full-range table directly (one pass over the pixels); other
+    integer types are shifted into the table's range first. `lut_for` hands the full-range
+    table to callers that fold it into their own per-pixel pass.
+    """
+
+    def __init__(self, table: CodeTable, where: str) -> None:
+        self.table, self.where = table, where
+        self.offset, self.lut = table.lookup()
+        self._full: dict[np.dtype[Any], npt.NDArray[np.uint8]] = {}
+        for dtype in (np.dtype(np.uint8), np.dtype(np.uint16)):
+            top = int(np.iinfo(dtype).max) + 1
+            full = np.full(top, UNLISTED, dtype=np.uint8)
+            lo, hi = max(self.offset, 0), min(self.offset + self.lut.size, top)
+            if hi > lo:
+                full[lo:hi] = self.lut[lo - self.offset : hi - self.offset]
+            self._full[dtype] = full
+
+    def lut_for(self, dtype: np.dtype[Any]) -> npt.NDArray[np.uint8] | None:
+        """value -> group (UNLISTED if not listed) for every value of `dtype`, if that is small."""
+        return self._full.get(dtype)
+
+    def __call__(self, values: npt.NDArray[Any]) -> Groups:
+        full = self._full.get(values.dtype)
+        if full is not None:
+            groups: Groups = full[values]
+        else:
+            groups = _shifted(values, self.offset, self.lut, self.where)
+        if groups.max(initial=0) == UNLISTED:
+            raise ScoreError(_unlisted(values, groups, self.table, self.where))
+        return groups
+
+
+def decoder(table: CodeTable, where: str) -> Decoder:
+    return Decoder(table, where)
+
+
+def _shifted(
+    values: npt.NDArray[Any], offset: int, lut: npt.NDArray[np.uint8], where: str
+) -> Groups:
+    if not np.issubdtype(values.dtype, np.integer):
+        raise ScoreError(
+            f"{where}: {values.dtype} values need a probability table (s2cloudless --threshold)"
+        )
+    idx = values.astype(np.int64, copy=False) - offset
+    inside = (idx >= 0) & (idx < lut.size)
+    groups = np.full(values.shape, UNLISTED, dtype=np.uint8)
+    groups[inside] = lut[idx[inside]]
+    return groups
+
+
+def _unlisted(values: npt.NDArray[Any], groups: Groups, table: CodeTable, where: str) -> str:
+    found, counts = np.unique(values[groups == UNLISTED], return_counts=True)
+    listed = ", ".join(f"{v} ({c} px)" for v, c in zip(found[:10], counts[:10], strict=True))
+    more = f" and {found.size - 10} more" if found.size > 10 else ""
+    return f"{where}: values not in the {table.name} table: {listed}{more}"
+
+
+def decode(values: npt.NDArray[Any], table: CodeTable, where: str) -> Groups:
+    """Group codes of native mask values; unlisted values are an error naming them."""
+    return decoder(table, where)(values)
+
+
+def threshold_probability(
+    values: npt.NDArray[np.generic], threshold: float, nodata: float | None = None
+) -> Groups:
+    """s2cloudless probabilities: float 0-1 or integers 0-100, cloud >= threshold.
+
+    NaN, and the raster's own nodata value when it has one, are no data.
+    """
+    floating = np.issubdtype(values.dtype, np.floating)
+    prob = np.asarray(values, dtype=np.float32)
+    out = np.where(prob >= (threshold if floating else threshold * 100.0), CLOUD, CLEAR)
+    out = out.astype(np.uint8)
+    out[np.isnan(prob)] = NODATA
+    if nodata is not None:
+        out[prob == np.float32(nodata)] = NODATA
+    return out

@@ -1,0 +1,7 @@
+"""The one exception scoring raises: its message is the whole one-line error the CLI prints."""
+
+from __future__ import annotations
+
+
+class ScoreError(Exception):
+    """Bad input to `stacgen score`; the message names the file or parameter and the problem."""

@@ -1,0 +1,224 @@
+"""Confusion matrices and the metrics derived from them.
+
+Everything starts from one 4 x 4 table of pixel counts: reference group x mask group. The three
+comparisons read their matrices from it:
+- `invalid`: cloud or shadow against clear (the paper's headline figure);
+- `cloud`: cloud against clear, on pixels the reference calls cloud or clear;
+- `shadow`: shadow against clear, on pixels the reference calls shadow or clear.
+Pixels that either side marks as no data never count. A metric whose denominator is zero is
+None with the reason, never a made-up 0 or 1.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+
+from stacgen.score.codes import CLEAR, CLOUD, SHADOW, Groups
+
+COMPARISONS: Final = ("invalid", "cloud", "shadow")
+METRICS: Final = (
+    "overall_accuracy",
+    "precision",
+    "recall",
+    "f1",
+    "specificity",
+    "balanced_accuracy",
+    "kappa",
+)
+_POSITIVE: Final = {"invalid": (CLOUD, SHADOW), "cloud": (CLOUD,), "shadow": (SHADOW,)}
+_REFERENCE_SET: Final = {
+    "invalid": (CLEAR, CLOUD, SHADOW),
+    "cloud": (CLEAR, CLOUD),
+    "shadow": (CLEAR, SHADOW),
+}
+_VALID: Final = (CLEAR, CLOUD, SHADOW)
+
+Joint = npt.NDArray[np.int64]
+
+
+def pairs(reference: Groups, mask: Groups) -> Groups:
+    """Per pixel, reference group * 4 + mask group (0-15), in one byte."""
+    out: Groups = np.asarray(reference << 2, dtype=np.uint8)
+    out |= mask
+    return out
+
+
+def joint_counts(reference: Groups, mask: Groups) -> Joint:
+    """Pixel counts of (reference group, mask group) pairs, a 4 x 4 table indexed by code."""
+    flat = pairs(reference, mask).ravel()
+    counts = np.zeros(16, dtype=np.int64)
+    # bincount casts to intp: in pieces that stay in cache it runs twice as fast.
+    for start in range(0, flat.size, 1 << 16):
+        counts += np.bincount(flat[start : start + (1 << 16)], minlength=16)
+    return counts.reshape(4, 4)
+
+
+@dataclass(frozen=True)
+class Confusion:
+    """Pixel counts of one comparison (positive = cloud and/or shadow)."""
+
+    tp: int
+    fp: int
+    fn: int
+    tn: int
+
+    @property
+    def n(self) -> int:
+        return self.tp + self.fp + self.fn + self.tn
+
+    def __add__(self, other: Confusion) -> Confusion:
+        return Confusion(
+            self.tp + other.tp, self.fp + other.fp, self.fn + other.fn, self.tn + other.tn
+        )
+
+    def as_dict(self) -> dict[str, int]:
+        return {"tp": self.tp, "fp": self.fp, "fn": self.fn, "tn": self.tn, "n": self.n}
+
+
+def confusion(joint: Joint, comparison: str) -> Confusion:
+    """The comparison's matrix read from the joint table."""
+    positive = _POSITIVE[comparison]
+    counts = {"tp": 0, "fp": 0, "fn": 0, "tn": 0}
+    for ref in _REFERENCE_SET[comparison]:
+        for user in _VALID:
+            ref_pos, user_pos = ref in positive, user in positive
+            key = ("t" if ref_pos == user_pos else "f") + ("p" if user_pos else "n")
+            counts[key] += int(joint[ref, user])
+    return Confusion(**counts)
+
+
+@dataclass(frozen=True)
+class Metrics:
+    """Each metric's value, or None and a reason in `undefined`."""
+
+    values: dict[str, float | None]
+    undefined: dict[str, str] = field(default_factory=dict)
+
+
+def _ratio(num: float, den: float, reason: str) -> tuple[float | None, str | None]:
+    return (num / den, None) if den else (None, reason)
+
+
+def metrics(c: Confusion) -> Metrics:
+    values: dict[str, float | None] = {}
+    undefined: dict[str, str] = {}
+
+    def put(name: str, result: tuple[float | None, str | None]) -> None:
+        values[name] = result[0]
+        if result[1] is not None:
+            undefined[name] = result[1]
+
+    put("overall_accuracy", _ratio(c.tp + c.tn, c.n, "no pixel compared"))
+    put("precision", _ratio(c.tp, c.tp + c.fp, "the mask has no positive pixel (tp + fp = 0)"))
+    put("recall", _ratio(c.tp, c.tp + c.fn, "the reference has no positive pixel (tp + fn = 0)"))
+    put("f1", _ratio(2 * c.tp, 2 * c.tp + c.fp + c.fn, "no positive pixel on either side"))
+    put(
+        "specificity",
+        _ratio(c.tn, c.tn + c.fp, "the reference has no negative pixel (tn + fp = 0)"),
+    )
+    recall, spec = values["recall"], values["specificity"]
+    if recall is None or spec is None:
+        put("balanced_accuracy", (None, "recall or specificity is undefined"))
+    else:
+        put("balanced_accuracy", ((recall + spec) / 2, None))
+    put("kappa", _kappa(c))
+    return Metrics(values, undefined)
+
+
+def _kappa(c: Confusion) -> tuple[float | None, str | None]:
+    if not c.n:
+        return None, "no pixel compared"
+    n = float(c.n)
+    observed = (c.tp + c.tn) / n
+    expected = ((c.tp + c.fp) * (c.tp + c.fn) + (c.fn + c.tn) * (c.fp + c.tn)) / (n * n)
+    if math.isclose(expected, 1.0):
+        return None, "chance agreement is 1 (both sides have a single class)"
+    return (observed - expected) / (1 - expected), None
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One comparison's matrix and metrics; `applicable` False for shadow without a shadow class."""
+
+    name: str
+    applicable: bool
+    confusion: Confusion
+    metrics: Metrics
+    reason: str | None = None
+
+
+def compare(joint: Joint, has_shadow: bool) -> dict[str, Comparison]:
+    out: dict[str, Comparison] = {}
+    for name in COMPARISONS:
+        c = confusion(joint, name)
+        if name == "shadow" and not has_shadow:
+            empty = Metrics({m: None for m in METRICS}, {m: "not applicable" for m in METRICS})
+            why = "the code table has no shadow class"
+            out[name] = Comparison(name, False, c, empty, why)
+        else:
+            out[name] = Comparison(name, True, c, metrics(c))
+    return out
+
+
+@dataclass(frozen=True)
+class Pooled:
+    """Over several masks: metrics of the summed matrix, and the mean of each metric."""
+
+    summed: dict[str, Comparison]
+    mean: dict[str, dict[str, float | None]]
+    counted: dict[str, dict[str, int]]
+
+
+def pool(per_mask: Sequence[dict[str, Comparison]]) -> Pooled:
+    summed: dict[str, Comparison] = {}
+    mean: dict[str, dict[str, float | None]] = {}
+    counted: dict[str, dict[str, int]] = {}
+    for name in COMPARISONS:
+        applicable = [m[name] for m in per_mask if m[name].applicable]
+        if not applicable:
+            first = per_mask[0][name]
+            summed[name] = first
+            mean[name] = {m: None for m in METRICS}
+            counted[name] = {m: 0 for m in METRICS}
+            continue
+        total = _sum(c.confusion for c in applicable)
+        summed[name] = Comparison(name, True, total, metrics(total))
+        mean[name], counted[name] = {}, {}
+        for m in METRICS:
+            vals = [v for c in applicable if (v := c.metrics.values[m]) is not None]
+            mean[name][m] = sum(vals) / len(vals) if vals else None
+            counted[name][m] = len(vals)
+    return Pooled(summed, mean, counted)
+
+
+def _sum(items: Iterable[Confusion]) -> Confusion:
+    total = Confusion(0, 0, 0, 0)
+    for c in items:
+        total = total + c
+    return total
+
+
+def _agreement_lut() -> Groups:
+    lut = np.zeros(16, dtype=np.uint8)
+    for ref in (CLEAR, CLOUD, SHADOW):
+        for user in (CLEAR, CLOUD, SHADOW):
+            ref_pos, user_pos = ref != CLEAR, user != CLEAR
+            lut[ref * 4 + user] = (
+                (1 if user_pos else 2) if ref_pos == user_pos else (3 if user_pos else 4)
+            )
+    return lut
+
+
+_AGREEMENT: Final = _agreement_lut()
+
+
+def agreement(reference: Groups, mask: Groups) -> Groups:
+    """Per pixel, for the `invalid` comparison: 0 ignored, 1 TP, 2 TN, 3 FP, 4 FN."""
+    codes: Groups = _AGREEMENT[pairs(reference, mask)]
+    return codes

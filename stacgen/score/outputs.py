@@ -1,0 +1,240 @@
+"""What a scoring run writes: the table on stdout, and in --out scores.json, scores.csv and,
+per mask, the agreement picture (PNG) and the same on the reference grid (COG).
+
+--out is written atomically: everything goes to a temp folder beside it, swapped in at the end.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+import numpy.typing as npt
+import rasterio
+
+from stacgen import __version__, constants
+from stacgen.build.cog import cog_profile, png_bytes
+from stacgen.build.labels import Grid
+from stacgen.fileutil import FILE_MODE, swap_in
+from stacgen.score.errors import ScoreError
+from stacgen.score.metrics import COMPARISONS, METRICS, Comparison
+from stacgen.score.scoring import MaskScore, ScoreRun
+
+# Agreement codes (metrics.agreement) -> RGBA; Okabe-Ito colours, told apart by colour-blind
+# readers: TP blue, TN light grey, FP orange, FN vermilion, ignored transparent.
+AGREEMENT: Final = {
+    0: ("ignored", (0, 0, 0, 0)),
+    1: ("true positive", (0, 114, 178, 255)),
+    2: ("true negative", (204, 204, 204, 255)),
+    3: ("false positive", (230, 159, 0, 255)),
+    4: ("false negative", (213, 94, 0, 255)),
+}
+# mkdtemp makes an owner-only folder; the published one follows the umask like the files.
+DIR_MODE: Final = FILE_MODE | ((FILE_MODE & 0o444) >> 2)
+_RGBA: Final = np.array([rgba for _, rgba in AGREEMENT.values()], dtype=np.uint8)
+
+
+def _comparison_dict(c: Comparison) -> dict[str, Any]:
+    out: dict[str, Any] = {"applicable": c.applicable}
+    if c.reason:
+        out["reason"] = c.reason
+    out["confusion"] = c.confusion.as_dict()
+    out["metrics"] = c.metrics.values
+    if c.metrics.undefined:
+        out["undefined"] = c.metrics.undefined
+    return out
+
+
+def mask_stem(score: MaskScore) -> str:
+    return _stem(score.mask)
+
+
+def _stem(mask: str | Path) -> str:
+    return Path(mask).name.rsplit(".", 1)[0]
+
+
+def check_names(masks: list[str] | list[Path]) -> None:
+    """Masks whose agreement files would share a name are refused before any scoring."""
+    seen: dict[str, str | Path] = {}
+    for mask in masks:
+        if (stem := _stem(mask)) in seen:
+            raise ScoreError(f"masks {seen[stem]} and {mask}: same file name, same --out files")
+        seen[stem] = mask
+
+
+def scores_json(run: ScoreRun) -> dict[str, Any]:
+    """Every input, every option, each mask's item, matrices and metrics, the pooled figures."""
+    return {
+        "stacgen_version": __version__,
+        "catalog": run.catalog,
+        "codes": run.codes.describe(),
+        "options": run.options.as_dict(),
+        "reference_groups": {
+            "cloud": list(constants.CLOUD_VALUES),
+            "shadow": list(constants.SHADOW_VALUES),
+            "clear": [5, 6, 7] + ([1] if run.options.class_1 == "clear" else []),
+            "ignored": [0] + ([1] if run.options.class_1 == "ignore" else []),
+        },
+        "masks": [
+            {
+                "mask": s.mask,
+                "item": {
+                    "id": s.item.id,
+                    "href": s.item.href,
+                    "asset": s.item.asset_href,
+                    "matched_by": s.item.matched_by,
+                },
+                "grid": {
+                    "crs": s.grid.crs,
+                    "transform": list(s.grid.transform),
+                    "width": s.grid.width,
+                    "height": s.grid.height,
+                    "col_off": s.grid.col_off,
+                    "row_off": s.grid.row_off,
+                },
+                "joint_counts": {
+                    "rows": "reference nodata, clear, cloud, shadow",
+                    "columns": "mask nodata, clear, cloud, shadow",
+                    "counts": s.joint,
+                },
+                "comparisons": {k: _comparison_dict(v) for k, v in s.comparisons.items()},
+            }
+            for s in run.scores
+        ],
+        "pooled": {
+            "summed": {k: _comparison_dict(v) for k, v in run.pooled.summed.items()},
+            "mean": run.pooled.mean,
+            "masks_counted_in_mean": run.pooled.counted,
+        },
+        "cite": {"dataset": constants.DATASET_CITATION, "paper": constants.PAPER_CITATION},
+    }
+
+
+def scores_csv(run: ScoreRun) -> str:
+    """One row per mask and comparison, then the pooled rows (summed matrix, mean)."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["mask", "item", "comparison", "tp", "fp", "fn", "tn", "n", *METRICS])
+    for s in run.scores:
+        for name in COMPARISONS:
+            writer.writerow([s.mask, s.item.id, name, *_row(s.comparisons[name])])
+    for name in COMPARISONS:
+        writer.writerow(["pooled (summed matrix)", "", name, *_row(run.pooled.summed[name])])
+        mean = run.pooled.mean[name]
+        writer.writerow(
+            ["pooled (mean over masks)", "", name, "", "", "", "", "", *map(_cell, mean.values())]
+        )
+    return buf.getvalue()
+
+
+def _row(c: Comparison) -> list[Any]:
+    cm = c.confusion
+    return [cm.tp, cm.fp, cm.fn, cm.tn, cm.n, *(_cell(c.metrics.values[m]) for m in METRICS)]
+
+
+def _cell(value: float | None) -> str:
+    return "" if value is None else f"{value:.6f}"
+
+
+def _fmt(value: float | None) -> str:
+    return "  n/a" if value is None else f"{value:.3f}"
+
+
+TABLE_COLUMNS: Final = (
+    ("invalid", "overall_accuracy", "OA"),
+    ("invalid", "f1", "F1"),
+    ("invalid", "kappa", "kappa"),
+    ("cloud", "precision", "cloudP"),
+    ("cloud", "recall", "cloudR"),
+    ("shadow", "precision", "shadP"),
+    ("shadow", "recall", "shadR"),
+)
+
+
+def table(run: ScoreRun) -> str:
+    """The stdout table: one row per mask, a pooled row (metrics of the summed matrices)."""
+    names = [Path(s.mask).name for s in run.scores]
+    width = max(len("pooled"), *(len(n) for n in names))
+    head = f"{'mask':<{width}} " + " ".join(f"{h:>6}" for _, _, h in TABLE_COLUMNS)
+    lines = [head + f" {'pixels':>9}  item"]
+    for name, s in zip(names, run.scores, strict=True):
+        lines.append(_line(name, width, s.comparisons) + f"  {s.item.id}")
+    lines.append(_line("pooled", width, run.pooled.summed) + f"  {len(run.scores)} mask(s)")
+    return "\n".join(lines)
+
+
+def _line(name: str, width: int, comparisons: dict[str, Comparison]) -> str:
+    cells = " ".join(f"{_fmt(comparisons[c].metrics.values[m]):>6}" for c, m, _ in TABLE_COLUMNS)
+    return f"{name:<{width}} {cells} {comparisons['invalid'].confusion.n:>9}"
+
+
+def agreement_rgba(codes: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
+    rgba: npt.NDArray[np.uint8] = np.moveaxis(_RGBA[codes], -1, 0)
+    return rgba
+
+
+def write_cog(score: MaskScore, agreement: npt.NDArray[np.uint8], dst: Path) -> None:
+    """The agreement codes on the reference grid, a palette, 0 (ignored) as no data."""
+    grid = Grid(None, score.grid.crs, score.grid.transform, score.grid.width, score.grid.height)
+    profile = cog_profile(grid, 1, "mode", nodata=0)
+    with rasterio.open(dst, "w", **profile) as out:
+        out.write(agreement, 1)
+        out.write_colormap(1, {k: rgba for k, (_, rgba) in AGREEMENT.items()})
+        out.update_tags(1, **{f"CLASS_{k}": name for k, (name, _) in AGREEMENT.items()})
+
+
+class OutputFolder:
+    """--out, filled in a temp folder beside it and swapped in whole by `finish`.
+
+    Each mask's pictures are written as its score arrives (`add`), so no agreement array is
+    kept; leaving the `with` block without `finish` (an error) removes the temp folder and
+    leaves --out as it was.
+    """
+
+    def __init__(self, out: Path) -> None:
+        self.out = out.absolute()
+        self.tmp: Path | None = None
+
+    def __enter__(self) -> OutputFolder:
+        self.out.parent.mkdir(parents=True, exist_ok=True)
+        prefix = f".{self.out.name}."
+        self.tmp = Path(tempfile.mkdtemp(prefix=prefix, suffix=".tmp", dir=self.out.parent))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.tmp is not None:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def add(self, score: MaskScore) -> None:
+        assert self.tmp is not None, "use OutputFolder in a with block"
+        if score.agreement is None:
+            raise ScoreError(f"mask {score.mask}: its agreement picture was not kept")
+        stem = self.tmp / f"{mask_stem(score)}.agreement"
+        png, cog = stem.with_name(stem.name + ".png"), stem.with_name(stem.name + ".tif")
+        if png.exists():
+            raise ScoreError(f"mask {score.mask}: another mask has the same file name")
+        png.write_bytes(png_bytes(agreement_rgba(score.agreement)))
+        write_cog(score, score.agreement, cog)
+
+    def finish(self, run: ScoreRun) -> None:
+        assert self.tmp is not None, "use OutputFolder in a with block"
+        text = json.dumps(scores_json(run), indent=2, ensure_ascii=False) + "\n"
+        (self.tmp / "scores.json").write_text(text, encoding="utf-8")
+        (self.tmp / "scores.csv").write_text(scores_csv(run), encoding="utf-8")
+        self.tmp.chmod(DIR_MODE)
+        swap_in(self.tmp, self.out)
+        self.tmp = None
+
+
+def write_outputs(run: ScoreRun, out: Path) -> None:
+    """scores.json, scores.csv and the agreement files of a run that kept its agreements."""
+    with OutputFolder(out) as folder:
+        for score in run.scores:
+            folder.add(score)
+        folder.finish(run)

@@ -1,0 +1,385 @@
+"""Finding a mask's reference item in a catalog, and reading only the window the mask covers.
+
+A catalog is a catalog.json path (or its folder), a static catalog URL, or a STAC API root. The
+reference is found by `--item`, else by an L1C product name in the mask's file name, else by its
+`T<tile>` and date, else by the item whose footprint overlaps the mask on the same date. Over
+HTTP the reference COG is read through GDAL's /vsicurl/, that is by byte ranges.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode, urljoin
+
+import numpy as np
+import rasterio
+import rasterio.warp
+import rasterio.windows
+import requests
+import shapely
+import shapely.geometry
+from affine import Affine
+from rasterio.crs import CRS
+
+from stacgen import constants
+from stacgen.fileutil import JsonFileError, read_json_object
+from stacgen.score.errors import ScoreError
+from stacgen.stac import links
+
+log = logging.getLogger(__name__)
+
+ASSET_KEY = "classification"
+TIMEOUT = 30
+_COMPACT = re.compile(r"S2[A-D]_MSIL1C_\d{8}T\d{6}_N\d{4}_R\d{3}_T\d{2}[A-Z]{3}_\d{8}T\d{6}")
+_LEGACY = re.compile(r"S2[A-D]_OPER_PRD_MSIL1C_PDMC_\d{8}T\d{6}_R\d{3}_V\d{8}T\d{6}_\d{8}T\d{6}")
+_TILE = re.compile(r"(?<![A-Za-z0-9])T(\d{2}[C-HJ-NP-X][A-HJ-NP-Z][A-HJ-NP-V])(?![A-Za-z0-9])")
+_DATE = re.compile(r"(?<!\d)(\d{4})-?(\d{2})-?(\d{2})(?!\d)")
+_COMPACT_TO_LEGACY = {v: k for k, v in constants.LEGACY_TO_COMPACT.items()}
+# Tags some processors write with the acquisition date (GDAL metadata domain "").
+DATE_TAGS = ("ACQUISITION_DATE", "SENSING_TIME", "DATATAKE_SENSING_START", "DATE_ACQUIRED")
+# /vsicurl/ reads of the reference: no directory listing, no sidecar probing.
+GDAL_HTTP_ENV: Mapping[str, Any] = {
+    "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
+    "CPL_VSIL_CURL_ALLOWED_EXTENSIONS": ".tif,.tiff",
+    "GDAL_HTTP_MAX_RETRY": 2,
+}
+
+
+def is_url(href: str) -> bool:
+    return href.startswith(("http://", "https://"))
+
+
+def join(base: str, href: str) -> str:
+    """`href` resolved against the document at `base` (a URL or a local path)."""
+    if is_url(href) or os.path.isabs(href):
+        return href
+    if is_url(base):
+        return urljoin(base, href)
+    return os.path.normpath(os.path.join(os.path.dirname(base), href))
+
+
+@dataclass(frozen=True)
+class StacItem:
+    """One item JSON and where it was read from."""
+
+    doc: dict[str, Any]
+    href: str
+
+    @property
+    def id(self) -> str:
+        return str(self.doc.get("id"))
+
+    @property
+    def day(self) -> date | None:
+        value = self.doc.get("properties", {}).get("datetime")
+        return date.fromisoformat(value[:10]) if isinstance(value, str) else None
+
+    @property
+    def tile(self) -> str | None:
+        props = self.doc.get("properties", {})
+        if "mgrs:utm_zone" in props:
+            zone = int(props["mgrs:utm_zone"])
+            return f"{zone:02d}{props['mgrs:latitude_band']}{props['mgrs:grid_square']}"
+        tile = props.get("alcd:parameters", {}).get("tile")
+        return str(tile) if tile else None
+
+    @cached_property
+    def footprint(self) -> shapely.Geometry:
+        return shapely.geometry.shape(self.doc["geometry"])
+
+    @property
+    def asset_href(self) -> str:
+        try:
+            return join(self.href, self.doc["assets"][ASSET_KEY]["href"])
+        except KeyError as err:
+            raise ScoreError(f"item {self.id} ({self.href}) has no {ASSET_KEY!r} asset") from err
+
+
+class Source:
+    """Where items come from; subclasses answer by id and by date (and bounding box)."""
+
+    def __init__(self, spec: str) -> None:
+        self.spec = spec
+
+    def by_ids(self, ids: Sequence[str]) -> list[StacItem]:
+        raise NotImplementedError
+
+    def on_day(self, day: date, bbox: tuple[float, float, float, float]) -> list[StacItem]:
+        raise NotImplementedError
+
+
+class StaticCatalog(Source):
+    """A static catalog: every item, found by walking child and item links once."""
+
+    def __init__(self, spec: str, root: dict[str, Any], session: requests.Session) -> None:
+        super().__init__(spec)
+        self._root = root
+        self._session = session
+
+    @cached_property
+    def items(self) -> list[StacItem]:
+        def load(href: str) -> Mapping[str, Any]:
+            return self._root if href == self.spec else load_json(href, self._session)
+
+        return [
+            StacItem(dict(doc), href)
+            for href, doc in links.walk(self.spec, load, join)
+            if doc.get("type") == "Feature"
+        ]
+
+    def by_ids(self, ids: Sequence[str]) -> list[StacItem]:
+        return [i for i in self.items if i.id in ids]
+
+    def on_day(self, day: date, bbox: tuple[float, float, float, float]) -> list[StacItem]:
+        return [i for i in self.items if i.day == day]
+
+
+class ApiCatalog(Source):
+    """A STAC API: items come from its /search endpoint."""
+
+    def __init__(self, spec: str, search: str, session: requests.Session) -> None:
+        super().__init__(spec)
+        self._search = search
+        self._session = session
+
+    def _get(self, params: dict[str, str]) -> list[StacItem]:
+        url: str | None = f"{self._search}?{urlencode(params)}"
+        items: list[StacItem] = []
+        while url and len(items) < 1000:
+            page = load_json(url, self._session)
+            for feature in page.get("features", []):
+                self_href = next(
+                    (lk["href"] for lk in feature.get("links", []) if lk.get("rel") == "self"),
+                    url,
+                )
+                items.append(StacItem(feature, self_href))
+            url = next(
+                (lk["href"] for lk in page.get("links", []) if lk.get("rel") == "next"), None
+            )
+        return items
+
+    def by_ids(self, ids: Sequence[str]) -> list[StacItem]:
+        return self._get({"ids": ",".join(ids), "limit": "100"}) if ids else []
+
+    def on_day(self, day: date, bbox: tuple[float, float, float, float]) -> list[StacItem]:
+        span = f"{day.isoformat()}T00:00:00Z/{day.isoformat()}T23:59:59.999Z"
+        return self._get(
+            {"datetime": span, "bbox": ",".join(f"{v:.6f}" for v in bbox), "limit": "100"}
+        )
+
+
+def load_json(href: str, session: requests.Session) -> dict[str, Any]:
+    """A JSON object from a path or URL; any failure is a one-line ScoreError."""
+    if not is_url(href):
+        try:
+            return read_json_object(Path(href))
+        except JsonFileError as err:
+            raise ScoreError(str(err)) from err
+    try:
+        response = session.get(href, timeout=TIMEOUT)
+        response.raise_for_status()
+        obj = response.json()
+    except requests.RequestException as err:
+        raise ScoreError(f"{href}: cannot be reached ({type(err).__name__})") from err
+    except ValueError as err:
+        raise ScoreError(f"{href}: malformed JSON ({err})") from err
+    if not isinstance(obj, dict):
+        raise ScoreError(f"{href}: malformed JSON (expected an object)")
+    return obj
+
+
+def open_catalog(spec: str | Path) -> Source:
+    """A catalog.json path or folder, a static catalog URL, or a STAC API root."""
+    href = str(spec)
+    if not is_url(href):
+        path = Path(href)
+        path = path / "catalog.json" if path.is_dir() else path
+        if not path.is_file():
+            raise ScoreError(f"--catalog {spec}: no such catalog.json")
+        href = str(path.resolve())
+    session = requests.Session()
+    root = load_json(href, session)
+    search = next((lk for lk in root.get("links", []) if lk.get("rel") == "search"), None)
+    conforms = " ".join(root.get("conformsTo", []))
+    if search is not None and "item-search" in conforms:
+        return ApiCatalog(href, join(href, search["href"]), session)
+    return StaticCatalog(href, root, session)
+
+
+# --- matching ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class MaskFacts:
+    """What matching needs to know of a mask: its name, footprint and date."""
+
+    name: str
+    bounds_lonlat: tuple[float, float, float, float]
+    day: date | None
+
+
+def mask_facts(path: str, ds: rasterio.io.DatasetReader) -> MaskFacts:
+    west, south, east, north = rasterio.warp.transform_bounds(
+        ds.crs, "EPSG:4326", *ds.bounds, densify_pts=21
+    )
+    name = Path(path).name
+    day = name_date(name) or _tag_date(ds.tags())
+    return MaskFacts(name, (west, south, east, north), day)
+
+
+def name_date(text: str) -> date | None:
+    for m in _DATE.finditer(text):
+        try:
+            day = date(int(m[1]), int(m[2]), int(m[3]))
+        except ValueError:
+            continue
+        if 2015 <= day.year <= 2100:
+            return day
+    return None
+
+
+def _tag_date(tags: Mapping[str, str]) -> date | None:
+    for key in DATE_TAGS:
+        if key in tags and (day := name_date(tags[key])):
+            return day
+    return None
+
+
+@dataclass(frozen=True)
+class Match:
+    item: StacItem
+    matched_by: str
+
+
+def find_reference(source: Source, facts: MaskFacts, item_id: str | None = None) -> Match:
+    """The one item a mask is scored against; none or several is a one-line ScoreError."""
+    where = f"mask {facts.name}"
+    if item_id is not None:
+        found = source.by_ids([item_id])
+        if not found:
+            raise ScoreError(f"{where}: --item {item_id} is not in {source.spec}")
+        return Match(_one(found, where, f"--item {item_id}"), "--item")
+    tried = []
+    names = product_names(facts.name)
+    if names:
+        tried.append(f"product name {', '.join(names)}")
+        found = source.by_ids(names)
+        if found:
+            return Match(_one(found, where, "the product name"), "product name")
+    tile = _TILE.search(facts.name)
+    if tile and facts.day:
+        tried.append(f"tile T{tile[1]} on {facts.day}")
+        bbox = facts.bounds_lonlat
+        found = [i for i in source.on_day(facts.day, bbox) if i.tile == tile[1]]
+        if found:
+            return Match(_one(found, where, f"T{tile[1]} on {facts.day}"), "tile and date")
+    if facts.day is None:
+        tried.append("no acquisition date in the name or tags to search by footprint")
+        raise ScoreError(f"{where}: no reference item found in {source.spec} ({'; '.join(tried)})")
+    return Match(_by_footprint(source, facts, where, tried), "footprint and date")
+
+
+def _by_footprint(source: Source, facts: MaskFacts, where: str, tried: list[str]) -> StacItem:
+    assert facts.day is not None
+    on_day = source.on_day(facts.day, facts.bounds_lonlat)
+    if not on_day:
+        tried.append(f"no item dated {facts.day}")
+        raise ScoreError(f"{where}: no reference item found in {source.spec} ({'; '.join(tried)})")
+    box = shapely.box(*facts.bounds_lonlat)
+    shares = {i.href: box.intersection(i.footprint).area / box.area for i in on_day}
+    overlapping = [i for i in on_day if shares[i.href] > 0]
+    if not overlapping:
+        ids = ", ".join(i.id for i in on_day)
+        raise ScoreError(f"{where}: overlaps no reference item dated {facts.day} (tried {ids})")
+    # Neighbouring tiles overlap by ~10 km: an item covering most of the mask wins over those.
+    mostly = [i for i in overlapping if shares[i.href] >= 0.5] or overlapping
+    return _one(mostly, where, f"footprint on {facts.day}")
+
+
+def _one(found: list[StacItem], where: str, how: str) -> StacItem:
+    unique = {i.id: i for i in found}
+    if len(unique) > 1:
+        raise ScoreError(f"{where}: several items match {how}: {', '.join(sorted(unique))}")
+    return next(iter(unique.values()))
+
+
+def product_names(text: str) -> list[str]:
+    """L1C product names in a file name, legacy names added for the compact ones the hub gave."""
+    names = _COMPACT.findall(text) + _LEGACY.findall(text)
+    names += [_COMPACT_TO_LEGACY[n] for n in names if n in _COMPACT_TO_LEGACY]
+    return list(dict.fromkeys(names))
+
+
+# --- reading the window -----------------------------------------------------------------------
+@dataclass(frozen=True)
+class RefWindow:
+    """The reference's classes inside the mask's footprint, and their grid."""
+
+    values: np.ndarray[Any, np.dtype[np.uint8]]
+    crs: CRS
+    transform: Affine
+    col_off: int
+    row_off: int
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (int(self.values.shape[0]), int(self.values.shape[1]))
+
+
+def open_reference(href: str) -> rasterio.io.DatasetReader:
+    try:
+        return rasterio.open(href)
+    except rasterio.errors.RasterioIOError as err:
+        raise ScoreError(f"reference {href}: cannot be read ({err})") from err
+
+
+def _outward(w: rasterio.windows.Window) -> rasterio.windows.Window:
+    """Whole pixels covering `w` (a hair of float noise does not add a row)."""
+    eps = 1e-6
+    col0, row0 = math.floor(w.col_off + eps), math.floor(w.row_off + eps)
+    col1 = math.ceil(w.col_off + w.width - eps)
+    row1 = math.ceil(w.row_off + w.height - eps)
+    return rasterio.windows.Window(col0, row0, col1 - col0, row1 - row0)
+
+
+def read_window(
+    href: str, mask_crs: CRS, mask_bounds: tuple[float, float, float, float], where: str
+) -> RefWindow:
+    """The reference pixels the mask's bounds touch; only those blocks are read."""
+    with rasterio.Env(**GDAL_HTTP_ENV), open_reference(href) as ref:
+        bounds = rasterio.warp.transform_bounds(mask_crs, ref.crs, *mask_bounds, densify_pts=21)
+        window = _outward(rasterio.windows.from_bounds(*bounds, transform=ref.transform))
+        full = rasterio.windows.Window(0, 0, ref.width, ref.height)
+        try:
+            window = window.intersection(full)
+        except rasterio.errors.WindowError:
+            window = None
+        if window is None or window.width < 1 or window.height < 1:
+            raise ScoreError(f"{where}: does not overlap the reference {href}")
+        values = ref.read(1, window=window)
+        return RefWindow(
+            values,
+            ref.crs,
+            ref.window_transform(window),
+            int(window.col_off),
+            int(window.row_off),
+        )
+
+
+def iter_masks(paths: Sequence[str | Path]) -> Iterator[str]:
+    """Mask paths as given, folders expanded to their *.tif / *.tiff files (sorted)."""
+    for p in paths:
+        path = Path(p)
+        if path.is_dir():
+            yield from sorted(
+                str(f) for f in path.iterdir() if f.suffix.lower() in (".tif", ".tiff")
+            )
+        else:
+            yield str(p)

@@ -1,0 +1,286 @@
+"""Scoring masks: the typed results and the functions the CLI and Python users call.
+
+`score_mask` scores one mask against one reference item; `score_masks` finds each mask's
+reference in a catalog first (so that a bad input fails before any work), then scores them,
+in parallel when asked.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, replace
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any, TypeAlias
+
+import pystac
+import rasterio
+from affine import Affine
+from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
+
+from stacgen.score import codes as codes_mod
+from stacgen.score.codes import Class1, CodeTable, Groups, load_codes
+from stacgen.score.errors import ScoreError
+from stacgen.score.metrics import Comparison, Pooled, agreement, compare, joint_counts, pool
+from stacgen.score.reference import (
+    Match,
+    StacItem,
+    find_reference,
+    load_json,
+    mask_facts,
+    open_catalog,
+    read_window,
+)
+from stacgen.score.resample import Decoder, Method, Target, dilate, to_reference
+
+log = logging.getLogger(__name__)
+# A path, or an open rasterio dataset (rasterio is untyped: Any).
+MaskInput: TypeAlias = str | Path | Any
+
+
+@dataclass(frozen=True)
+class ScoreOptions:
+    """Every rule that changes a score; all of them are recorded in scores.json."""
+
+    resampling: Method = "majority"
+    class_1: Class1 = "ignore"
+    dilate_cloud: int = 0
+    dilate_shadow: int = 0
+    band: int | None = None
+    threshold: float | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ItemRef:
+    """The reference a mask was scored against."""
+
+    id: str
+    href: str
+    asset_href: str
+    matched_by: str
+
+
+@dataclass(frozen=True)
+class Grid:
+    """The reference window the scores were computed on."""
+
+    crs: str
+    transform: tuple[float, ...]
+    width: int
+    height: int
+    col_off: int
+    row_off: int
+
+    @property
+    def affine(self) -> Affine:
+        return Affine(*self.transform[:6])
+
+
+@dataclass(frozen=True)
+class MaskScore:
+    """One mask's result: its reference, the joint counts and the three comparisons."""
+
+    mask: str
+    codes: str
+    item: ItemRef
+    joint: list[list[int]]
+    comparisons: dict[str, Comparison]
+    grid: Grid
+    # The `invalid` comparison per reference pixel (metrics.agreement); None once written out.
+    agreement: Groups | None = field(default=None, repr=False)
+
+
+def _open(mask: MaskInput) -> Any:
+    if isinstance(mask, rasterio.io.DatasetReader):
+
+        @contextmanager
+        def given() -> Iterator[rasterio.io.DatasetReader]:
+            yield mask
+
+        return given()
+    try:
+        with warnings.catch_warnings():
+            # check_mask reports a mask without georeferencing as a one-line error.
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            return rasterio.open(mask)
+    except RasterioIOError as err:
+        raise ScoreError(f"mask {mask}: not a readable raster ({err})") from err
+
+
+def check_mask(ds: rasterio.io.DatasetReader, options: ScoreOptions) -> int:
+    """The band to read; a mask that cannot be placed on a map is a ScoreError."""
+    where = f"mask {ds.name}"
+    if ds.crs is None:
+        raise ScoreError(f"{where}: has no CRS")
+    if ds.transform == Affine.identity():
+        raise ScoreError(f"{where}: has no geotransform")
+    if options.band is None:
+        if ds.count > 1:
+            raise ScoreError(f"{where}: has {ds.count} bands; choose one with --band")
+        return 1
+    if not 1 <= options.band <= ds.count:
+        raise ScoreError(f"{where}: --band {options.band} but the mask has {ds.count} band(s)")
+    return options.band
+
+
+def decoder(
+    table: CodeTable, options: ScoreOptions, where: str, nodata: float | None = None
+) -> Decoder:
+    if options.threshold is not None:
+        if not table.probability:
+            raise ScoreError(f"--threshold applies to s2cloudless probabilities, not {table.name}")
+        if not 0.0 <= options.threshold <= 1.0:
+            raise ScoreError(f"--threshold {options.threshold}: must be between 0 and 1")
+        threshold = options.threshold
+        return lambda values: codes_mod.threshold_probability(values, threshold, nodata)
+    return codes_mod.decoder(table, where)
+
+
+def _item_ref(item: pystac.Item | StacItem | str, matched_by: str) -> ItemRef:
+    if isinstance(item, pystac.Item):
+        asset = item.assets.get("classification")
+        if asset is None:
+            raise ScoreError(f"item {item.id} has no 'classification' asset")
+        return ItemRef(
+            item.id, item.get_self_href() or "", asset.get_absolute_href() or "", matched_by
+        )
+    if isinstance(item, str):
+        import requests
+
+        item = StacItem(load_json(item, requests.Session()), item)
+    return ItemRef(item.id, item.href, item.asset_href, matched_by)
+
+
+def score_mask(
+    mask: MaskInput,
+    codes: CodeTable | str | Path,
+    item: pystac.Item | StacItem | str,
+    options: ScoreOptions | None = None,
+    *,
+    matched_by: str = "given",
+) -> MaskScore:
+    """Score one mask (a path or an open rasterio dataset) against one reference item.
+
+    `codes` is a CodeTable, a built-in table's name or a JSON code file; `item` a pystac Item,
+    or the href (path or URL) of an item JSON.
+    """
+    options = options or ScoreOptions()
+    table = codes if isinstance(codes, CodeTable) else load_codes(codes, options.class_1)
+    ref_item = _item_ref(item, matched_by)
+    with _open(mask) as ds:
+        name = str(mask if not isinstance(mask, rasterio.io.DatasetReader) else ds.name)
+        where = f"mask {name}"
+        band = check_mask(ds, options)
+        decode = decoder(table, options, where, ds.nodatavals[band - 1])
+        window = read_window(ref_item.asset_href, ds.crs, tuple(ds.bounds), where)
+        ref_groups = codes_mod.decode(
+            window.values, codes_mod.alcd_table(options.class_1), f"reference {ref_item.id}"
+        )
+        target = Target(window.crs, window.transform, *window.shape)
+        user = to_reference(ds, band, decode, target, options.resampling)
+    if options.dilate_cloud or options.dilate_shadow:
+        user = dilate(user, options.dilate_cloud, options.dilate_shadow)
+    joint = joint_counts(ref_groups, user)
+    comparisons = compare(joint, table.has_shadow)
+    if comparisons["invalid"].confusion.n == 0:
+        raise ScoreError(
+            f"{where}: no pixel left to compare with {ref_item.id} once no data is removed"
+        )
+    grid = Grid(
+        window.crs.to_string(),
+        tuple(window.transform)[:6],
+        window.shape[1],
+        window.shape[0],
+        window.col_off,
+        window.row_off,
+    )
+    return MaskScore(
+        name, table.name, ref_item, joint.tolist(), comparisons, grid, agreement(ref_groups, user)
+    )
+
+
+@dataclass(frozen=True)
+class ScoreRun:
+    """A batch: its inputs and options, each mask's score, the pooled figures."""
+
+    catalog: str
+    codes: CodeTable
+    options: ScoreOptions
+    scores: list[MaskScore]
+    pooled: Pooled
+
+
+def match_masks(
+    masks: Sequence[str],
+    catalog: str | Path,
+    item_id: str | None = None,
+    options: ScoreOptions | None = None,
+) -> list[Match]:
+    """Each mask checked and its reference item found, all before any scoring starts."""
+    source = open_catalog(catalog)
+    matches = []
+    for mask in masks:
+        with _open(mask) as ds:
+            check_mask(ds, options or ScoreOptions())
+            facts = mask_facts(mask, ds)
+        matches.append(find_reference(source, facts, item_id))
+    return matches
+
+
+def _score_task(
+    mask: str, table: CodeTable, item: StacItem, options: ScoreOptions, matched_by: str
+) -> MaskScore:
+    return score_mask(mask, table, item, options, matched_by=matched_by)
+
+
+def score_masks(
+    masks: Sequence[str | Path],
+    codes: CodeTable | str | Path,
+    catalog: str | Path = "catalog/catalog.json",
+    *,
+    item_id: str | None = None,
+    options: ScoreOptions | None = None,
+    workers: int = 1,
+    on_done: Callable[[MaskScore], None] | None = None,
+    keep_agreement: bool = True,
+) -> ScoreRun:
+    """Score several masks against the references found in `catalog` (path, URL or API root).
+
+    `on_done` sees each result as it arrives, agreement array included; with
+    `keep_agreement=False` the run keeps the scores without it, so memory stays flat however
+    many masks there are (the CLI writes each mask's pictures in `on_done`).
+    """
+    options = options or ScoreOptions()
+    if not masks:
+        raise ScoreError("no mask given")
+    table = codes if isinstance(codes, CodeTable) else load_codes(codes, options.class_1)
+    paths = [str(m) for m in masks]
+    for path in paths:
+        if not Path(path).is_file():
+            raise ScoreError(f"mask {path}: no such file")
+    decoder(table, options, "")  # a --threshold that does not apply fails here, once
+    matches = match_masks(paths, catalog, item_id, options)
+    args = [(p, table, m.item, options, m.matched_by) for p, m in zip(paths, matches, strict=True)]
+    scores: list[MaskScore] = []
+
+    def done(score: MaskScore) -> None:
+        if on_done:
+            on_done(score)
+        scores.append(score if keep_agreement else replace(score, agreement=None))
+
+    if workers <= 1 or len(paths) == 1:
+        for a in args:
+            done(_score_task(*a))
+    else:
+        with ProcessPoolExecutor(workers, mp_context=get_context("forkserver")) as ex:
+            for score in ex.map(_score_task, *zip(*args, strict=True)):
+                done(score)
+    pooled = pool([s.comparisons for s in scores])
+    return ScoreRun(str(catalog), table, options, scores, pooled)

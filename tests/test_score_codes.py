@@ -1,0 +1,101 @@
+"""The code tables against the issue's descriptions, and their one-line errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from stacgen.score import ScoreError, load_codes
+from stacgen.score.codes import BUILTIN, decode, threshold_probability
+
+N, C, K, S = 0, 1, 2, 3  # no data, clear, cloud, shadow: the order of stacgen's group codes
+
+# value -> group, written out from the issue text, table by table.
+TABLES = {
+    "sen2cor": {0: N, 1: N, 3: S, 8: K, 9: K, 10: K, 2: C, 4: C, 5: C, 6: C, 7: C, 11: C},
+    "fmask4": {0: C, 1: C, 3: C, 2: S, 4: K, 255: N},
+    "python-fmask": {0: N, 1: C, 2: K, 3: S, 4: C, 5: C},
+    "s2cloudless": {0: C, 1: K},
+    "cloudsen12": {0: C, 1: K, 2: K, 3: S},
+    "kappamask": {0: N, 1: C, 2: S, 3: K, 4: K, 5: N},
+    "alcd": {0: N, 1: N, 2: K, 3: K, 4: S, 5: C, 6: C, 7: C},
+}
+
+
+@pytest.mark.parametrize("name", sorted(TABLES))
+def test_class_tables(name: str) -> None:
+    values = np.array(sorted(TABLES[name]), dtype=np.uint8)
+    assert decode(values, load_codes(name), "m").tolist() == [TABLES[name][v] for v in values]
+
+
+def test_every_builtin_is_tested() -> None:
+    assert set(BUILTIN) == {*TABLES, "maja-theia", "maja-native"}
+
+
+@pytest.mark.parametrize(
+    ("name", "cloud_bits", "shadow_bits"),
+    [("maja-theia", (1, 4, 7), (5, 6)), ("maja-native", (6, 7), (2, 3))],
+)
+def test_maja_bit_masks(
+    name: str, cloud_bits: tuple[int, ...], shadow_bits: tuple[int, ...]
+) -> None:
+    table = load_codes(name)
+    assert decode(np.array([0], np.uint8), table, "m").tolist() == [C]
+    for b in cloud_bits:
+        assert decode(np.array([1 | 1 << b], np.uint8), table, "m").tolist() == [K]
+    for b in shadow_bits:
+        assert decode(np.array([1 | 1 << b], np.uint8), table, "m").tolist() == [S]
+    both = 1 | 1 << cloud_bits[0] | 1 << shadow_bits[0]
+    assert decode(np.array([both], np.uint8), table, "m").tolist() == [K]  # cloud wins
+
+
+def test_alcd_class_1_clear() -> None:
+    assert decode(np.array([1], np.uint8), load_codes("alcd", "clear"), "m").tolist() == [C]
+
+
+def test_unlisted_values_named_with_counts() -> None:
+    values = np.array([0, 12, 12, 200, 4], np.uint8)
+    with pytest.raises(
+        ScoreError, match=r"^m\.tif: values not in the sen2cor table: 12 \(2 px\), 200 \(1 px\)$"
+    ):
+        decode(values, load_codes("sen2cor"), "m.tif")
+
+
+def test_probabilities() -> None:
+    floats = np.array([0.0, 0.39, 0.4, 1.0, np.nan], np.float32)
+    assert threshold_probability(floats, 0.4).tolist() == [C, C, K, K, N]
+    ints = np.array([0, 39, 40, 100, 255], np.uint8)
+    assert threshold_probability(ints, 0.4, nodata=255).tolist() == [C, C, K, K, N]
+
+
+def test_json_code_file(tmp_path: Path) -> None:
+    path = tmp_path / "mine.json"
+    path.write_text(json.dumps({"cloud": [10, 11], "shadow": [20], "clear": [1], "nodata": [-1]}))
+    table = load_codes(str(path))
+    assert decode(np.array([-1, 1, 10, 11, 20]), table, "m").tolist() == [N, C, K, K, S]
+    assert table.has_shadow
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ({"cloud": [1, 2], "clear": [2]}, r"value 2 is in both 'cloud' and 'clear'"),
+        ({"cloud": [1], "haze": [2]}, r"keys must be among"),
+        ({"cloud": ["a"]}, r"'cloud' must be a list of integers"),
+    ],
+)
+def test_bad_json_code_files(tmp_path: Path, content: object, message: str) -> None:
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(content))
+    with pytest.raises(ScoreError, match=message) as info:
+        load_codes(str(path))
+    assert "\n" not in str(info.value)
+    assert str(path) in str(info.value)
+
+
+def test_unknown_codes_name() -> None:
+    with pytest.raises(ScoreError, match=r"^--codes fmask3: neither a built-in table \(sen2cor, "):
+        load_codes("fmask3")
