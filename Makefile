@@ -13,7 +13,7 @@ export STACGEN_SCHEMAS ?= $(abspath ../shared/stac-schemas)
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install catalog test lint format bench bench-scale validate serve serve-pgstac postgres browser clean
+.PHONY: install catalog test lint format bench bench-publish bench-scale validate serve serve-pgstac postgres browser clean
 
 # The venv is (re)installed whenever pyproject.toml changes.
 $(STAMP): pyproject.toml
@@ -82,6 +82,10 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
+
+# The publish figures alone: builds the full-size catalog, publishes it to a local moto server.
+bench-publish: $(STAMP)
+	$(BIN)/python -m bench.publish
 
 # pgstac with 100,000 synthetic items (load time, search latency; the load takes minutes), then
 # the embedded API at 10,000 and 100,000 items (start time, memory or its refusal, searches).

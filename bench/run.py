@@ -25,6 +25,7 @@ import numpy as np
 import psutil
 import rasterio
 
+from bench import publish as bench_publish
 from bench import score
 from bench import serve as serve_bench
 from stacgen import constants
@@ -158,6 +159,7 @@ def main() -> None:
         # Memory must not grow with the number of scenes: the same build on 6 folders.
         small = archive(args.size, synthetic.REPRESENTATIVE_COUNT)
         _, small_peak = run_build(small, scratch / "small", scratch / "small-cache", args.workers)
+        bench_publish.report(out, scratch)  # issue 11: publish to a local S3 server
     floor_s = untar_s + encode_s
     print(f"workers: {args.workers}")
     print(f"build (cold: no extraction cache, empty output): {build_s:.2f} s")

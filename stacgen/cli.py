@@ -38,11 +38,13 @@ def _fail(message: str) -> None:
 
 
 @contextmanager
-def _byte_progress(quiet: bool) -> Iterator[Callable[[int, int], None] | None]:
+def _byte_progress(
+    quiet: bool, desc: str = "download"
+) -> Iterator[Callable[[int, int], None] | None]:
     if not _show_progress(quiet):
         yield None
         return
-    bar = tqdm(unit="B", unit_scale=True, unit_divisor=1024, desc="download", leave=False)
+    bar = tqdm(unit="B", unit_scale=True, unit_divisor=1024, desc=desc, leave=False)
 
     def update(done: int, total: int) -> None:
         bar.total = total
@@ -274,6 +276,77 @@ def serve(
         )
     except ServeError as err:
         raise click.ClickException(str(err)) from err
+
+
+@main.command()
+@click.argument("directory", type=PathArg, default=Path("catalog"))
+@click.option("--to", "to", required=True, help="Where: s3://BUCKET/PREFIX.")
+@click.option("--root-href", required=True, help="The public URL that PREFIX is served under.")
+@click.option("--endpoint-url", help="An S3-compatible endpoint [env AWS_ENDPOINT_URL].")
+@click.option("--region", help="The bucket's region [env AWS_REGION; default us-east-1].")
+@click.option("--dry-run", is_flag=True, help="Print what would be sent, kept and deleted.")
+@click.option("--delete", is_flag=True, help="Delete objects under PREFIX the catalog lacks.")
+@click.option("--workers", type=click.IntRange(min=1), default=8, show_default=True)
+@click.option("--schemas", type=PathArg, help="STAC schema mirror [env STACGEN_SCHEMAS].")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def publish(directory: Path, **kw: Any) -> None:
+    """Publish the catalog in DIRECTORY to object storage, with absolute hrefs, root last."""
+    from stacgen.publish.pipeline import PublishError, PublishOptions, StagingError
+    from stacgen.publish.pipeline import publish as run_publish
+
+    options = PublishOptions(
+        source=directory,
+        to=kw["to"],
+        root_href=kw["root_href"],
+        schemas=_schemas(kw["schemas"]),
+        endpoint_url=kw["endpoint_url"],
+        region=kw["region"],
+        dry_run=kw["dry_run"],
+        delete=kw["delete"],
+        workers=kw["workers"],
+        memo_dir=config.cache_dir() / "publish",
+    )
+    try:
+        with _byte_progress(kw["quiet"], "upload") as on_progress:
+            report = run_publish(options, on_progress=on_progress)
+    except StagingError as err:
+        for problem in err.problems:
+            click.echo(str(problem), err=True)
+        _fail(f"{directory}: {err}; nothing was sent")
+        return
+    except PublishError as err:
+        _fail(str(err))
+        return
+    for line in _publish_lines(report):
+        click.echo(line)
+
+
+def _publish_lines(report: Any) -> Iterator[str]:
+    plan = report.plan
+    if report.dry_run:
+        yield from (f"send    {f.key} ({f.size} bytes)" for f in plan.send)
+        yield from (f"delete  {o.key} ({o.size} bytes)" for o in plan.delete)
+    verbs = (
+        ("would send", "would keep", "would delete")
+        if report.dry_run
+        else ("sent", "kept", "deleted")
+    )
+    counts = [
+        (len(plan.send), plan.send_bytes),
+        (len(plan.keep), plan.keep_bytes),
+        (len(plan.delete), plan.delete_bytes),
+    ]
+    summary = ", ".join(
+        f"{verb} {n} files ({size} bytes, {_mib(size)})"
+        for verb, (n, size) in zip(verbs, counts, strict=True)
+    )
+    yield f"{report.target}: {summary}; {report.seconds:.1f} s"
+    if not plan.send and not plan.delete and not report.dry_run:
+        yield f"{report.target}: already up to date, nothing uploaded"
+
+
+def _mib(size: int) -> str:
+    return f"{size / 2**20:.1f} MiB"
 
 
 @main.group()

@@ -14,8 +14,8 @@ from stacgen.source.archive import open_archive
 from stacgen.testing import synthetic
 
 # Fixtures of these modules are available to every test: the fake Zenodo, the served catalogs,
-# the PostgreSQL cluster of the pgstac tests.
-pytest_plugins = ("fake_zenodo", "serve_fixtures", "pgstac_fixtures")
+# the PostgreSQL cluster of the pgstac tests, the S3 servers of the publish tests.
+pytest_plugins = ("fake_zenodo", "serve_fixtures", "pgstac_fixtures", "s3_fixtures")
 
 TEST_SIZE = 183  # px: a tenth of the real 1830, same tile extent (600 m pixels)
 

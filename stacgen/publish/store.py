@@ -1,0 +1,298 @@
+"""The S3 side of a publish, through obstore: list, read an object's metadata, put, delete.
+
+obstore (object_store's Rust client) streams a file from disk, switches to a multipart upload
+above MULTIPART_CHUNK, and stores headers and user metadata given as attributes; a HEAD-only GET
+returns those attributes, so comparing never downloads an object. Its own credential chain reads
+the AWS_* environment variables and instance metadata; named profiles (AWS_PROFILE, SSO,
+~/.aws/config) come through boto3's session when no key is in the environment.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlsplit
+
+import obstore
+from obstore.exceptions import BaseError
+from obstore.store import S3Store
+
+from stacgen.fileutil import JsonFileError, atomic_write_json, read_json_object
+from stacgen.publish.plan import LocalFile, RemoteObject
+
+if TYPE_CHECKING:
+    from obstore import ObjectMeta, PutResult
+    from obstore.store import S3CredentialProvider
+
+log = logging.getLogger(__name__)
+
+MULTIPART_CHUNK = 8 * 1024 * 1024  # parts of 8 MiB above 8 MiB: a COG of the full tile is less
+DEFAULT_REGION = "us-east-1"
+_T = TypeVar("_T")
+
+
+class StoreError(Exception):
+    """The store refused or could not be reached; the message is one line for the user."""
+
+
+@dataclass(frozen=True)
+class Target:
+    bucket: str
+    prefix: str  # without leading or trailing slash; "" for the bucket's top
+
+    @classmethod
+    def parse(cls, url: str) -> Target:
+        parts = urlsplit(url)
+        if parts.scheme != "s3" or not parts.netloc:
+            raise StoreError(f"--to {url}: expected s3://BUCKET/PREFIX")
+        return cls(parts.netloc, parts.path.strip("/"))
+
+    def __str__(self) -> str:
+        return f"s3://{self.bucket}/{self.prefix}".rstrip("/")
+
+
+@dataclass(frozen=True)
+class Listed:
+    """An object as a listing shows it; any rewrite changes its ETag or its time."""
+
+    size: int
+    e_tag: str | None
+    last_modified: str
+
+
+@dataclass(frozen=True)
+class Seen:
+    """An object listed after a publish from here, with the headers it was checked to have."""
+
+    listed: Listed
+    attributes: dict[str, str]
+
+
+def read_seen(path: Path) -> dict[str, Seen]:
+    """What an earlier publish to the same place recorded; {} when nothing usable is there."""
+    try:
+        data = read_json_object(path)
+        return {k: Seen(Listed(v[0], v[1], v[2]), dict(v[3])) for k, v in data.items()}
+    except (JsonFileError, TypeError, IndexError, ValueError):
+        return {}
+
+
+def write_seen(path: Path, seen: Mapping[str, Seen]) -> None:
+    data = {
+        key: [s.listed.size, s.listed.e_tag, s.listed.last_modified, s.attributes]
+        for key, s in sorted(seen.items())
+    }
+    atomic_write_json(path, data)
+
+
+class Store:
+    """One bucket prefix; every call raises StoreError with a one-line reason on failure."""
+
+    def __init__(
+        self,
+        target: Target,
+        *,
+        endpoint_url: str | None = None,
+        region: str | None = None,
+        workers: int = 8,
+    ) -> None:
+        self.target = target
+        self._listed: dict[str, Listed] = {}
+        self._put_etags: dict[str, str | None] = {}
+        self.endpoint = endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or "AWS S3"
+        self.workers = workers
+        config: dict[str, Any] = {"region": region or _region()}
+        if endpoint_url:
+            config["endpoint"] = endpoint_url
+        self._store = S3Store(
+            target.bucket,
+            prefix=target.prefix or None,
+            config=config,  # type: ignore[arg-type]
+            client_options={
+                "allow_http": True,  # only used when the endpoint given is http://
+                "connect_timeout": timedelta(seconds=10),
+                "timeout": timedelta(minutes=10),
+            },
+            # Fail in seconds, not minutes, when the endpoint is down or refuses.
+            retry_config={"max_retries": 2, "retry_timeout": timedelta(seconds=30)},
+            credential_provider=_profile_credentials(),
+        )
+
+    def inventory(
+        self, wanted: Iterable[LocalFile], seen: Mapping[str, Seen] | None = None
+    ) -> dict[str, RemoteObject]:
+        """Every object under the prefix; with its metadata where size alone cannot decide.
+
+        The metadata comes from a HEAD request, or from `seen` (what an earlier publish from
+        here recorded) when the listing shows the object unchanged since: same size, ETag and
+        last-modified time, which any rewrite of the object changes.
+        """
+        self._listed = self._listing()
+        seen = seen or {}
+        sizes = {f.key: f.size for f in wanted}
+        known = {
+            key: seen[key].attributes
+            for key, listed in self._listed.items()
+            if key in seen and seen[key].listed == listed
+        }
+        ask = [k for k, o in self._listed.items() if k not in known and sizes.get(k) == o.size]
+        known |= dict(zip(ask, self._parallel(self._attributes, ask), strict=True))
+        return {
+            key: RemoteObject(key, listed.size, known.get(key))
+            for key, listed in sorted(self._listed.items())
+        }
+
+    def put_all(self, files: list[LocalFile], on_done: Callable[[LocalFile], None]) -> None:
+        """Upload in parallel; returns once every file is in place (or raises)."""
+
+        def put(file: LocalFile) -> LocalFile:
+            result = self._call(lambda: self._put(file))
+            self._put_etags[file.key] = result["e_tag"]
+            return file
+
+        self._parallel(put, files, on_done)
+
+    def seen_now(self, files: Iterable[LocalFile]) -> dict[str, Seen]:
+        """After a publish: each file's object as listed, where it is the one sent or kept."""
+        listed = self._listing() if self._put_etags else self._listed
+        seen = {}
+        for file in files:
+            now, before = listed.get(file.key), self._listed.get(file.key)
+            expected = self._put_etags.get(file.key, before.e_tag if before else None)
+            if now is not None and now.e_tag is not None and now.e_tag == expected:
+                seen[file.key] = Seen(now, file.attributes())
+        return seen
+
+    def delete(self, keys: list[str]) -> None:
+        if keys:
+            self._call(lambda: obstore.delete(self._store, keys))
+
+    def _listing(self) -> dict[str, Listed]:
+        batches: list[Sequence[ObjectMeta]] = self._call(
+            lambda: list(obstore.list(self._store, chunk_size=1000))
+        )
+        return {
+            m["path"]: Listed(m["size"], m["e_tag"], m["last_modified"].isoformat())
+            for batch in batches
+            for m in batch
+        }
+
+    def _attributes(self, key: str) -> dict[str, str]:
+        result = self._call(lambda: obstore.get(self._store, key, options={"head": True}))
+        return {str(k): str(v) for k, v in result.attributes.items()}
+
+    def _put(self, file: LocalFile) -> PutResult:
+        return obstore.put(
+            self._store,
+            file.key,
+            file.path,
+            attributes=file.attributes(),
+            use_multipart=file.size > MULTIPART_CHUNK,
+            chunk_size=MULTIPART_CHUNK,
+            max_concurrency=4,
+        )
+
+    def _parallel(
+        self,
+        fn: Callable[[Any], _T],
+        args: list[Any],
+        on_done: Callable[[_T], None] | None = None,
+    ) -> list[_T]:
+        if not args:
+            return []
+        pool = ThreadPoolExecutor(max_workers=self.workers)
+        try:
+            futures = {pool.submit(fn, arg): i for i, arg in enumerate(args)}
+            results: list[Any] = [None] * len(args)
+            for future in as_completed(futures):
+                results[futures[future]] = future.result()
+                if on_done is not None:
+                    on_done(results[futures[future]])
+            return results
+        finally:
+            # On a failure or Ctrl-C nothing queued starts; uploads under way finish or fail.
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def _call(self, fn: Callable[[], _T]) -> _T:
+        try:
+            return fn()
+        except BaseError as err:
+            raise StoreError(describe(err, self.target, self.endpoint)) from err
+
+
+def _region() -> str:
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    if region:
+        return region
+    session = _boto3_session()
+    return (session.region_name if session else None) or DEFAULT_REGION
+
+
+def _boto3_session() -> Any:
+    if not os.environ.get("AWS_PROFILE") and not _has_aws_config():
+        return None
+    import boto3
+
+    return boto3.Session()
+
+
+def _has_aws_config() -> bool:
+    home = os.path.expanduser("~/.aws")
+    return os.path.exists(os.path.join(home, "config")) or os.path.exists(
+        os.path.join(home, "credentials")
+    )
+
+
+def _profile_credentials() -> S3CredentialProvider | None:
+    """boto3's credential chain (profiles, SSO) when no key is in the environment."""
+    if os.environ.get("AWS_ACCESS_KEY_ID"):
+        return None
+    session = _boto3_session()
+    if session is None or session.get_credentials() is None:
+        return None
+    from obstore.auth.boto3 import Boto3CredentialProvider
+
+    return Boto3CredentialProvider(session)
+
+
+# S3 error codes, as they appear in the XML body obstore quotes, and what the user should read.
+_CODES: Mapping[str, str] = {
+    "NoSuchBucket": "bucket {bucket} does not exist at {endpoint}",
+    "InvalidAccessKeyId": "{endpoint} does not know the access key (InvalidAccessKeyId): "
+    "check AWS_ACCESS_KEY_ID or AWS_PROFILE",
+    "SignatureDoesNotMatch": "{endpoint} refused the secret key (SignatureDoesNotMatch): "
+    "check AWS_SECRET_ACCESS_KEY or AWS_PROFILE",
+    "ExpiredToken": "the session token has expired (ExpiredToken): renew the credentials",
+    "InvalidToken": "{endpoint} refused the session token (InvalidToken)",
+    "AccessDenied": "access denied to {target} (AccessDenied): the credentials lack "
+    "s3:ListBucket, s3:GetObject, s3:PutObject or s3:DeleteObject",
+}
+_UNREACHABLE = ("error sending request", "dns error", "Connection refused", "timed out")
+
+
+def describe(err: Exception, target: Target, endpoint: str) -> str:
+    """One line for an obstore error: the S3 code when there is one, else the first line."""
+    text = str(err)
+    names = {"bucket": target.bucket, "endpoint": endpoint, "target": str(target)}
+    for code, message in _CODES.items():
+        if f"<Code>{code}</Code>" in text or f"Code: {code}" in text:
+            return message.format(**names)
+    if "169.254.169.254" in text or "credential" in text.lower():
+        # obstore fell back to the instance metadata service: no key anywhere else.
+        return "no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE"
+    if any(marker in text for marker in _UNREACHABLE):
+        return f"cannot reach {endpoint}: {_first_line(text)}"
+    return f"{target}: {_first_line(text)}"
+
+
+def _first_line(text: str) -> str:
+    line = text.strip().splitlines()[0] if text.strip() else "unknown error"
+    line = re.sub(r"\s+", " ", line)
+    return line if len(line) <= 300 else line[:297] + "..."

@@ -1,0 +1,190 @@
+"""S3-compatible servers (moto's server mode) on 127.0.0.1 for the publish tests.
+
+Two of them: moto either lets anonymous readers in (bucket policies decide, as on S3) or checks
+every request's signature, not both. The second one checks signatures once
+INITIAL_NO_AUTH_ACTION_COUNT unchecked actions have run: those few create an IAM user whose key
+is the good one, so bad credentials are refused as S3 refuses them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+import requests
+
+from stacgen.publish.pipeline import PublishOptions, PublishReport, publish
+
+SETUP_ACTIONS = 4  # the readiness probe, create_user, create_access_key, put_user_policy
+
+
+@dataclass(frozen=True)
+class S3Server:
+    endpoint: str
+    key_id: str
+    secret: str
+
+    def client(self) -> Any:
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            region_name="us-east-1",
+            aws_access_key_id=self.key_id,
+            aws_secret_access_key=self.secret,
+        )
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_until_up(url: str, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"moto_server exited with {proc.returncode}")
+        try:
+            requests.get(url, timeout=1)
+            return
+        except requests.ConnectionError:
+            time.sleep(0.1)
+    pytest.fail(f"moto_server did not answer at {url} within 30 s")
+
+
+@contextmanager
+def moto_server(log_dir: Path, env: dict[str, str]) -> Iterator[str]:
+    """moto_server is in the dev extras: a missing one is a failure, never a skip."""
+    exe = Path(sys.executable).parent / "moto_server"
+    if not exe.exists():
+        pytest.fail(f"{exe} missing: `make install` installs moto[server]")
+    port = _free_port()
+    with (log_dir / "moto.log").open("wb") as log:
+        proc = subprocess.Popen(
+            [str(exe), "-H", "127.0.0.1", "-p", str(port)],
+            stdout=log,
+            stderr=log,
+            env={**os.environ, **env},
+        )
+        endpoint = f"http://127.0.0.1:{port}"
+        try:
+            _wait_until_up(endpoint, proc)
+            yield endpoint
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """Any key is accepted; anonymous GETs are allowed where the bucket policy says so."""
+    with moto_server(tmp_path_factory.mktemp("moto"), {}) as endpoint:
+        yield S3Server(endpoint, "publisher-key", "publisher-secret")
+
+
+@pytest.fixture(scope="session")
+def s3_auth_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """Every request's signature is checked against the keys of moto's IAM."""
+    env = {"INITIAL_NO_AUTH_ACTION_COUNT": str(SETUP_ACTIONS)}
+    with moto_server(tmp_path_factory.mktemp("moto-auth"), env) as endpoint:
+        yield _with_user(endpoint)
+
+
+def _with_user(endpoint: str) -> S3Server:
+    iam = boto3.client(
+        "iam",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="setup",
+        aws_secret_access_key="setup",
+    )
+    iam.create_user(UserName="publisher")
+    key = iam.create_access_key(UserName="publisher")["AccessKey"]
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
+    }
+    iam.put_user_policy(UserName="publisher", PolicyName="all", PolicyDocument=json.dumps(policy))
+    return S3Server(endpoint, key["AccessKeyId"], key["SecretAccessKey"])
+
+
+@pytest.fixture
+def aws_env(s3_server: S3Server, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> S3Server:
+    """The publisher's key in the environment, as a user would set it; no profile, no ~/.aws."""
+    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN", "AWS_REGION"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", s3_server.key_id)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", s3_server.secret)
+    return s3_server
+
+
+@dataclass(frozen=True)
+class Bucket:
+    server: S3Server
+    name: str
+
+    @property
+    def root_href(self) -> str:
+        """moto serves objects path-style: http://HOST:PORT/BUCKET/KEY."""
+        return f"{self.server.endpoint}/{self.name}/alcd"
+
+    def objects(self) -> dict[str, int]:
+        client = self.server.client()
+        pages = client.get_paginator("list_objects_v2").paginate(Bucket=self.name)
+        return {o["Key"]: o["Size"] for page in pages for o in page.get("Contents", [])}
+
+
+@pytest.fixture
+def bucket(aws_env: S3Server) -> Bucket:
+    """A new bucket whose objects anyone may read, as a public catalog's bucket is."""
+    name = f"stacgen-{uuid.uuid4().hex[:12]}"
+    client = aws_env.client()
+    client.create_bucket(Bucket=name)
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": "*",
+                "Action": "s3:GetObject",
+                "Resource": f"arn:aws:s3:::{name}/*",
+            }
+        ],
+    }
+    client.put_bucket_policy(Bucket=name, Policy=json.dumps(policy))
+    return Bucket(aws_env, name)
+
+
+def run_publish(source: Path, bucket: Bucket, schemas: Path, **kw: Any) -> PublishReport:
+    options = PublishOptions(
+        source=source,
+        to=f"s3://{bucket.name}/alcd",
+        root_href=bucket.root_href,
+        schemas=schemas,
+        endpoint_url=bucket.server.endpoint,
+        **kw,
+    )
+    return publish(options)
+
+
+@pytest.fixture
+def catalog_copy(built_catalog: Path, tmp_path: Path) -> Path:
+    """A copy of the session catalog that a test may change."""
+    target = tmp_path / "catalog"
+    shutil.copytree(built_catalog, target)
+    return target
