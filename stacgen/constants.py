@@ -395,3 +395,5 @@ LEGACY_TO_COMPACT: Final = {
 
 # --- the catalog -------------------------------------------------------------------------------
 COLLECTION_ID: Final = "alcd-reference-cloud-masks"
+# Every item of the collection as stac-geoparquet, beside collection.json.
+ITEMS_PARQUET: Final = "items.parquet"

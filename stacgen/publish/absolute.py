@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
+from stacgen import constants
 from stacgen.errors import Problem
 from stacgen.fileutil import (
     JsonFileError,
@@ -31,7 +32,6 @@ from stacgen.stac.links import map_hrefs
 log = logging.getLogger(__name__)
 
 ROOT_FILE = "catalog.json"
-ITEMS_PARQUET = "items.parquet"  # stacgen.stac.parquet's name, without importing its writer
 PARQUET_ROLE = "stac-items"
 
 
@@ -120,8 +120,10 @@ def _rewrite_parquet(
         if PARQUET_ROLE not in asset.get("roles", []):
             continue
         name = urlsplit(asset["href"]).path.rsplit("/", 1)[-1]
-        if name != ITEMS_PARQUET:
-            raise StagingError(f"{where}: items asset {asset['href']} is not ./{ITEMS_PARQUET}")
+        if name != constants.ITEMS_PARQUET:
+            raise StagingError(
+                f"{where}: items asset {asset['href']} is not ./{constants.ITEMS_PARQUET}"
+            )
         # The staged file is a hard link to the catalog's own: never write through it.
         (staging / where.parent / name).unlink(missing_ok=True)
         ids = [
@@ -129,7 +131,7 @@ def _rewrite_parquet(
             for relative, obj in sorted(stac.items())
             if obj.get("type") == "Feature" and relative.parent.parent == where.parent
         ]
-        target = staging / where.parent / ITEMS_PARQUET
+        target = staging / where.parent / constants.ITEMS_PARQUET
         _write_parquet(staging / where.parent, ids, target, memo_dir)
         asset["file:size"] = target.stat().st_size
         asset["file:checksum"] = sha256_multihash(digests(target)["sha256"])

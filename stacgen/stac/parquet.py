@@ -35,7 +35,7 @@ from stacgen.stac.links import map_hrefs
 
 log = logging.getLogger(__name__)
 
-ITEMS_PARQUET = "items.parquet"
+ITEMS_PARQUET = constants.ITEMS_PARQUET
 # Verbatim JSON from the authors: a column only if its values have one type per key.
 VERBATIM_JSON = "alcd:parameters"
 PARQUET = pystac.MediaType.VND_APACHE_PARQUET
