@@ -281,7 +281,7 @@ def test_every_property_registered_with_its_type(fresh_dsn: str, built_catalog: 
             " FROM pgstac.queryables WHERE collection_ids IS NOT NULL"
         ).fetchall()
     registered = {name: (wrapper, kind, ids) for name, wrapper, kind, ids in rows}
-    expected = {}
+    expected: dict[str, tuple[str | None, str]] = {}
     for name, types in python_types(built_catalog).items():
         if name == "datetime" or dict in types:
             continue  # datetime is an items column; objects cannot be compared

@@ -169,13 +169,13 @@ def test_filter_combines_with_bbox_and_datetime(
 
 def most_common(items: list[dict[str, Any]], name: str) -> str:
     """The value of a string property most items share (ties: the smallest)."""
-    values = sorted(i["properties"][name] for i in items)
+    values: list[str] = sorted(i["properties"][name] for i in items)
     return max(sorted(set(values)), key=values.count)
 
 
 def some_element(items: list[dict[str, Any]], name: str) -> str:
     """An element of an array property that some items hold and others do not."""
-    every = set.union(*(set(i["properties"][name]) for i in items))
+    every: set[str] = set.union(*(set(i["properties"][name]) for i in items))
     return min(v for v in every if not all(v in i["properties"][name] for i in items))
 
 
