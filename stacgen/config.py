@@ -12,6 +12,7 @@ from stacgen import constants
 CACHE_ENV = "STACGEN_CACHE_DIR"
 SCHEMAS_ENV = "STACGEN_SCHEMAS"
 ZENODO_ENV = "STACGEN_ZENODO_URL"
+BROWSER_ENV = "STACGEN_BROWSER_DIR"
 
 
 class ConfigError(Exception):
@@ -22,6 +23,12 @@ def cache_dir() -> Path:
     """Where downloads and extracted archives live: env STACGEN_CACHE_DIR or the user cache."""
     value = os.environ.get(CACHE_ENV)
     return Path(value) if value else platformdirs.user_cache_path("stacgen")
+
+
+def browser_dir() -> Path | None:
+    """A built STAC Browser to serve at /browser/ (env STACGEN_BROWSER_DIR), if set."""
+    value = os.environ.get(BROWSER_ENV)
+    return Path(value) if value else None
 
 
 def zenodo_url() -> str:

@@ -10,7 +10,6 @@ everything behind `guard.Guard` (CORS, methods, hostile paths and bodies).
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,11 +21,11 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from stacgen import config
 from stacgen.serve import static
 from stacgen.serve.api import PREFIX as API_PREFIX
 from stacgen.serve.guard import Guard, Receive, Scope, Send
 
-BROWSER_ENV: Final = "STACGEN_BROWSER_DIR"
 BROWSER_DIST: Final = Path("browser") / "dist"
 BROWSER_HINT: Final = (
     "STAC Browser is not built: run `make browser` (tools/build-browser.sh, needs npm) "
@@ -43,9 +42,9 @@ def find_browser(explicit: Path | None = None) -> Path | None:
     if explicit is not None:
         candidates = [explicit]
     else:
-        env = os.environ.get(BROWSER_ENV)
+        env = config.browser_dir()
         here = Path(__file__).resolve().parents[2] / BROWSER_DIST
-        candidates = [Path(env)] if env else [Path.cwd() / BROWSER_DIST, here]
+        candidates = [env] if env else [Path.cwd() / BROWSER_DIST, here]
     return next((c.resolve() for c in candidates if (c / "index.html").is_file()), None)
 
 

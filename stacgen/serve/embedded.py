@@ -19,6 +19,7 @@ from urllib.parse import quote, urlencode
 import attr
 import cql2
 import orjson
+import pystac
 import shapely
 import shapely.geometry
 from fastapi import FastAPI
@@ -46,8 +47,8 @@ from stacgen.stac.queryables import DATETIME, ITEM_FIELDS, PropertyTypes
 
 log = logging.getLogger(__name__)
 
-GEOJSON: Final = "application/geo+json"
-JSON: Final = "application/json"
+GEOJSON: Final = str(pystac.MediaType.GEOJSON)
+JSON: Final = str(pystac.MediaType.JSON)
 SCHEMA_JSON: Final = "application/schema+json"
 QUERYABLES_REL: Final = "http://www.opengis.net/def/rel/ogc/1.0/queryables"
 HIERARCHY_RELS: Final = frozenset(

@@ -20,20 +20,22 @@ from typing import IO, Final
 from urllib.parse import unquote
 
 import anyio
+import pystac
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from stacgen.stac.links import rebase
+from stacgen.stac.media import PARQUET, ZIP
 
-COG: Final = "image/tiff; application=geotiff; profile=cloud-optimized"
+COG: Final = str(pystac.MediaType.COG)
 MEDIA_TYPES: Final = {
-    ".json": "application/json",
-    ".geojson": "application/geo+json",
+    ".json": str(pystac.MediaType.JSON),
+    ".geojson": str(pystac.MediaType.GEOJSON),
     ".tif": COG,
     ".tiff": COG,
-    ".png": "image/png",
-    ".parquet": "application/vnd.apache.parquet",
-    ".zip": "application/zip",
+    ".png": str(pystac.MediaType.PNG),
+    ".parquet": PARQUET,
+    ".zip": ZIP,
     ".md": "text/markdown; charset=utf-8",
     ".html": "text/html; charset=utf-8",
     ".js": "text/javascript; charset=utf-8",

@@ -27,6 +27,7 @@ from stacgen.build.labels import Grid, LabelStats, geojson_bbox
 from stacgen.build.outputs import FileInfo, SceneOutputs
 from stacgen.fileutil import sha256_multihash
 from stacgen.source.scene import Scene
+from stacgen.stac.media import ZIP
 from stacgen.stac.mlaoi import MlAoiAssetExtension
 
 with warnings.catch_warnings():
@@ -46,7 +47,6 @@ LABEL_TASKS = (LabelTask.SEGMENTATION, LabelTask.CLASSIFICATION)
 LABEL_METHODS = (LabelMethod.MANUAL, LabelMethod.AUTOMATED)
 
 GEOTIFF_COG = pystac.MediaType.COG
-ZIP = "application/zip"  # pystac.MediaType has no zip
 
 
 @dataclass(frozen=True)

@@ -32,13 +32,13 @@ import stac_geoparquet.arrow
 from stacgen import constants
 from stacgen.fileutil import digests, sha256_multihash
 from stacgen.stac.links import map_hrefs
+from stacgen.stac.media import PARQUET
 
 log = logging.getLogger(__name__)
 
 ITEMS_PARQUET = constants.ITEMS_PARQUET
 # Verbatim JSON from the authors: a column only if its values have one type per key.
 VERBATIM_JSON = "alcd:parameters"
-PARQUET = pystac.MediaType.VND_APACHE_PARQUET
 # What an always-null column is stored as: any struct type reads back as null in both readers.
 _NULL_STRUCT = pa.struct([pa.field("null", pa.bool_())])
 
