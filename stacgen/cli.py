@@ -373,7 +373,7 @@ def pgstac_load(dsn: str, directory: Path, root_href: str | None) -> None:
     click.echo(
         f"{directory}: {report.items} items into pgstac {report.pgstac_version}: "
         f"{report.inserted} inserted, {report.updated} updated, {report.unchanged} unchanged; "
-        f"{len(report.queryables)} number queryables, {report.seconds:.1f} s"
+        f"{len(report.queryables)} queryables, {report.seconds:.1f} s"
     )
 
 

@@ -167,6 +167,49 @@ def test_filter_combines_with_bbox_and_datetime(
     assert {i.id for i in found} == expected
 
 
+def most_common(items: list[dict[str, Any]], name: str) -> str:
+    """The value of a string property most items share (ties: the smallest)."""
+    values: list[str] = sorted(i["properties"][name] for i in items)
+    return max(sorted(set(values)), key=values.count)
+
+
+def some_element(items: list[dict[str, Any]], name: str) -> str:
+    """An element of an array property that some items hold and others do not."""
+    every: set[str] = set.union(*(set(i["properties"][name]) for i in items))
+    return min(v for v in every if not all(v in i["properties"][name] for i in items))
+
+
+@pytest.mark.parametrize("name", ["alcd:site", "ml-aoi:split", "platform"])
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_string_equality_filter(
+    client: Client, serve_catalog: FixtureCatalog, name: str, method: str
+) -> None:
+    items = items_of(serve_catalog)
+    value = most_common(items, name)
+    expected = {i["id"] for i in items if i["properties"][name] == value}
+    if name != "platform":  # one platform for every synthetic scene
+        assert 0 < len(expected) < len(items)
+    text = f"\"{name}\" = '{value}'"
+    as_json = {"op": "=", "args": [{"property": name}, value]}
+    found = client.search(filter=text if method == "GET" else as_json, method=method).items()
+    assert {i.id for i in found} == expected
+
+
+@pytest.mark.parametrize("op", ["a_contains", "a_overlaps"])
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_array_filter_on_subsets(
+    client: Client, serve_catalog: FixtureCatalog, op: str, method: str
+) -> None:
+    items = items_of(serve_catalog)
+    value = some_element(items, "alcd:subsets")
+    expected = {i["id"] for i in items if value in i["properties"]["alcd:subsets"]}
+    assert 0 < len(expected) < len(items)
+    text = f"{op.upper()}(\"alcd:subsets\", ('{value}'))"
+    as_json = {"op": op, "args": [{"property": "alcd:subsets"}, [value]]}
+    found = client.search(filter=text if method == "GET" else as_json, method=method).items()
+    assert {i.id for i in found} == expected
+
+
 @pytest.mark.parametrize("method", ["GET", "POST"])
 def test_paging_returns_every_item_once(
     client: Client, serve_catalog: FixtureCatalog, method: str

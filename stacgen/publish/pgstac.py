@@ -4,8 +4,11 @@
 items: an item whose row would not change is not written, so loading the same catalog twice
 changes nothing and a rebuilt catalog updates only the items that changed. Hrefs are stored
 absolute, under the URL the catalog's files are served from (the API's answers point at the
-static catalog's assets). Numeric properties are registered as number queryables: pgstac
-compares and sorts an unregistered property as text ("9.5" > "10.2").
+static catalog's assets). Every property the embedded backend can filter on is registered as a
+queryable with the same definition (stacgen.stac.queryables), so both backends accept the same
+filters: numbers read through to_float (pgstac compares and sorts an unregistered property as
+text, "9.5" > "10.2"), arrays through to_text_array (for a_contains, a_overlaps ...), strings
+and booleans as text, date-times through to_tstz.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
+from stacgen.stac.queryables import PropertyTypes
 from stacgen.stac.reader import CatalogReadError, read_catalog
 
 log = logging.getLogger(__name__)
@@ -30,7 +34,13 @@ log = logging.getLogger(__name__)
 CONNECT_TIMEOUT: Final = 10  # s: an unreachable server is reported, not waited for
 # Columns of pgstac's items table: searched as themselves, never registered as queryables.
 ITEM_COLUMNS: Final = frozenset({"id", "collection", "datetime", "end_datetime", "geometry"})
-NUMBER_WRAPPER: Final = "to_float"  # pgstac's cast of a jsonb value to a number
+# pgstac's cast of a jsonb value for each queryable type (its default is to_text).
+WRAPPERS: Final[dict[str, str]] = {
+    "number": "to_float",
+    "array": "to_text_array",
+    "datetime": "to_tstz",
+    "boolean": "to_text",
+}
 
 
 class PgstacLoadError(Exception):
@@ -55,34 +65,44 @@ class LoadReport:
 
 
 class _Tally:
-    """Passes items through to the loader, noting their keys and their numeric properties."""
+    """Passes items through to the loader, noting their keys and their properties' types."""
 
     def __init__(self, collections: Iterable[str]) -> None:
-        self.kinds: dict[str, dict[str, set[str]]] = {c: {} for c in collections}
+        self.types: dict[str, PropertyTypes] = {c: PropertyTypes() for c in collections}
         self.keys: set[tuple[str, str]] = set()
 
     def watch(self, items: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
         for item in items:
             collection = item.get("collection")
-            kinds = self.kinds.get(collection) if isinstance(collection, str) else None
-            if kinds is None:
+            types = self.types.get(collection) if isinstance(collection, str) else None
+            if types is None:
                 raise PgstacLoadError(
                     f"item {item.get('id')}: collection {collection!r} is not in the catalog "
                     "(pgstac keeps every item in a collection)"
                 )
             _check_item(item)
             self.keys.add((str(collection), str(item["id"])))
-            for name, value in (item.get("properties") or {}).items():
-                kinds.setdefault(name, set()).add(_kind(value))
+            types.add(item.get("properties") or {})
             yield item
 
-    def number_properties(self, collection: str) -> list[str]:
-        """The properties whose values are numbers in every item that has them."""
-        return sorted(
-            name
-            for name, kinds in self.kinds[collection].items()
-            if kinds - {"null"} == {"number"} and name not in ITEM_COLUMNS
-        )
+    def queryables(self, collection: str) -> list[Queryable]:
+        """The collection's queryable properties (item columns aside: pgstac has them)."""
+        types = self.types[collection]
+        kinds = types.types()
+        return [
+            Queryable(name, definition, WRAPPERS.get(kinds[name]))
+            for name, definition in types.definitions().items()
+            if name not in ITEM_COLUMNS
+        ]
+
+
+@dataclass(frozen=True)
+class Queryable:
+    """A row of pgstac.queryables: the JSON Schema and how pgstac reads the value."""
+
+    name: str
+    definition: dict[str, Any]
+    wrapper: str | None
 
 
 def _check_item(item: dict[str, Any]) -> None:
@@ -95,14 +115,6 @@ def _check_item(item: dict[str, Any]) -> None:
         props.get("end_datetime"),
     ):
         raise PgstacLoadError(f"item {item['id']}: no datetime (nor start and end datetimes)")
-
-
-def _kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return "number"
-    return "other"
 
 
 # --- the database ---------------------------------------------------------------------------------
@@ -137,24 +149,26 @@ def _stored_collection(conn: psycopg.Connection[Any], cid: str) -> Any:
     return None if row is None else row[0]
 
 
-def _register_queryables(conn: psycopg.Connection[Any], cid: str, names: list[str]) -> None:
-    """Number queryables read through to_float, so comparisons and sortby are numeric.
+def _register_queryables(
+    conn: psycopg.Connection[Any], cid: str, queryables: list[Queryable]
+) -> None:
+    """Each queryable for this collection, typed as the embedded backend types it.
 
     A queryable already registered the same way is left alone: a second load writes nothing.
     """
     with conn.transaction():
-        for name in names:
-            wanted = ({"title": name, "type": "number"}, NUMBER_WRAPPER, [cid])
+        for q in queryables:
+            definition = {"title": q.name, **q.definition}
             rows = conn.execute(
                 "SELECT definition, property_wrapper, collection_ids FROM pgstac.queryables"
                 " WHERE name = %s",
-                (name,),
+                (q.name,),
             ).fetchall()
-            if [tuple(r) for r in rows] == [wanted]:
+            if [tuple(r) for r in rows] == [(definition, q.wrapper, [cid])]:
                 continue
             conn.execute(
                 "SELECT pgstac.upsert_queryable(%s, %s, %s, NULL, %s)",
-                (name, Jsonb(wanted[0]), NUMBER_WRAPPER, [cid]),
+                (q.name, Jsonb(definition), q.wrapper, [cid]),
             )
 
 
@@ -189,12 +203,12 @@ def load_documents(
                 changed = [c for c in collections if _stored_collection(conn, c["id"]) != c]
                 if changed:
                     loader.load_collections(iter(changed), insert_mode=Methods.upsert)
-                before = _versions(conn, tally.kinds)
+                before = _versions(conn, tally.types)
                 loader.load_items(tally.watch(items), insert_mode=Methods.upsert)
-                after = _versions(conn, tally.kinds)
-            queryables = {c: tally.number_properties(c) for c in tally.kinds}
-            for collection, names in queryables.items():
-                _register_queryables(conn, collection, names)
+                after = _versions(conn, tally.types)
+            queryables = {c: tally.queryables(c) for c in tally.types}
+            for collection, rows in queryables.items():
+                _register_queryables(conn, collection, rows)
         except psycopg.Error as err:
             raise PgstacLoadError(f"{describe_dsn(dsn)}: {_first_line(err)}") from err
     inserted = sum(1 for k in tally.keys if k not in before)
@@ -204,7 +218,7 @@ def load_documents(
         inserted=inserted,
         updated=updated,
         unchanged=len(tally.keys) - inserted - updated,
-        queryables=tuple(sorted({n for names in queryables.values() for n in names})),
+        queryables=tuple(sorted({q.name for rows in queryables.values() for q in rows})),
         pgstac_version=version,
         seconds=time.perf_counter() - start,
     )

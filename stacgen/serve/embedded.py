@@ -43,6 +43,7 @@ from stacgen.serve.search import (
     from_get,
     from_post,
 )
+from stacgen.stac.queryables import DATETIME, ITEM_FIELDS, PropertyTypes
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +68,6 @@ DEFAULT_FIELDS: Final = [
 ]
 ALWAYS_FIELDS: Final = frozenset({"type", "stac_version", "id", "links"})
 TOP_LEVEL: Final = frozenset({"id", "collection"})
-DATETIMES: Final = frozenset({"datetime", "start_datetime", "end_datetime", "created", "updated"})
 
 
 # --- URLs -----------------------------------------------------------------------------------------
@@ -98,64 +98,26 @@ def _other_links(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 # --- queryables -----------------------------------------------------------------------------------
-def _json_type(value: Any) -> str:
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    return "array" if isinstance(value, list) else "object"
+def property_types(index: StacIndex) -> PropertyTypes:
+    return PropertyTypes(item.data.get("properties", {}) for item in index.items)
 
 
 def queryable_types(index: StacIndex) -> dict[str, str]:
-    """Each queryable's type: "number", "string", "boolean", "array", "datetime", "geometry".
-
-    A property is queryable when every item that has it holds the same JSON type there
-    (objects are not: CQL2 cannot compare them).
-    """
-    kinds: dict[str, set[str]] = {}
-    for item in index.items:
-        for name, value in item.data.get("properties", {}).items():
-            if value is not None:
-                kinds.setdefault(name, set()).add(_json_type(value))
-    types = {name: k.pop() for name, k in kinds.items() if len(k) == 1 and "object" not in k}
-    types.update({name: "datetime" for name in DATETIMES if name in types})
+    """Each queryable's type: "number", "string", "boolean", "array", "datetime", "geometry"."""
+    types = index.memo("property types", property_types).types()
     types.update({"id": "string", "collection": "string", "geometry": "geometry"})
     types.setdefault("datetime", "datetime")
     return types
 
 
-def _array_items(index: StacIndex, name: str) -> dict[str, Any]:
-    element_kinds = {
-        _json_type(v)
-        for item in index.items
-        for v in item.data.get("properties", {}).get(name) or []
-    }
-    return {"type": element_kinds.pop()} if len(element_kinds) == 1 else {}
-
-
 def queryables_schema(index: StacIndex, url: str) -> dict[str, Any]:
-    props: dict[str, Any] = {
-        "id": {"type": "string", "title": "Item ID"},
-        "collection": {"type": "string", "title": "Collection ID"},
-        "geometry": {"$ref": "https://geojson.org/schema/Geometry.json"},
-    }
-    for name, kind in sorted(queryable_types(index).items()):
-        if name in props:
-            continue
-        if kind == "datetime":
-            props[name] = {"type": "string", "format": "date-time"}
-        elif kind == "array":
-            props[name] = {"type": "array", "items": _array_items(index, name)}
-        else:
-            props[name] = {"type": kind}
+    definitions = index.memo("property types", property_types).definitions()
     return {
         "$schema": "https://json-schema.org/draft/2019-09/schema",
         "$id": url,
         "type": "object",
         "title": "Queryables",
-        "properties": props,
+        "properties": {"datetime": DATETIME, **definitions, **ITEM_FIELDS},
         "additionalProperties": True,
     }
 

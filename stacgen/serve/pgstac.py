@@ -35,6 +35,7 @@ from stacgen.serve.catalog import INTERNAL
 from stacgen.serve.embedded import GEOJSON, select_fields
 from stacgen.serve.filters import FilterError, check_filter
 from stacgen.serve.search import check_bbox, fields_of_strings, lenient_post_model, post_fields
+from stacgen.stac.queryables import ITEM_FIELDS
 
 from stac_fastapi.api.models import create_post_request_model  # isort: skip
 
@@ -82,12 +83,24 @@ def _types(schema: Mapping[str, Any]) -> dict[str, str]:
     return types
 
 
+class PgstacFilters(FiltersClient):  # type: ignore[misc]
+    """pgstac's /queryables with the item's own fields described as the embedded backend
+    describes them (pgstac's defaults point at other schemas and omit `collection`)."""
+
+    async def get_queryables(
+        self, request: Request, collection_id: str | None = None, **kwargs: Any
+    ) -> dict[str, Any]:
+        schema: dict[str, Any] = await super().get_queryables(request, collection_id, **kwargs)
+        schema["properties"] = {**schema.get("properties", {}), **ITEM_FIELDS}
+        return schema
+
+
 @attr.s
 class PgstacClient(CoreCrudClient):  # type: ignore[misc]
     """stac-fastapi-pgstac's client with stacgen's filter checks and hrefs."""
 
     published: str | None = attr.ib(default=None, kw_only=True)
-    filters: FiltersClient = attr.ib(factory=FiltersClient, kw_only=True)
+    filters: FiltersClient = attr.ib(factory=PgstacFilters, kw_only=True)
 
     def _local(self, value: Any, request: Request, kind: str = GEOJSON) -> Response:
         """The answer with INTERNAL and published hrefs under this server's URL, as a ready
@@ -178,7 +191,7 @@ async def _database_errors() -> AsyncIterator[None]:
 def pgstac_api(dsn: str, published: str | None) -> FastAPI:
     """The STAC API over the pgstac database at `dsn` (connected when the server starts)."""
     settings = postgres_settings(dsn)
-    filters = FiltersClient()
+    filters = PgstacFilters()
     extensions = search_extensions(filters, QueryExtension())
     post_model = lenient_post_model(create_post_request_model(extensions, base_model=PgstacSearch))
     client = PgstacClient(published=published, filters=filters)
