@@ -1,7 +1,7 @@
-"""stacgen.score end to end on the synthetic catalog: masks made here from the reference with
-known edits, in every built-in table, at 20 m and 10 m equivalents (a third and a sixth of the
-reference pixel), in the tile's UTM and in another CRS. The confusion matrices must equal what
-numpy computes from the same pixels here."""
+"""stacgen.score.scoring end to end on the synthetic catalog: masks made here from the reference
+with known edits, in every built-in table, at 20 m and 10 m equivalents, thresholds, class 1 and
+pooling. The confusion matrices must equal what numpy computes from the same pixels here (the
+resampling and dilation rules: test_score_resample.py)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import rasterio
-import rasterio.warp
-from rasterio.enums import Resampling
 from score_helpers import (
     CLEAR,
     CLOUD,
@@ -19,7 +16,6 @@ from score_helpers import (
     ITEM,
     ND,
     SHADOW,
-    Ref,
     alcd_groups,
     edit,
     encode,
@@ -108,130 +104,6 @@ def test_s2cloudless_probabilities_with_threshold(built_catalog: Path, tmp_path:
         assert got(result)["cloud"] == expected(ref_g, user_g)["cloud"]
 
 
-def _gdal_majority(path: Path, ref_shape: tuple[int, int], ref: Ref) -> np.ndarray:
-    """GDAL's average of each group's 0/1 layer on the reference grid, then the largest share
-    (ties: cloud, shadow, clear, no data)."""
-    with rasterio.open(path) as src:
-        values = src.read(1)
-        order = (CLOUD, SHADOW, CLEAR, ND)
-        groups = np.select(
-            [values == 9, values == 3, values == 4], [CLOUD, SHADOW, CLEAR], ND
-        ).astype(np.uint8)
-        shares = np.zeros((4, *ref_shape), np.float32)
-        for k, g in enumerate(order):
-            rasterio.warp.reproject(
-                (groups == g).astype(np.uint8),
-                shares[k],
-                src_transform=src.transform,
-                src_crs=src.crs,
-                dst_transform=ref.transform,
-                dst_crs=ref.crs,
-                resampling=Resampling.average,
-            )
-    out: np.ndarray = np.asarray(order, np.uint8)[np.argmax(shares, axis=0)]
-    out[shares.sum(axis=0) == 0] = ND
-    return out
-
-
-def test_mask_in_another_crs_is_warped(built_catalog: Path, tmp_path: Path) -> None:
-    ref = read_reference(built_catalog)
-    ref_g = alcd_groups(ref.values)
-    user_g = edit(ref_g, K)
-    fine = write_mask(tmp_path / "fine.tif", encode(user_g, "sen2cor"), ref, 3)
-    other = tmp_path / f"{ITEM}_32632.tif"
-    with rasterio.open(fine) as src:
-        transform, width, height = rasterio.warp.calculate_default_transform(
-            src.crs, "EPSG:32632", src.width, src.height, *src.bounds, resolution=200
-        )
-        data = np.zeros((height, width), np.uint8)
-        rasterio.warp.reproject(
-            src.read(1),
-            data,
-            src_transform=src.transform,
-            src_crs=src.crs,
-            dst_transform=transform,
-            dst_crs="EPSG:32632",
-            resampling=Resampling.nearest,
-        )
-    profile = dict(driver="GTiff", width=width, height=height, count=1, dtype="uint8")
-    with rasterio.open(other, "w", crs="EPSG:32632", transform=transform, **profile) as dst:
-        dst.write(data, 1)
-    result = score_mask(other, "sen2cor", str(item_json(built_catalog)))
-    assert result.grid.crs == "EPSG:32631"
-    want_g = _gdal_majority(other, ref.values.shape, ref)
-    assert got(result) == expected(ref_g, want_g)
-    # and the warp lands close to the edits: the matrix differs on a few border cells only
-    exact = expected(ref_g, user_g)["invalid"]
-    assert abs(got(result)["invalid"]["tp"] - exact["tp"]) < 0.03 * exact["tp"]
-
-
-def _block_groups(fine: np.ndarray, f: int, method: str) -> np.ndarray:
-    """Per reference cell, by a plain Python loop over the cells."""
-    h, w = fine.shape[0] // f, fine.shape[1] // f
-    out = np.zeros((h, w), np.uint8)
-    for i in range(h):
-        for j in range(w):
-            cell = fine[i * f : (i + 1) * f, j * f : (j + 1) * f]
-            counts = {g: int((cell == g).sum()) for g in (CLOUD, SHADOW, CLEAR, ND)}
-            if method == "nearest":
-                out[i, j] = cell[f // 2, f // 2]
-            elif method == "any":
-                out[i, j] = (
-                    CLOUD
-                    if counts[CLOUD]
-                    else SHADOW
-                    if counts[SHADOW]
-                    else CLEAR
-                    if counts[CLEAR] and counts[CLEAR] >= counts[ND]
-                    else ND
-                )
-            else:
-                out[i, j] = max(counts, key=lambda g: counts[g])  # first max: priority order
-    return out
-
-
-@pytest.mark.parametrize("method", ["majority", "any", "nearest"])
-def test_resampling_rules_on_mixed_cells(built_catalog: Path, tmp_path: Path, method: str) -> None:
-    ref = read_reference(built_catalog)
-    ref_g = alcd_groups(ref.values)
-    f = 3
-    rng = np.random.default_rng(11)
-    fine = np.repeat(np.repeat(ref_g, f, 0), f, 1)
-    noise = rng.random(fine.shape) < 0.15
-    fine[noise] = rng.integers(0, 4, noise.sum(), dtype=np.uint8)
-    path = tmp_path / f"{ITEM}_mixed.tif"
-    write_mask(path, encode(fine, "python-fmask"), ref, 1)
-    with rasterio.open(path, "r+") as ds:  # the fine grid: a third of the reference pixel
-        t = ref.transform
-        ds.transform = rasterio.Affine(t.a / f, 0, t.c, 0, t.e / f, t.f)
-    options = ScoreOptions(resampling=method)  # type: ignore[arg-type]
-    result = score_mask(path, "python-fmask", str(item_json(built_catalog)), options)
-    assert got(result) == expected(ref_g, _block_groups(fine, f, method))
-
-
-def test_dilation_grows_cloud_then_shadow(built_catalog: Path, tmp_path: Path) -> None:
-    ref = read_reference(built_catalog)
-    ref_g = alcd_groups(ref.values)
-    user_g = edit(ref_g, K)
-    mask = write_mask(tmp_path / f"{ITEM}_d.tif", encode(user_g, "cloudsen12"), ref, 3)
-    options = ScoreOptions(dilate_cloud=2, dilate_shadow=1)
-    result = score_mask(mask, "cloudsen12", str(item_json(built_catalog)), options)
-    h, w = user_g.shape
-    grown = user_g.copy()
-    for i in range(h):
-        for j in range(w):
-            near = user_g[max(0, i - 2) : i + 3, max(0, j - 2) : j + 3]
-            if user_g[i, j] in (CLEAR, SHADOW) and (near == CLOUD).any():
-                grown[i, j] = CLOUD
-    final = grown.copy()
-    for i in range(h):
-        for j in range(w):
-            near = user_g[max(0, i - 1) : i + 2, max(0, j - 1) : j + 2]
-            if grown[i, j] == CLEAR and (near == SHADOW).any():
-                final[i, j] = SHADOW
-    assert got(result) == expected(ref_g, final)
-
-
 def test_class_1_clear_is_recorded_and_used(built_catalog: Path, tmp_path: Path) -> None:
     ref = read_reference(built_catalog)
     values = ref.values.copy()
@@ -259,28 +131,3 @@ def test_score_masks_pools_summed_matrix_and_mean(built_catalog: Path, tmp_path:
     assert summed.fn == wants[0]["fn"] + wants[1]["fn"]
     recalls = [w["tp"] / (w["tp"] + w["fn"]) for w in wants]
     assert run.pooled.mean["invalid"]["recall"] == pytest.approx(sum(recalls) / 2)
-
-
-@pytest.mark.parametrize("method", ["majority", "any", "nearest"])
-def test_mask_covering_part_of_the_tile_off_the_cell_edges(
-    built_catalog: Path, tmp_path: Path, method: str
-) -> None:
-    ref = read_reference(built_catalog)
-    ref_g = alcd_groups(ref.values)
-    f = 3
-    fine = np.repeat(np.repeat(edit(ref_g, K), f, 0), f, 1)
-    # A crop starting one fine pixel into a cell: edge cells are partly outside the mask.
-    r0, r1, c0, c1 = 31, 301, 64, 400
-    path = tmp_path / f"{ITEM}_crop.tif"
-    t = ref.transform
-    transform = rasterio.Affine(t.a / f, 0, t.c + c0 * t.a / f, 0, t.e / f, t.f + r0 * t.e / f)
-    profile = dict(driver="GTiff", width=c1 - c0, height=r1 - r0, count=1, dtype="uint8")
-    with rasterio.open(path, "w", crs=ref.crs, transform=transform, **profile) as dst:
-        dst.write(encode(fine[r0:r1, c0:c1], "sen2cor"), 1)
-    options = ScoreOptions(resampling=method)  # type: ignore[arg-type]
-    result = score_mask(path, "sen2cor", str(item_json(built_catalog)), options)
-    outside = np.full(fine.shape, ND, np.uint8)
-    outside[r0:r1, c0:c1] = fine[r0:r1, c0:c1]
-    assert result.grid.col_off == c0 // f
-    assert result.grid.row_off == r0 // f
-    assert got(result) == expected(ref_g, _block_groups(outside, f, method))

@@ -45,7 +45,8 @@ def postgres_settings(dsn: str) -> PostgresSettings:
     try:
         params = conninfo_to_dict(dsn)
     except psycopg.ProgrammingError as err:
-        raise ValueError(f"--pgstac: not a PostgreSQL DSN ({err})") from err
+        # psycopg ends its message with a newline: the error stays one line.
+        raise ValueError(f"--pgstac: not a PostgreSQL DSN ({str(err).strip()})") from err
     host = str(params.get("host") or "127.0.0.1")
     if host.startswith("/"):
         raise ValueError(f"--pgstac: {dsn!r}: give a TCP host, not a socket folder ({host})")
