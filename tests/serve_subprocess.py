@@ -9,6 +9,7 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -34,7 +35,8 @@ def stacgen_serve(catalog: Path, cwd: Path = REPO, log: Path | None = None) -> I
     From `cwd` (the repository by default, where `make browser` leaves browser/dist).
     """
     port = free_port()
-    log_path = log or cwd / f".serve-{port}.log"
+    # The log goes to a temp folder, never into the checkout (`cwd` is the repository).
+    log_path = log or Path(tempfile.mkdtemp(prefix="stacgen-serve-")) / "serve.log"
     url = f"http://127.0.0.1:{port}"
     command = [sys.executable, "-m", "stacgen", "serve", str(catalog)]
     with log_path.open("wb") as out:
