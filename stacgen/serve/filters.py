@@ -15,6 +15,8 @@ from typing import Any, Final
 
 import cql2
 
+from stacgen.stac.queryables import json_type
+
 MAX_FILTER_CHARS: Final = 20_000
 MAX_DEPTH: Final = 40
 CRS84: Final = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
@@ -212,15 +214,11 @@ def _check_node(node: dict[str, Any], queryables: Mapping[str, str]) -> None:
 
 
 def _literal_type(value: Any) -> str | None:
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, dict) and ("timestamp" in value or "date" in value):
-        return "datetime"
-    return None
+    """The queryable type a literal compares with; None for what no comparison takes."""
+    if isinstance(value, dict):
+        return "datetime" if "timestamp" in value or "date" in value else None
+    kind = json_type(value)
+    return kind if kind in ("boolean", "number", "string") else None
 
 
 def _check_types(op: str, args: list[Any], queryables: Mapping[str, str]) -> None:
