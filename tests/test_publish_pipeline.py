@@ -141,21 +141,8 @@ def test_gdal_reads_a_cog_window_over_vsis3(
 def test_second_publish_sends_nothing(built_catalog: Path, bucket: Bucket, schemas: Path) -> None:
     first = run_publish(built_catalog, bucket, schemas)
     assert len(first.plan.send) == len(bucket.objects())
-    result = CliRunner().invoke(
-        main,
-        [
-            "publish",
-            str(built_catalog),
-            "--to",
-            f"s3://{bucket.name}/alcd",
-            "--root-href",
-            bucket.root_href,
-            "--endpoint-url",
-            bucket.server.endpoint,
-            "--schemas",
-            str(schemas),
-            "--quiet",
-        ],
+    result = invoke_publish(
+        built_catalog, schemas, f"s3://{bucket.name}/alcd", bucket.server.endpoint, bucket.root_href
     )
     assert result.exit_code == 0, result.output
     assert "sent 0 files (0 bytes" in result.output
@@ -326,23 +313,18 @@ def test_reader_never_meets_a_broken_link_through_a_failed_then_resumed_publish(
     assert sorted(i.id for i in root.get_items(recursive=True)) == item_ids(built_catalog)
 
 
-def invoke_publish(catalog: Path, schemas: Path, to: str, endpoint: str) -> Any:
-    return CliRunner().invoke(
-        main,
-        [
-            "publish",
-            str(catalog),
-            "--to",
-            to,
-            "--root-href",
-            "https://example.org/alcd",
-            "--endpoint-url",
-            endpoint,
-            "--schemas",
-            str(schemas),
-            "--quiet",
-        ],
-    )
+def invoke_publish(
+    catalog: Path,
+    schemas: Path,
+    to: str,
+    endpoint: str,
+    root_href: str = "https://example.org/alcd",
+    *extra: str,
+) -> Any:
+    """`stacgen publish` through the CLI, quiet, with `extra` options."""
+    args = ["publish", str(catalog), "--to", to, "--root-href", root_href]
+    args += ["--endpoint-url", endpoint, "--schemas", str(schemas), *extra, "--quiet"]
+    return CliRunner().invoke(main, args)
 
 
 def one_error_line(result: Any) -> str:
@@ -402,23 +384,14 @@ def test_dry_run_lists_and_sends_nothing(
     assert result.exit_code == 0, result.output
     bucket_keys = bucket.objects()
     assert len(bucket_keys) > 0  # published under another root href: fine for this test
-    dry = CliRunner().invoke(
-        main,
-        [
-            "publish",
-            str(built_catalog),
-            "--to",
-            f"s3://{bucket.name}/alcd",
-            "--root-href",
-            bucket.root_href,
-            "--endpoint-url",
-            bucket.server.endpoint,
-            "--schemas",
-            str(schemas),
-            "--dry-run",
-            "--delete",
-            "--quiet",
-        ],
+    dry = invoke_publish(
+        built_catalog,
+        schemas,
+        f"s3://{bucket.name}/alcd",
+        bucket.server.endpoint,
+        bucket.root_href,
+        "--dry-run",
+        "--delete",
     )
     assert dry.exit_code == 0, dry.output
     assert bucket.objects() == bucket_keys

@@ -8,7 +8,6 @@ are deleted only after the new root is in place, JSON before the assets it names
 
 from __future__ import annotations
 
-import json
 import mimetypes
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -17,8 +16,9 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from stacgen.fileutil import digests
+from stacgen.fileutil import JsonFileError, digests, read_json_object
 from stacgen.publish.absolute import PARQUET_ROLE, ROOT_FILE, public_files
+from stacgen.stac.links import links_of
 
 # Assets never change under their name: the ALCD record is a fixed Zenodo version and the build
 # is deterministic, so a browser or CDN may keep them for a year without asking again.
@@ -148,10 +148,10 @@ def _described_files(staging: Path) -> dict[str, tuple[Phase, str | None, str | 
 
 def _read(path: Path) -> dict[str, Any] | None:
     try:
-        obj = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        obj = read_json_object(path)
+    except JsonFileError:
         return None
-    return obj if isinstance(obj, dict) and "stac_version" in obj else None
+    return obj if "stac_version" in obj else None
 
 
 def _assets(obj: Mapping[str, Any]) -> Iterable[Mapping[str, Any]]:
@@ -162,7 +162,7 @@ def _assets(obj: Mapping[str, Any]) -> Iterable[Mapping[str, Any]]:
 
 def _base_url(obj: Mapping[str, Any]) -> str | None:
     """The folder URL of a staged STAC object: its absolute self link without the file name."""
-    for link in obj.get("links", []):
+    for link in links_of(obj):
         if link.get("rel") == "self" and isinstance(link.get("href"), str):
             return str(link["href"]).rsplit("/", 1)[0] + "/"
     return None

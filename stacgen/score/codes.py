@@ -7,7 +7,6 @@ table does not list is an error naming the values and their pixel counts.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Any, Final, Literal
 import numpy as np
 import numpy.typing as npt
 
+from stacgen.fileutil import JsonFileError, read_json_object
 from stacgen.score.errors import ScoreError
 
 Groups = npt.NDArray[np.uint8]
@@ -217,10 +217,10 @@ def load_codes(spec: str | Path, class_1: Class1 = "ignore") -> CodeTable:
 
 def _json_table(path: Path) -> CodeTable:
     try:
-        obj = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as err:
-        raise ScoreError(f"{path}: not a readable JSON code file ({err})") from err
-    if not isinstance(obj, dict) or not obj or set(obj) - set(GROUP_BY_NAME):
+        obj = read_json_object(path)
+    except JsonFileError as err:
+        raise ScoreError(f"{path}: not a readable JSON code file ({err.reason})") from err
+    if not obj or set(obj) - set(GROUP_BY_NAME):
         raise ScoreError(f"{path}: keys must be among cloud, shadow, clear, nodata")
     groups: dict[str, tuple[int, ...]] = {}
     seen: dict[int, str] = {}
