@@ -99,6 +99,13 @@ def sha256_multihash(hex_digest: str) -> str:
     return "1220" + hex_digest
 
 
+def sha256_of_multihash(checksum: object) -> str | None:
+    """The hex sha256 a `sha256_multihash` string holds; None for anything else."""
+    if isinstance(checksum, str) and len(checksum) == 68 and checksum.lower().startswith("1220"):
+        return checksum[4:].lower()
+    return None
+
+
 def stat_key(path: Path) -> str:
     """Identifies a file's current content cheaply (size, mtime, inode): for memos only."""
     st = path.stat()

@@ -75,3 +75,11 @@ def test_recover_swap_brings_back_the_old_folder_after_a_crash(tmp_path: Path) -
     fileutil.recover_swap(tmp_path / "catalog")
     assert (tmp_path / "catalog" / "catalog.json").read_text() == "old"
     assert not old.exists()
+
+
+def test_sha256_of_multihash_reads_only_sha256_multihashes() -> None:
+    digest = hashlib.sha256(b"x").hexdigest()
+    assert fileutil.sha256_of_multihash(bytes([0x12, 32]).hex() + digest.upper()) == digest
+    assert fileutil.sha256_of_multihash(bytes([0x13, 64]).hex() + "0" * 128) is None  # sha512
+    assert fileutil.sha256_of_multihash("1220" + digest[:-2]) is None
+    assert fileutil.sha256_of_multihash(None) is None

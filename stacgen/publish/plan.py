@@ -16,7 +16,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from stacgen.fileutil import JsonFileError, digests, read_json_object
+from stacgen.fileutil import JsonFileError, digests, read_json_object, sha256_of_multihash
 from stacgen.publish.absolute import PARQUET_ROLE, ROOT_FILE, public_files
 from stacgen.stac.links import links_of
 
@@ -177,10 +177,7 @@ def _key_of(href: str, base: str | None, folder: PurePosixPath) -> str | None:
 
 
 def _sha256_of(asset: Mapping[str, Any]) -> str | None:
-    checksum = asset.get("file:checksum")
-    if isinstance(checksum, str) and checksum.lower().startswith("1220") and len(checksum) == 68:
-        return checksum[4:].lower()
-    return None
+    return sha256_of_multihash(asset.get("file:checksum"))
 
 
 def make_plan(local: list[LocalFile], remote: Mapping[str, RemoteObject], delete: bool) -> Plan:
