@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -27,6 +26,7 @@ import pytest
 import requests
 
 from stacgen.publish.pipeline import PublishOptions, PublishReport, publish
+from stacgen.testing.pgcluster import free_port
 
 SETUP_ACTIONS = 4  # the readiness probe, create_user, create_access_key, put_user_policy
 
@@ -45,12 +45,6 @@ class S3Server:
             aws_access_key_id=self.key_id,
             aws_secret_access_key=self.secret,
         )
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _wait_until_up(url: str, proc: subprocess.Popen[bytes]) -> None:
@@ -72,7 +66,7 @@ def moto_server(log_dir: Path, env: dict[str, str]) -> Iterator[str]:
     exe = Path(sys.executable).parent / "moto_server"
     if not exe.exists():
         pytest.fail(f"{exe} missing: `make install` installs moto[server]")
-    port = _free_port()
+    port = free_port()
     with (log_dir / "moto.log").open("wb") as log:
         proc = subprocess.Popen(
             [str(exe), "-H", "127.0.0.1", "-p", str(port)],

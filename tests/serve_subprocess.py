@@ -6,7 +6,6 @@ only on the command's promise: the catalog folder at `/`, STAC Browser at `/brow
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import tempfile
@@ -18,14 +17,9 @@ from pathlib import Path
 
 import pytest
 
+from stacgen.testing.pgcluster import free_port
+
 REPO = Path(__file__).resolve().parents[1]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @contextmanager
