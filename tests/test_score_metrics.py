@@ -5,7 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from stacgen.score.metrics import Confusion, compare, confusion, joint_counts, metrics, pool
+from stacgen.score.metrics import (
+    Confusion,
+    Tally,
+    compare,
+    confusion,
+    joint_counts,
+    metrics,
+    pool,
+)
 
 
 def test_metrics_by_hand() -> None:
@@ -56,3 +64,23 @@ def test_pool_sums_matrices_and_averages_metrics() -> None:
     assert pooled.summed["invalid"].confusion == Confusion(tp=2, fp=1, fn=1, tn=2)
     assert pooled.mean["invalid"]["recall"] == pytest.approx((0.5 + 1.0) / 2)
     assert pooled.counted["shadow"]["recall"] == 0  # no shadow anywhere: never defined
+
+
+def test_tally_by_bands_of_rows_equals_a_count_of_each_pixel() -> None:
+    """Bands added in any order, an odd number of pixels; the reference decoded band by band."""
+    rng = np.random.default_rng(2)
+    ref_values = rng.integers(0, 8, (37, 41)).astype(np.uint8)  # ALCD-like classes 0-7
+    user = rng.integers(0, 4, (37, 41)).astype(np.uint8)
+    group_of = np.array([0, 0, 2, 2, 3, 1, 1, 1], np.uint8)  # no data, cloud, shadow, clear
+    counted = Tally(ref_values, lambda values: group_of[values])
+    for start, stop in [(30, 37), (0, 11), (11, 30)]:
+        counted.add(start, stop, user[start:stop])
+    ref, mask = group_of[ref_values].ravel().tolist(), user.ravel().tolist()
+    want = np.zeros((4, 4), np.int64)
+    for r, u in zip(ref, mask, strict=True):
+        want[r, u] += 1
+    assert counted.joint.tolist() == want.tolist()
+    positive = {1: False, 2: True, 3: True}  # clear, cloud, shadow: cloud or shadow?
+    code = {(True, True): 1, (False, False): 2, (False, True): 3, (True, False): 4}
+    for r, u, a in zip(ref, mask, counted.agreement.ravel().tolist(), strict=True):
+        assert a == (0 if r == 0 or u == 0 else code[(positive[r], positive[u])])

@@ -117,16 +117,22 @@ def _block_groups(fine: np.ndarray, f: int, method: str) -> np.ndarray:
 
 
 @pytest.mark.parametrize("method", ["majority", "any", "nearest"])
-def test_resampling_rules_on_mixed_cells(built_catalog: Path, tmp_path: Path, method: str) -> None:
+@pytest.mark.parametrize(
+    ("f", "dtype"), [(1, "uint8"), (2, "uint8"), (3, "uint8"), (6, "uint8"), (3, "uint16")]
+)
+def test_resampling_rules_on_mixed_cells(
+    built_catalog: Path, tmp_path: Path, method: str, f: int, dtype: str
+) -> None:
+    """Every way to resample: 10, 20, 30 and 60 m 8-bit masks (look-up tables for 1-3, block
+    counts for 6) and a 16-bit one (block counts)."""
     ref = read_reference(built_catalog)
     ref_g = alcd_groups(ref.values)
-    f = 3
     rng = np.random.default_rng(11)
     fine = np.repeat(np.repeat(ref_g, f, 0), f, 1)
     noise = rng.random(fine.shape) < 0.15
     fine[noise] = rng.integers(0, 4, noise.sum(), dtype=np.uint8)
     path = tmp_path / f"{ITEM}_mixed.tif"
-    write_mask(path, encode(fine, "python-fmask"), ref, 1)
+    write_mask(path, encode(fine, "python-fmask").astype(dtype), ref, 1)
     with rasterio.open(path, "r+") as ds:  # the fine grid: a third of the reference pixel
         t = ref.transform
         ds.transform = rasterio.Affine(t.a / f, 0, t.c, 0, t.e / f, t.f)

@@ -1,24 +1,20 @@
 """Bringing a user's mask onto the reference grid, group by group.
 
 The mask is decoded at its own resolution (values -> clear / cloud / shadow / no data), then
-each reference cell gets one group:
-- `majority`: the group with the largest share of the cell (ties: cloud, shadow, clear, no
-  data, in that order);
-- `any`: cloud if any sub-pixel is cloud, else shadow if any is shadow, else the larger of
-  clear and no data;
-- `nearest`: the sub-pixel at the cell's centre, as a plain gdalwarp does.
-A mask on the reference's CRS whose pixel divides the reference pixel exactly and lines up with
-its grid is reduced block by block in numpy (counts of each group per cell: exact shares), read a
-band of rows at a time. Anything else is warped with GDAL: average resampling of each group's
-0/1 layer gives the shares, nearest resampling the `nearest` rule.
+each reference cell gets one group by the rules of `rules.py`. Three ways, fastest first:
+- an 8-bit mask on the reference's CRS whose pixel divides the reference pixel 1, 2 or 3 times
+  and lines up with its grid: table look-ups (`cells.py`);
+- any other mask lined up that way: counts of each group per cell in numpy (exact shares),
+  read a band of rows at a time;
+- anything else is warped with GDAL: average resampling of each group's 0/1 layer gives the
+  shares, nearest resampling the `nearest` rule.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Final, Literal
+from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
@@ -27,14 +23,11 @@ import rasterio.warp
 from affine import Affine
 from rasterio.crs import CRS
 from rasterio.enums import Resampling
-from rasterio.windows import Window
 
+from stacgen.score.cells import MAX_FACTOR, CellReducer, Decoder, OnRows, by_tables, clip
 from stacgen.score.codes import CLEAR, CLOUD, NODATA, SHADOW, Groups
+from stacgen.score.rules import PRIORITY, Method, choose
 
-Method = Literal["majority", "any", "nearest"]
-Decoder = Callable[[npt.NDArray[Any]], Groups]
-# Ties in `majority` go to the first group of this order.
-PRIORITY: Final = (CLOUD, SHADOW, CLEAR, NODATA)
 # Mask rows read at a time on the block path (3 tiles of 512: whole tiles for GDAL); bounds
 # memory whatever the mask's size. Reduced CHUNK_CELLS target rows at a time.
 BLOCK_ROWS: Final = 1536
@@ -52,13 +45,33 @@ class Target:
 
 
 def to_reference(
-    ds: rasterio.io.DatasetReader, band: int, decode: Decoder, target: Target, method: Method
+    ds: rasterio.io.DatasetReader,
+    band: int,
+    decode: Decoder,
+    target: Target,
+    method: Method,
+    on_rows: OnRows | None = None,
 ) -> Groups:
-    """The mask's groups on the target grid (NODATA where the mask does not reach)."""
+    """The mask's groups on the target grid (NODATA where the mask does not reach).
+
+    `on_rows(start, stop, groups)` sees every band of target rows once, possibly from another
+    thread, as soon as it is done.
+    """
     aligned = block_alignment(ds, target)
     if aligned is not None:
-        return _by_blocks(ds, band, decode, target, method, *aligned)
-    return _by_warping(ds, band, decode, target, method)
+        factor, row0, col0 = aligned
+        lut_for = getattr(decode, "lut_for", None)
+        lut = lut_for(np.dtype(ds.dtypes[band - 1])) if lut_for is not None else None
+        if lut is not None and lut.size == 256 and (factor <= MAX_FACTOR or method == "nearest"):
+            reducer = CellReducer(lut, factor, method, decode)
+            shape = (target.height, target.width)
+            return by_tables(ds, band, reducer, shape, row0, col0, on_rows)
+        out = _by_blocks(ds, band, decode, target, method, *aligned)
+    else:
+        out = _by_warping(ds, band, decode, target, method)
+    if on_rows is not None:
+        on_rows(0, target.height, out)
+    return out
 
 
 def block_alignment(ds: rasterio.io.DatasetReader, target: Target) -> tuple[int, int, int] | None:
@@ -111,20 +124,10 @@ class Packer:
         self, ds: rasterio.io.DatasetReader, band: int, row: int, col: int, shape: tuple[int, int]
     ) -> tuple[npt.NDArray[Any], tuple[int, int, int, int]]:
         """Raw pixels of the window at (row, col) clipped to the mask, and where they go."""
-        height, width = shape
-        r0, r1 = max(row, 0), min(row + height, ds.height)
-        c0, c1 = max(col, 0), min(col + width, ds.width)
-        if r1 <= r0 or c1 <= c0:
-            return np.zeros((0, 0), dtype=ds.dtypes[band - 1]), (0, 0, 0, 0)
-        window = Window(c0, r0, c1 - c0, r1 - r0)
-        if ds.dtypes[band - 1] == "uint8":
-            # Into a bytearray, which bytes.translate-style look-ups can use without a copy.
-            raw = np.frombuffer(bytearray((r1 - r0) * (c1 - c0)), np.uint8)
-            raw = raw.reshape(r1 - r0, c1 - c0)
-            ds.read(band, window=window, out=raw)
-        else:
-            raw = ds.read(band, window=window)
-        return raw, (r0 - row, r1 - row, c0 - col, c1 - col)
+        window, place = clip(ds, row, col, shape)
+        if window is None:
+            return np.zeros((0, 0), dtype=ds.dtypes[band - 1]), place
+        return ds.read(band, window=window), place
 
     def packed(
         self, raw: npt.NDArray[Any], place: tuple[int, int, int, int], shape: tuple[int, int]
@@ -144,56 +147,6 @@ class Packer:
         sums = packed[f // 2 :: f, f // 2 :: f] if method == "nearest" else block_sums(packed, f)
         field = (1 << self.bits) - 1
         return np.stack([(sums >> (self.bits * k)) & field for k in range(len(PRIORITY))])
-
-
-class ByteCounter:
-    """The same counts for 8-bit masks and factors up to 3, in bytes end to end.
-
-    bytes.translate (a C loop over bytes, faster than numpy's indexing) turns each value into
-    2-bit fields, one per group; up to 3 rows add up without overflow. The sums are spread into
-    4-bit fields (two bytes: groups 0-1 and 2-3) and up to 3 columns add up.
-    Half the memory traffic of the 16-bit look-up.
-    """
-
-    def __init__(self, lut: npt.NDArray[np.uint8], decode: Decoder, factor: int) -> None:
-        self.decode, self.factor = decode, factor
-        by_group = np.zeros(256, dtype=np.uint8)  # UNLISTED weighs 0
-        for slot, g in enumerate(PRIORITY):
-            by_group[g] = 1 << (2 * slot)
-        self.onehot = by_group[lut].tobytes()
-
-    def fields(self, raw: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
-        """Each pixel's 2-bit group fields (a whole strip at once: one translate call)."""
-        return _translate(raw, self.onehot)
-
-    def counts(self, fields: npt.NDArray[np.uint8], raw: npt.NDArray[np.uint8]) -> Any:
-        f = self.factor
-        # Rows first: adding whole rows is contiguous (SIMD); the strided column additions then
-        # run on a factor-th of the pixels.
-        cols = _strided_sum(fields, f, axis=0)
-        # 2-bit fields to 4-bit ones: groups 0-1 in `low`, 2-3 in `high`.
-        low = _strided_sum((cols & 0x03) | ((cols & 0x0C) << 2), f, axis=1)
-        high = _strided_sum(((cols >> 4) & 0x03) | ((cols >> 2) & 0x30), f, axis=1)
-        counts = np.stack([low & 15, low >> 4, high & 15, high >> 4])
-        if (counts.sum(axis=0, dtype=np.uint8) != f * f).any():
-            self.decode(raw)  # an unlisted value weighs 0: raises, naming the values
-        return counts
-
-
-def _translate(values: npt.NDArray[np.uint8], table: bytes) -> npt.NDArray[np.uint8]:
-    out = np.frombuffer(_buffer(values).translate(table), np.uint8)
-    return out.reshape(values.shape)
-
-
-def _buffer(values: npt.NDArray[np.uint8]) -> bytes | bytearray:
-    """The bytes under a whole C-contiguous array read into a bytearray, else a copy."""
-    base: Any = values
-    while isinstance(base, np.ndarray) and base.flags.c_contiguous:
-        owner: Any = base.base
-        if base.nbytes == values.nbytes and isinstance(owner, bytearray | bytes):
-            return owner
-        base = owner
-    return np.ascontiguousarray(values).tobytes()
 
 
 def _strided_sum(values: npt.NDArray[Any], f: int, axis: int) -> npt.NDArray[Any]:
@@ -225,21 +178,16 @@ def _by_blocks(
 ) -> Groups:
     out = np.full((target.height, target.width), NODATA, dtype=np.uint8)
     packer = Packer(decode, ds.dtypes[band - 1], factor)
-    lut = getattr(decode, "lut_for", lambda _: None)(np.dtype(ds.dtypes[band - 1]))
-    fast = ByteCounter(lut, decode, factor) if lut is not None and lut.size == 256 else None
-    fast = fast if factor <= 3 else None
     step = max(1, BLOCK_ROWS // factor)
     starts = list(range(0, target.height, step))
     width = target.width * factor
 
-    def prepare(i0: int) -> tuple[int, npt.NDArray[Any], npt.NDArray[Any], bool]:
-        """(cells, raw, packed, byte path?) of the strip of target rows from i0."""
+    def prepare(i0: int) -> tuple[int, npt.NDArray[Any]]:
+        """(cells, packed pixels) of the strip of target rows from i0."""
         cells = min(target.height, i0 + step) - i0
         shape = (cells * factor, width)
         raw, place = packer.read(ds, band, row0 + i0 * factor, col0, shape)
-        if fast is not None and method != "nearest" and raw.shape == shape:
-            return cells, raw, fast.fields(raw), True
-        return cells, raw, packer.packed(raw, place, shape), False
+        return cells, packer.packed(raw, place, shape)
 
     # The reader thread decompresses (GDAL, without the GIL) and looks up the next strip while
     # numpy reduces this one, in chunks small enough to stay in the CPU's cache between passes.
@@ -247,16 +195,12 @@ def _by_blocks(
     with ThreadPoolExecutor(1) as reader:
         pending = reader.submit(prepare, starts[0])
         for n, i0 in enumerate(starts):
-            cells, raw, packed, whole = pending.result()
+            cells, packed = pending.result()
             if n + 1 < len(starts):
                 pending = reader.submit(prepare, starts[n + 1])
             for c0 in range(0, cells, CHUNK_CELLS):
                 c1 = min(cells, c0 + CHUNK_CELLS)
-                rows = slice(c0 * factor, c1 * factor)
-                if whole and fast is not None:
-                    counts = fast.counts(packed[rows], raw[rows])
-                else:
-                    counts = packer.counts(packed[rows], method)
+                counts = packer.counts(packed[c0 * factor : c1 * factor], method)
                 out[i0 + c0 : i0 + c1] = choose(counts, rule)
     return out
 
@@ -267,25 +211,6 @@ def reduce_blocks(groups: Groups, factor: int, method: Method) -> Groups:
     return choose(
         packer.counts(packer.pack(groups), method), "any" if method == "any" else "majority"
     )
-
-
-def choose(shares: npt.NDArray[Any], method: Method) -> Groups:
-    """The group per cell from the shares of each group, stacked in PRIORITY order."""
-    if method == "majority":
-        # The first largest share in PRIORITY order; argmax over axis 0 costs 5x as much.
-        picked: Groups = np.full(shares.shape[1:], PRIORITY[0], dtype=np.uint8)
-        best = shares[0].copy()
-        for group, share in zip(PRIORITY[1:], shares[1:], strict=True):
-            better = share > best
-            picked[better] = group
-            np.maximum(best, share, out=best)
-        picked[best == 0] = NODATA
-        return picked
-    cloud, shadow, clear, nodata = shares
-    out = np.where((clear >= nodata) & (clear > 0), CLEAR, NODATA).astype(np.uint8)
-    out[shadow > 0] = SHADOW
-    out[cloud > 0] = CLOUD
-    return out
 
 
 def _by_warping(

@@ -23,9 +23,10 @@ from affine import Affine
 from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 
 from stacgen.score import codes as codes_mod
+from stacgen.score.cells import Decoder
 from stacgen.score.codes import Class1, CodeTable, Groups, load_codes
 from stacgen.score.errors import ScoreError
-from stacgen.score.metrics import Comparison, Pooled, agreement, compare, joint_counts, pool
+from stacgen.score.metrics import Comparison, Pooled, Tally, compare, pool
 from stacgen.score.reference import (
     Match,
     StacItem,
@@ -35,7 +36,8 @@ from stacgen.score.reference import (
     open_catalog,
     read_window,
 )
-from stacgen.score.resample import Decoder, Method, Target, dilate, to_reference
+from stacgen.score.resample import Target, dilate, to_reference
+from stacgen.score.rules import Method
 
 log = logging.getLogger(__name__)
 # A path, or an open rasterio dataset (rasterio is untyped: Any).
@@ -180,15 +182,18 @@ def score_mask(
         band = check_mask(ds, options)
         decode = decoder(table, options, where, ds.nodatavals[band - 1])
         window = read_window(ref_item.asset_href, ds.crs, tuple(ds.bounds), where)
-        ref_groups = codes_mod.decode(
-            window.values, codes_mod.alcd_table(options.class_1), f"reference {ref_item.id}"
+        decode_reference = codes_mod.decoder(
+            codes_mod.alcd_table(options.class_1), f"reference {ref_item.id}"
         )
         target = Target(window.crs, window.transform, *window.shape)
-        user = to_reference(ds, band, decode, target, options.resampling)
-    if options.dilate_cloud or options.dilate_shadow:
-        user = dilate(user, options.dilate_cloud, options.dilate_shadow)
-    joint = joint_counts(ref_groups, user)
-    comparisons = compare(joint, table.has_shadow)
+        dilating = bool(options.dilate_cloud or options.dilate_shadow)
+        # Without dilation, each band of rows is tallied as soon as it is resampled.
+        counted = Tally(window.values, decode_reference)
+        on_rows = None if dilating else counted.add
+        user = to_reference(ds, band, decode, target, options.resampling, on_rows)
+    if dilating:
+        counted.add(0, user.shape[0], dilate(user, options.dilate_cloud, options.dilate_shadow))
+    comparisons = compare(counted.joint, table.has_shadow)
     if comparisons["invalid"].confusion.n == 0:
         raise ScoreError(
             f"{where}: no pixel left to compare with {ref_item.id} once no data is removed"
@@ -202,7 +207,7 @@ def score_mask(
         window.row_off,
     )
     return MaskScore(
-        name, table.name, ref_item, joint.tolist(), comparisons, grid, agreement(ref_groups, user)
+        name, table.name, ref_item, counted.joint.tolist(), comparisons, grid, counted.agreement
     )
 
 
