@@ -26,7 +26,7 @@ from stacgen.score.errors import ScoreError
 from stacgen.score.metrics import COMPARISONS, METRICS, Comparison
 from stacgen.score.scoring import MaskScore, ScoreRun
 
-# Agreement codes (metrics.agreement) -> RGBA; Okabe-Ito colours, told apart by colour-blind
+# Agreement codes (metrics.Tally.agreement) -> RGBA; Okabe-Ito colours, told apart by colour-blind
 # readers: TP blue, TN light grey, FP orange, FN vermilion, ignored transparent.
 AGREEMENT: Final = {
     0: ("ignored", (0, 0, 0, 0)),

@@ -95,7 +95,7 @@ class MaskScore:
     joint: list[list[int]]
     comparisons: dict[str, Comparison]
     grid: Grid
-    # The `invalid` comparison per reference pixel (metrics.agreement); None once written out.
+    # The `invalid` comparison per reference pixel (metrics.Tally); None once written out.
     agreement: Groups | None = field(default=None, repr=False)
 
 
