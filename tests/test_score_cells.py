@@ -123,7 +123,7 @@ def test_chunks_and_the_edges_of_the_mask(
 ) -> None:
     """Many chunks (a few cell rows each), the target starting above and left of the mask and
     ending past it: pixels outside count as no data; on_rows sees every row once."""
-    monkeypatch.setattr(cells, "CHUNK_CELLS", 4)
+    monkeypatch.setattr(cells, "CHUNK_ROWS", 12)  # 4 or 6 cell rows
     rng = np.random.default_rng(5)
     fine = rng.choice(np.array(TIES, np.uint8), (70, 53), p=[0.4, 0.1, 0.4, 0.1])
     path = write(tmp_path / "m.tif", fine)
@@ -145,7 +145,7 @@ def test_chunks_and_the_edges_of_the_mask(
 
 
 def test_a_failing_chunk_stops_the_reading(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cells, "CHUNK_CELLS", 1)
+    monkeypatch.setattr(cells, "CHUNK_ROWS", 3)  # one cell row
     fine = np.ones((300, 30), np.uint8)
     fine[0, 0] = 9  # unlisted, in the first chunk
     path = write(tmp_path / "m.tif", fine)

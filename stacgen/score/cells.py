@@ -14,18 +14,18 @@ grid (the case `make bench` times). Per pixel, one table look-up and a few byte 
 A value that the table does not list weighs 0, which no group does: it is found before any
 reduction, and the decoder names the values. Outside the mask, pixels count as no data.
 The calling thread reads chunks of rows (GDAL decompresses without the GIL) while two threads
-reduce the chunks already read.
+reduce the chunks already read (`in_chunks`, which the block sums of `resample.py` use too).
 """
 
 from __future__ import annotations
 
 import functools
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import product
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -39,13 +39,14 @@ from stacgen.score.rules import PRIORITY, Method, choose
 U8 = npt.NDArray[np.uint8]
 Decoder = Callable[[npt.NDArray[Any]], Groups]
 OnRows = Callable[[int, int, Groups], None]
+T = TypeVar("T")
 MAX_FACTOR: Final = 3
 # Modulo 256, sums of up to 6 of these weights differ whenever the counts of each group differ
 # (found by an exhaustive search; `tables` checks it). None is 0: 0 marks an unlisted value.
 WEIGHT: Final = {CLOUD: 2, SHADOW: 8, CLEAR: 47, NODATA: 1}
-# Cell rows per chunk: 2 MiB of a 20 m tile's pixels; smaller chunks measured slower in
+# Mask rows per chunk (whole cells): 2 MiB of a 20 m tile; smaller chunks measured slower in
 # `make bench` (more hand-overs between the threads), larger ones too (a longer last chunk).
-CHUNK_CELLS: Final = 128
+CHUNK_ROWS: Final = 384
 WORKERS: Final = 2
 # Chunks read ahead of the reducers: bounds memory whatever the mask's size.
 AHEAD: Final = 2 * WORKERS
@@ -148,8 +149,10 @@ class Chunk:
 
 
 def chunks(height: int, width: int, factor: int, row0: int, col0: int) -> Iterator[Chunk]:
-    for start in range(0, height, CHUNK_CELLS):
-        stop = min(height, start + CHUNK_CELLS)
+    """The chunks of a target `height` x `width` cells whose first is at mask pixel (row0, col0)."""
+    step = max(1, CHUNK_ROWS // factor)
+    for start in range(0, height, step):
+        stop = min(height, start + step)
         shape = ((stop - start) * factor, width * factor)
         yield Chunk(start, stop, row0 + start * factor, col0, shape)
 
@@ -202,14 +205,32 @@ def by_tables(
     col0: int,
     on_rows: OnRows | None = None,
 ) -> Groups:
-    """The group of each of the `shape` target cells; the first is at mask pixel (row0, col0).
-    `on_rows(start, stop, groups)` sees each chunk's rows once done, in a reducer thread."""
+    """The group of each of the `shape` target cells; the first is at mask pixel (row0, col0)."""
+    return in_chunks(
+        chunks(*shape, reducer.factor, row0, col0),
+        lambda chunk: read_chunk(ds, band, chunk),
+        lambda chunk, read: reduce_chunk(reducer, *read, chunk),
+        shape,
+        on_rows,
+    )
+
+
+def in_chunks(
+    pieces: Iterable[Chunk],
+    read: Callable[[Chunk], T],
+    reduce: Callable[[Chunk, T], Groups],
+    shape: tuple[int, int],
+    on_rows: OnRows | None = None,
+) -> Groups:
+    """The target's groups, chunk by chunk: this thread reads each chunk (GDAL decompresses
+    without the GIL) while WORKERS threads reduce those already read. `on_rows(start, stop,
+    groups)` sees each chunk's rows once done, in a reducer thread."""
     out = np.empty(shape, np.uint8)
     ahead = threading.BoundedSemaphore(AHEAD)
 
-    def work(chunk: Chunk, raw: bytearray, place: tuple[int, int, int, int]) -> None:
+    def work(chunk: Chunk, raw: T) -> None:
         try:
-            groups = reduce_chunk(reducer, raw, place, chunk)
+            groups = reduce(chunk, raw)
             out[chunk.start : chunk.stop] = groups
             if on_rows is not None:
                 on_rows(chunk.start, chunk.stop, groups)
@@ -218,11 +239,11 @@ def by_tables(
 
     pending: list[Future[None]] = []
     with ThreadPoolExecutor(WORKERS) as pool:
-        for chunk in chunks(*shape, reducer.factor, row0, col0):
+        for chunk in pieces:
             ahead.acquire()
             if any(p.done() and p.exception() for p in pending):
                 break  # a reducer failed: stop reading, its error is raised below
-            pending.append(pool.submit(work, chunk, *read_chunk(ds, band, chunk)))
+            pending.append(pool.submit(work, chunk, read(chunk)))
         for p in pending:
             p.result()
     return out

@@ -5,16 +5,15 @@ each reference cell gets one group by the rules of `rules.py`. Three ways, faste
 - an 8-bit mask on the reference's CRS whose pixel divides the reference pixel 1, 2 or 3 times
   and lines up with its grid: table look-ups (`cells.py`);
 - any other mask lined up that way: counts of each group per cell in numpy (exact shares),
-  read a band of rows at a time;
+  read and reduced chunk by chunk on the same threads (`cells.in_chunks`);
 - anything else is warped with GDAL: average resampling of each group's 0/1 layer gives the
   shares, nearest resampling the `nearest` rule.
 """
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -24,14 +23,19 @@ from affine import Affine
 from rasterio.crs import CRS
 from rasterio.enums import Resampling
 
-from stacgen.score.cells import MAX_FACTOR, CellReducer, Decoder, OnRows, by_tables, clip
+from stacgen.score.cells import (
+    MAX_FACTOR,
+    CellReducer,
+    Chunk,
+    Decoder,
+    OnRows,
+    by_tables,
+    chunks,
+    clip,
+    in_chunks,
+)
 from stacgen.score.codes import CLEAR, CLOUD, NODATA, SHADOW, Groups
 from stacgen.score.rules import PRIORITY, Method, choose
-
-# Mask rows read at a time on the block path (3 tiles of 512: whole tiles for GDAL); bounds
-# memory whatever the mask's size. Reduced CHUNK_CELLS target rows at a time.
-BLOCK_ROWS: Final = 1536
-CHUNK_CELLS: Final = 32
 
 
 @dataclass(frozen=True)
@@ -66,9 +70,8 @@ def to_reference(
             reducer = CellReducer(lut, factor, method, decode)
             shape = (target.height, target.width)
             return by_tables(ds, band, reducer, shape, row0, col0, on_rows)
-        out = _by_blocks(ds, band, decode, target, method, *aligned)
-    else:
-        out = _by_warping(ds, band, decode, target, method)
+        return _by_blocks(ds, band, decode, target, method, aligned, on_rows)
+    out = _by_warping(ds, band, decode, target, method)
     if on_rows is not None:
         on_rows(0, target.height, out)
     return out
@@ -121,10 +124,10 @@ class Packer:
         return packed
 
     def read(
-        self, ds: rasterio.io.DatasetReader, band: int, row: int, col: int, shape: tuple[int, int]
+        self, ds: rasterio.io.DatasetReader, band: int, chunk: Chunk
     ) -> tuple[npt.NDArray[Any], tuple[int, int, int, int]]:
-        """Raw pixels of the window at (row, col) clipped to the mask, and where they go."""
-        window, place = clip(ds, row, col, shape)
+        """Raw pixels of the chunk clipped to the mask, and where they go."""
+        window, place = clip(ds, chunk.row, chunk.col, chunk.shape)
         if window is None:
             return np.zeros((0, 0), dtype=ds.dtypes[band - 1]), place
         return ds.read(band, window=window), place
@@ -172,37 +175,20 @@ def _by_blocks(
     decode: Decoder,
     target: Target,
     method: Method,
-    factor: int,
-    row0: int,
-    col0: int,
+    aligned: tuple[int, int, int],
+    on_rows: OnRows | None,
 ) -> Groups:
-    out = np.full((target.height, target.width), NODATA, dtype=np.uint8)
+    factor, row0, col0 = aligned
     packer = Packer(decode, ds.dtypes[band - 1], factor)
-    step = max(1, BLOCK_ROWS // factor)
-    starts = list(range(0, target.height, step))
-    width = target.width * factor
-
-    def prepare(i0: int) -> tuple[int, npt.NDArray[Any]]:
-        """(cells, packed pixels) of the strip of target rows from i0."""
-        cells = min(target.height, i0 + step) - i0
-        shape = (cells * factor, width)
-        raw, place = packer.read(ds, band, row0 + i0 * factor, col0, shape)
-        return cells, packer.packed(raw, place, shape)
-
-    # The reader thread decompresses (GDAL, without the GIL) and looks up the next strip while
-    # numpy reduces this one, in chunks small enough to stay in the CPU's cache between passes.
+    # `nearest` counts the one pixel it keeps: the majority of one pixel is its group.
     rule: Method = "any" if method == "any" else "majority"
-    with ThreadPoolExecutor(1) as reader:
-        pending = reader.submit(prepare, starts[0])
-        for n, i0 in enumerate(starts):
-            cells, packed = pending.result()
-            if n + 1 < len(starts):
-                pending = reader.submit(prepare, starts[n + 1])
-            for c0 in range(0, cells, CHUNK_CELLS):
-                c1 = min(cells, c0 + CHUNK_CELLS)
-                counts = packer.counts(packed[c0 * factor : c1 * factor], method)
-                out[i0 + c0 : i0 + c1] = choose(counts, rule)
-    return out
+
+    def reduce(chunk: Chunk, read: tuple[npt.NDArray[Any], tuple[int, int, int, int]]) -> Groups:
+        return choose(packer.counts(packer.packed(*read, chunk.shape), method), rule)
+
+    shape = (target.height, target.width)
+    pieces = chunks(*shape, factor, row0, col0)
+    return in_chunks(pieces, lambda chunk: packer.read(ds, band, chunk), reduce, shape, on_rows)
 
 
 def reduce_blocks(groups: Groups, factor: int, method: Method) -> Groups:
