@@ -378,9 +378,6 @@ LOCATION_CODE: Final = re.compile(r"^\d{2}[C-X][A-Z]{2}_\d{8}$")
 FOLDERS_PER_PRODUCT: Final[dict[str, int]] = dict(Counter(f.product for f in SCENE_FOLDERS))
 
 # --- imagery links -----------------------------------------------------------------------------
-CDSE_ITEM_URL: Final = (
-    "https://stac.dataspace.copernicus.eu/v1/collections/sentinel-2-l1c/items/{name}"
-)
 # Legacy product names cannot be turned into compact ones: these are the hub's answers.
 LEGACY_TO_COMPACT: Final = {
     "S2A_OPER_PRD_MSIL1C_PDMC_20161112T162504_R121_V20161112T082202_20161112T082202": "S2A_MSIL1C_20161112T082202_N0204_R121_T34LGJ_20161112T083553",

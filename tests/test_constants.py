@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from stacgen import constants
-from stacgen.source.scene import parse_product_name, parse_tile
+from stacgen.source.naming import parse_product_name, parse_tile
 
 
 def _alcd_md() -> str:

@@ -29,7 +29,7 @@ from stacgen.build import pipeline, process, staging, state, workers
 from stacgen.build.pipeline import BuildError, BuildOptions, build
 from stacgen.cli import main
 from stacgen.errors import OutputError
-from stacgen.source import scene as scene_module
+from stacgen.source import naming
 from stacgen.source.archive import ArchiveError
 from stacgen.source.scene import Scene, scene_folders
 from stacgen.stac.validate import validate_catalog
@@ -232,7 +232,7 @@ def test_rasters_in_geographic_coordinates_are_a_problem(tmp_path: Path) -> None
     for rel in (constants.CLASSIFICATION_MAP, constants.CONFIDENCE_MAP):
         _rewrite(folder / rel, crs="EPSG:4326", transform=Affine(0.01, 0, 3.0, 0, -0.01, 44.0))
     tile = folder.name.split("_T")[-1][:5]
-    epsg = scene_module.Tile(tile).epsg
+    epsg = naming.Tile(tile).epsg
     assert _problems(top, tmp_path) == [
         f"{folder / rel}: raster is in EPSG:4326, tile {tile} is in EPSG:{epsg}"
         for rel in (constants.CLASSIFICATION_MAP, constants.CONFIDENCE_MAP)
@@ -242,7 +242,7 @@ def test_rasters_in_geographic_coordinates_are_a_problem(tmp_path: Path) -> None
 def test_a_class_map_in_another_utm_zone_is_a_problem(tmp_path: Path) -> None:
     top = _tree(tmp_path)
     folder = _plain(top)[0]
-    tile = scene_module.Tile(folder.name.split("_T")[-1][:5])
+    tile = naming.Tile(folder.name.split("_T")[-1][:5])
     other = tile.epsg + 2 if tile.zone < 59 else tile.epsg - 2
     _rewrite(folder / constants.CLASSIFICATION_MAP, crs=f"EPSG:{other}")
     (problem,) = _problems(top, tmp_path)
@@ -260,7 +260,7 @@ def test_a_legacy_tile_over_a_raster_of_another_zone_is_a_problem(tmp_path: Path
     _edit_json(folder / constants.PARAMETERS, tile=wrong)
     problems = _problems(top, tmp_path)
     assert len(problems) == 2
-    assert all(f"tile {wrong} is in EPSG:{scene_module.Tile(wrong).epsg}" in p for p in problems)
+    assert all(f"tile {wrong} is in EPSG:{naming.Tile(wrong).epsg}" in p for p in problems)
 
 
 def test_a_raster_far_from_its_tile_is_a_problem(tmp_path: Path) -> None:

@@ -22,7 +22,8 @@ import stac_geoparquet.arrow
 
 from stacgen import constants
 from stacgen.build.pipeline import BuildOptions, build
-from stacgen.source.scene import parse_product_name
+from stacgen.source import naming
+from stacgen.source.naming import parse_product_name
 from stacgen.stac import collection as stac_collection
 from stacgen.stac import items as stac_items
 
@@ -248,7 +249,7 @@ def test_identity_links_and_parameters(built_catalog: Path, archive_top: Path) -
         compact = (
             item["id"] if product.form == "compact" else constants.LEGACY_TO_COMPACT[item["id"]]
         )
-        assert [link["href"] for link in source] == [constants.CDSE_ITEM_URL.format(name=compact)]
+        assert [link["href"] for link in source] == [naming.CDSE_ITEM_URL.format(name=compact)]
         assert source[0]["type"] == "application/geo+json"
         assert props["sci:doi"] == constants.DOI
         assert set(item["assets"]) == {

@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -30,20 +29,15 @@ import shapely.geometry
 from affine import Affine
 from rasterio.crs import CRS
 
-from stacgen import constants
 from stacgen.fileutil import JsonFileError, read_json_object
 from stacgen.score.errors import ScoreError
+from stacgen.source import naming
 from stacgen.stac import links
 
 log = logging.getLogger(__name__)
 
 ASSET_KEY = "classification"
 TIMEOUT = 30
-_COMPACT = re.compile(r"S2[A-D]_MSIL1C_\d{8}T\d{6}_N\d{4}_R\d{3}_T\d{2}[A-Z]{3}_\d{8}T\d{6}")
-_LEGACY = re.compile(r"S2[A-D]_OPER_PRD_MSIL1C_PDMC_\d{8}T\d{6}_R\d{3}_V\d{8}T\d{6}_\d{8}T\d{6}")
-_TILE = re.compile(r"(?<![A-Za-z0-9])T(\d{2}[C-HJ-NP-X][A-HJ-NP-Z][A-HJ-NP-V])(?![A-Za-z0-9])")
-_DATE = re.compile(r"(?<!\d)(\d{4})-?(\d{2})-?(\d{2})(?!\d)")
-_COMPACT_TO_LEGACY = {v: k for k, v in constants.LEGACY_TO_COMPACT.items()}
 # Tags some processors write with the acquisition date (GDAL metadata domain "").
 DATE_TAGS = ("ACQUISITION_DATE", "SENSING_TIME", "DATATAKE_SENSING_START", "DATE_ACQUIRED")
 # /vsicurl/ reads of the reference: no directory listing, no sidecar probing.
@@ -235,9 +229,9 @@ def mask_facts(path: str, ds: rasterio.io.DatasetReader) -> MaskFacts:
 
 
 def name_date(text: str) -> date | None:
-    for m in _DATE.finditer(text):
+    for year, month, day_of_month in naming.dates_in(text):
         try:
-            day = date(int(m[1]), int(m[2]), int(m[3]))
+            day = date(year, month, day_of_month)
         except ValueError:
             continue
         if 2015 <= day.year <= 2100:
@@ -267,19 +261,19 @@ def find_reference(source: Source, facts: MaskFacts, item_id: str | None = None)
             raise ScoreError(f"{where}: --item {item_id} is not in {source.spec}")
         return Match(_one(found, where, f"--item {item_id}"), "--item")
     tried = []
-    names = product_names(facts.name)
+    names = naming.product_names_in(facts.name)
     if names:
         tried.append(f"product name {', '.join(names)}")
         found = source.by_ids(names)
         if found:
             return Match(_one(found, where, "the product name"), "product name")
-    tile = _TILE.search(facts.name)
+    tile = naming.tile_in(facts.name)
     if tile and facts.day:
-        tried.append(f"tile T{tile[1]} on {facts.day}")
+        tried.append(f"tile T{tile} on {facts.day}")
         bbox = facts.bounds_lonlat
-        found = [i for i in source.on_day(facts.day, bbox) if i.tile == tile[1]]
+        found = [i for i in source.on_day(facts.day, bbox) if i.tile == tile]
         if found:
-            return Match(_one(found, where, f"T{tile[1]} on {facts.day}"), "tile and date")
+            return Match(_one(found, where, f"T{tile} on {facts.day}"), "tile and date")
     if facts.day is None:
         tried.append("no acquisition date in the name or tags to search by footprint")
         raise ScoreError(f"{where}: no reference item found in {source.spec} ({'; '.join(tried)})")
@@ -308,13 +302,6 @@ def _one(found: list[StacItem], where: str, how: str) -> StacItem:
     if len(unique) > 1:
         raise ScoreError(f"{where}: several items match {how}: {', '.join(sorted(unique))}")
     return next(iter(unique.values()))
-
-
-def product_names(text: str) -> list[str]:
-    """L1C product names in a file name, legacy names added for the compact ones the hub gave."""
-    names = _COMPACT.findall(text) + _LEGACY.findall(text)
-    names += [_COMPACT_TO_LEGACY[n] for n in names if n in _COMPACT_TO_LEGACY]
-    return list(dict.fromkeys(names))
 
 
 # --- reading the window -----------------------------------------------------------------------

@@ -9,11 +9,9 @@ from __future__ import annotations
 import logging
 import math
 import os
-import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import rasterio
 import rasterio.warp
@@ -22,84 +20,9 @@ from rasterio.errors import RasterioError
 from stacgen import constants
 from stacgen.errors import Problem
 from stacgen.fileutil import JsonFileError, digests, read_json_object
+from stacgen.source.naming import ProductName, Tile, parse_product_name, parse_tile
 
 log = logging.getLogger(__name__)
-
-_COMPACT = re.compile(
-    r"^(?P<mission>S2[A-D])_MSIL1C_(?P<start>\d{8}T\d{6})_N(?P<baseline>\d{4})"
-    r"_R(?P<orbit>\d{3})_T(?P<tile>\d{2}[C-X][A-Z]{2})_(?P<discriminator>\d{8}T\d{6})$"
-)
-_LEGACY = re.compile(
-    r"^(?P<mission>S2[A-D])_OPER_PRD_MSIL1C_PDMC_(?P<generated>\d{8}T\d{6})"
-    r"_R(?P<orbit>\d{3})_V(?P<start>\d{8}T\d{6})_(?P<stop>\d{8}T\d{6})$"
-)
-_TILE = re.compile(r"^(?P<zone>\d{2})(?P<band>[C-X])(?P<square>[A-Z]{2})$")
-
-
-@dataclass(frozen=True)
-class ProductName:
-    """A Sentinel-2 L1C product name in either of its two forms."""
-
-    name: str
-    form: Literal["compact", "legacy"]
-    mission: str
-    datetime: datetime
-    relative_orbit: int
-    tile: str | None
-    baseline: str | None
-
-    @property
-    def platform(self) -> str:
-        return "sentinel-" + self.mission[1:].lower()
-
-
-def _utc(stamp: str) -> datetime:
-    return datetime.strptime(stamp, "%Y%m%dT%H%M%S").replace(tzinfo=UTC)
-
-
-def parse_product_name(name: str) -> ProductName:
-    """Parse a compact or legacy L1C name; legacy names carry no tile and no baseline."""
-    if m := _COMPACT.match(name):
-        baseline = f"{m['baseline'][:2]}.{m['baseline'][2:]}"
-        return ProductName(
-            name, "compact", m["mission"], _utc(m["start"]), int(m["orbit"]), m["tile"], baseline
-        )
-    if m := _LEGACY.match(name):
-        return ProductName(
-            name, "legacy", m["mission"], _utc(m["start"]), int(m["orbit"]), None, None
-        )
-    raise ValueError(f"{name!r} is neither a compact nor a legacy Sentinel-2 L1C product name")
-
-
-@dataclass(frozen=True)
-class Tile:
-    """An MGRS tile id such as 31TFJ and the UTM projection it implies."""
-
-    id: str
-
-    @property
-    def zone(self) -> int:
-        return int(self.id[:2])
-
-    @property
-    def latitude_band(self) -> str:
-        return self.id[2]
-
-    @property
-    def grid_square(self) -> str:
-        return self.id[3:]
-
-    @property
-    def epsg(self) -> int:
-        # Bands C-M are south of the equator.
-        return (32700 if self.latitude_band < "N" else 32600) + self.zone
-
-
-def parse_tile(value: object) -> Tile:
-    text = str(value).removeprefix("T")
-    if not _TILE.match(text) or not 1 <= int(text[:2]) <= 60:
-        raise ValueError(f"{value!r} is not an MGRS tile id like 31TFJ")
-    return Tile(text)
 
 
 @dataclass(frozen=True)

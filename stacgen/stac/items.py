@@ -26,6 +26,7 @@ from stacgen import constants
 from stacgen.build.labels import Grid, LabelStats, geojson_bbox
 from stacgen.build.outputs import FileInfo, SceneOutputs
 from stacgen.fileutil import sha256_multihash
+from stacgen.source import naming
 from stacgen.source.scene import Scene
 from stacgen.stac.media import ZIP
 from stacgen.stac.mlaoi import MlAoiAssetExtension
@@ -430,9 +431,8 @@ def _band(resolution: float, stats: Statistics | None, nodata: int | None = None
 
 def compact_name(scene: Scene) -> str | None:
     """The compact L1C name the Copernicus STAC knows the product by."""
-    if scene.product.form == "compact":
-        return scene.id
-    return constants.LEGACY_TO_COMPACT.get(scene.id)
+    compact = scene.product.compact
+    return compact.name if compact else None
 
 
 def _add_item_links(item: pystac.Item, scene: Scene) -> None:
@@ -448,7 +448,7 @@ def _add_item_links(item: pystac.Item, scene: Scene) -> None:
     item.add_link(
         pystac.Link(
             "source",
-            constants.CDSE_ITEM_URL.format(name=name),
+            naming.CDSE_ITEM_URL.format(name=name),
             media_type=pystac.MediaType.GEOJSON,
             title=f"Sentinel-2 L1C product {name} (Copernicus Data Space STAC)",
         )

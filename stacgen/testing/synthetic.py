@@ -44,7 +44,7 @@ from stacgen import constants
 from stacgen.build.cog import png_bytes
 from stacgen.constants import SceneFolder
 from stacgen.fileutil import atomic_open
-from stacgen.source.scene import Tile
+from stacgen.source.naming import Tile
 
 log = logging.getLogger(__name__)
 

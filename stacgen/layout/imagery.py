@@ -1,0 +1,93 @@
+"""The `alcd-l1c` collection: the L1C bands each label was drawn on, as the catalog holds them.
+
+One item per label item, with the same id (the ALCD product name, so that the image and label
+of a scene are found from one id), in `<catalog>/alcd-l1c/<id>/<id>.json`. Its band assets are
+keyed by band name (`B01` ... `B12`, `B8A`), one uint16 COG each, `<band>.tif`, nodata 0, in
+the radiometry of the original products (reflectance = DN / 10000, no offset: a reprocessed
+product's `RADIO_ADD_OFFSET` has been applied). The grid is the label grid (every band at 60 m
+on the label item's `proj:transform`) or the tile's native grids (10, 20 and 60 m), as the
+item's `alcd:imagery_grid` says; each band asset carries its own `proj:shape` and
+`proj:transform`. `manifest.json` beside the bands records where every byte came from.
+
+The label item links `rel=source` to its imagery item; the imagery item links
+`rel=derived_from` to the provider's item (or product folder) it was read from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final, Literal
+
+COLLECTION_ID: Final = "alcd-l1c"
+MANIFEST: Final = "manifest.json"
+MANIFEST_KEY: Final = "manifest"
+# Item properties (alcd: namespace, like the label collection's own fields).
+GRID_PROPERTY: Final = "alcd:imagery_grid"
+PROVIDER_PROPERTY: Final = "alcd:imagery_provider"
+KIND_PROPERTY: Final = "alcd:imagery_kind"  # "original" or "reprocessed"
+OFFSET_PROPERTY: Final = "alcd:radio_add_offset_applied"  # the DN offset added, 0 if none
+
+ImageryGrid = Literal["label", "native"]
+Kind = Literal["original", "reprocessed"]
+
+# L1C quantification: reflectance = (DN + RADIO_ADD_OFFSET) / 10000; the catalog's DN are
+# harmonised to the original baselines' convention, offset 0.
+QUANTIFICATION: Final = 10000
+SCALE: Final = 1 / QUANTIFICATION
+NODATA: Final = 0
+
+
+@dataclass(frozen=True)
+class Band:
+    """One MSI band: its name in file names and asset keys, its common name and resolution."""
+
+    name: str
+    common_name: str
+    resolution: int  # metres, native
+    center_wavelength: float  # micrometres
+    full_width_half_max: float
+    description: str
+
+    @property
+    def file_name(self) -> str:
+        return f"{self.name}.tif"
+
+
+# In the order of the 13-band L1C products (B8A after B08), which s2cloudless's 13-band input
+# also follows. Wavelengths and common names as Earth Search's sentinel-2-l1c items give them.
+BANDS: Final = (
+    Band("B01", "coastal", 60, 0.443, 0.027, "Coastal aerosol (band 1)"),
+    Band("B02", "blue", 10, 0.49, 0.098, "Blue (band 2)"),
+    Band("B03", "green", 10, 0.56, 0.045, "Green (band 3)"),
+    Band("B04", "red", 10, 0.665, 0.038, "Red (band 4)"),
+    Band("B05", "rededge", 20, 0.704, 0.019, "Red edge 1 (band 5)"),
+    Band("B06", "rededge", 20, 0.74, 0.018, "Red edge 2 (band 6)"),
+    Band("B07", "rededge", 20, 0.783, 0.028, "Red edge 3 (band 7)"),
+    Band("B08", "nir", 10, 0.842, 0.145, "NIR 1 (band 8)"),
+    Band("B8A", "nir08", 20, 0.865, 0.033, "NIR 2 (band 8A)"),
+    Band("B09", "nir09", 60, 0.945, 0.026, "NIR 3 (band 9)"),
+    Band("B10", "cirrus", 60, 1.3735, 0.075, "Cirrus (band 10)"),
+    Band("B11", "swir16", 20, 1.61, 0.143, "SWIR 1 (band 11)"),
+    Band("B12", "swir22", 20, 2.19, 0.242, "SWIR 2 (band 12)"),
+)
+BAND_BY_NAME: Final = {b.name: b for b in BANDS}
+
+
+def band(name: str) -> Band:
+    """The band called `name` (`B8A`, `b02`, `B2` ...); anything else is a ValueError."""
+    key = name.strip().upper()
+    if len(key) == 2 and key[0] == "B" and key[1].isdigit():
+        key = f"B0{key[1]}"
+    if key not in BAND_BY_NAME:
+        raise ValueError(f"{name!r} is not a Sentinel-2 band (B01 ... B12, B8A)")
+    return BAND_BY_NAME[key]
+
+
+def parse_bands(spec: str) -> tuple[Band, ...]:
+    """`all` or a comma-separated list of band names, in the products' band order."""
+    if spec.strip().lower() == "all":
+        return BANDS
+    chosen = {band(part).name for part in spec.split(",") if part.strip()}
+    if not chosen:
+        raise ValueError(f"{spec!r} names no band")
+    return tuple(b for b in BANDS if b.name in chosen)

@@ -1,0 +1,1 @@
+"""Rasters of any layer: the pixel grid, and (later) COG profiles, PNG writing, the COG check."""
