@@ -1,9 +1,14 @@
-"""The shapes problems take: a Problem line (build and validation), a SceneError (a worker)."""
+"""The shapes problems take: the one exception base, a Problem line, a SceneError (a worker)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+
+
+class StacgenError(Exception):
+    """The base of every error stacgen reports to a user: its message is the one line the CLI
+    prints (naming the file or parameter and the problem), never a traceback."""
 
 
 @dataclass(frozen=True)
