@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from stacgen import config, constants
-from stacgen.build.pipeline import BuildOptions, build
+from stacgen.assemble.pipeline import BuildOptions, build
 from stacgen.constants import SceneFolder
 from stacgen.source.archive import open_archive
 from stacgen.testing import synthetic

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from stacgen import constants
-from stacgen.build.pipeline import BuildOptions, build
+from stacgen.assemble.pipeline import BuildOptions, build
 from stacgen.serve import Server, serve
 from stacgen.testing import synthetic
 

@@ -1,4 +1,4 @@
-"""stacgen.build.cog: COG profiles, the PNG writer, the COG check."""
+"""stacgen.assemble.cog: COG profiles, the PNG writer, the COG check."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import rasterio
 import rasterio.crs
 from rasterio.transform import from_origin
 
-from stacgen.build import cog
-from stacgen.build.labels import Grid
+from stacgen.assemble import cog
+from stacgen.assemble.labels import Grid
 
 
 def _png_pixels(data: bytes) -> np.ndarray:

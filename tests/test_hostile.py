@@ -25,8 +25,8 @@ from affine import Affine
 from click.testing import CliRunner
 
 from stacgen import constants
-from stacgen.build import pipeline, process, staging, state, workers
-from stacgen.build.pipeline import BuildError, BuildOptions, build
+from stacgen.assemble import pipeline, process, staging, state, workers
+from stacgen.assemble.pipeline import BuildError, BuildOptions, build
 from stacgen.cli import main
 from stacgen.errors import OutputError
 from stacgen.source import naming

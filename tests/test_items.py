@@ -21,7 +21,7 @@ import shapely.geometry
 import stac_geoparquet.arrow
 
 from stacgen import constants
-from stacgen.build.pipeline import BuildOptions, build
+from stacgen.assemble.pipeline import BuildOptions, build
 from stacgen.source import naming
 from stacgen.source.naming import parse_product_name
 from stacgen.stac import collection as stac_collection

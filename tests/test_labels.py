@@ -12,7 +12,7 @@ import shapely
 import shapely.geometry
 from affine import Affine
 
-from stacgen.build.labels import _row_convex_region, valid_region
+from stacgen.assemble.labels import _row_convex_region, valid_region
 
 Mask = npt.NDArray[np.bool_]
 # A 60 m Sentinel-2 grid in UTM, as the ALCD maps have.

@@ -17,7 +17,7 @@ import rustac
 import stac_geoparquet.arrow
 
 from stacgen import constants
-from stacgen.build.pipeline import BuildOptions, build
+from stacgen.assemble.pipeline import BuildOptions, build
 from stacgen.stac.links import map_hrefs
 from stacgen.stac.validate import SchemaStore, validate_stac_object
 

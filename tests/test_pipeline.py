@@ -18,8 +18,8 @@ import rasterio
 from rio_cogeo.cogeo import cog_validate
 
 from stacgen import constants
-from stacgen.build import pipeline, state, workers
-from stacgen.build.pipeline import BuildError, BuildOptions, build
+from stacgen.assemble import pipeline, state, workers
+from stacgen.assemble.pipeline import BuildError, BuildOptions, build
 from stacgen.source.archive import ArchiveError, extracted
 from stacgen.source.scene import Scene, scene_folders
 from stacgen.testing import synthetic

@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from stacgen.build.process import band_stats
+from stacgen.assemble.process import band_stats
 
 
 def test_band_stats_of_the_valid_values_equal_numpy() -> None:

@@ -20,7 +20,7 @@ from hydraters import hydrate
 from psycopg.types.json import Jsonb
 
 from stacgen import constants
-from stacgen.build.pipeline import BuildOptions, build
+from stacgen.assemble.pipeline import BuildOptions, build
 from stacgen.cli import main
 from stacgen.publish.pgstac import PgstacLoadError, load
 from stacgen.testing.pgcluster import free_port

@@ -9,7 +9,7 @@ import pytest
 import shapely
 
 from stacgen import constants
-from stacgen.build import samples
+from stacgen.assemble import samples
 from stacgen.source.scene import SceneCopy
 from stacgen.testing import synthetic
 

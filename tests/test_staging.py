@@ -1,4 +1,4 @@
-"""stacgen.build.staging: where a build writes, and reusing an unchanged item folder."""
+"""stacgen.assemble.staging: where a build writes, and reusing an unchanged item folder."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 
 from stacgen import constants
-from stacgen.build import staging, state
+from stacgen.assemble import staging, state
 
 
 def test_staging_sits_beside_out_and_is_made_afresh(tmp_path: Path) -> None:

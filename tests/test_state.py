@@ -1,4 +1,4 @@
-"""stacgen.build.state: the manifest, the up-to-date decision, the scene keys."""
+"""stacgen.assemble.state: the manifest, the up-to-date decision, the scene keys."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import json
 import os
 from pathlib import Path
 
-from stacgen.build import state
-from stacgen.build.pipeline import BuildOptions
+from stacgen.assemble import state
+from stacgen.assemble.pipeline import BuildOptions
 from stacgen.source.scene import discover
 
 

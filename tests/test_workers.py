@@ -1,4 +1,4 @@
-"""stacgen.build.workers: the pool and the inline executor behave as executors."""
+"""stacgen.assemble.workers: the pool and the inline executor behave as executors."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from stacgen.build import workers
+from stacgen.assemble import workers
 
 
 def _pid_and_square(x: int) -> tuple[int, int]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from stacgen.build.labels import Grid, LabelStats
+from stacgen.assemble.labels import Grid, LabelStats
 from stacgen.source.scene import Scene
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from stacgen import constants
-from stacgen.build.state import intact
+from stacgen.assemble.state import intact
 from stacgen.errors import OutputError
 
 if TYPE_CHECKING:

@@ -14,10 +14,17 @@ import pystac
 import rasterio
 
 from stacgen import constants
-from stacgen.build import cog, samples
-from stacgen.build.labels import ClassArray, Grid, LabelError, class_stats, footprint, read_classes
-from stacgen.build.outputs import BandStats, FileInfo, SceneOutputs
-from stacgen.build.samples import SamplesError
+from stacgen.assemble import cog, samples
+from stacgen.assemble.labels import (
+    ClassArray,
+    Grid,
+    LabelError,
+    class_stats,
+    footprint,
+    read_classes,
+)
+from stacgen.assemble.outputs import BandStats, FileInfo, SceneOutputs
+from stacgen.assemble.samples import SamplesError
 from stacgen.errors import SceneError
 from stacgen.fileutil import digests
 from stacgen.source.scene import Scene

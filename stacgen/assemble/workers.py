@@ -21,15 +21,15 @@ from multiprocessing import forkserver, get_context
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from stacgen.build.staging import item_dir, reuse_item
+from stacgen.assemble.staging import item_dir, reuse_item
 from stacgen.errors import SceneError
 from stacgen.source.scene import Scene
 
 if TYPE_CHECKING:
     import pystac
 
-    from stacgen.build.outputs import SceneOutputs
-    from stacgen.build.pipeline import Run
+    from stacgen.assemble.outputs import SceneOutputs
+    from stacgen.assemble.pipeline import Run
 
 _T = TypeVar("_T")
 
@@ -42,7 +42,7 @@ def start_forkserver() -> None:
     from this process, hence forkserver rather than fork.
     """
     context = get_context("forkserver")
-    context.set_forkserver_preload(["stacgen.build.process"])
+    context.set_forkserver_preload(["stacgen.assemble.process"])
     forkserver.ensure_running()
 
 
@@ -127,7 +127,7 @@ class _Inline(Executor):
 
 
 def _attempt(scene: Scene, folder: Path) -> SceneOutputs | SceneError:
-    from stacgen.build.process import process_scene
+    from stacgen.assemble.process import process_scene
 
     try:
         return process_scene(scene, folder)

@@ -16,7 +16,7 @@ from stacgen.fileutil import JsonFileError, read_json_object
 from stacgen.source.scene import Scene
 
 if TYPE_CHECKING:
-    from stacgen.build.pipeline import BuildOptions
+    from stacgen.assemble.pipeline import BuildOptions
 
 FORMAT = 1  # bump whenever an unchanged scene would now give different files
 STATE_FILE = ".stacgen-state.json"

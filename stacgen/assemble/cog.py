@@ -24,7 +24,7 @@ from rio_cogeo.cogeo import cog_validate
 from rio_cogeo.profiles import cog_profiles
 
 from stacgen import constants
-from stacgen.build.labels import ClassArray, Grid
+from stacgen.assemble.labels import ClassArray, Grid
 
 # One base profile (rio-cogeo's deflate, 512 px tiles); each output copies it before changing it.
 BASE_PROFILE: dict[str, Any] = dict(cog_profiles.get("deflate"))  # type: ignore[no-untyped-call]

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from stacgen import constants
-from stacgen.build import staging as stage
-from stacgen.build.state import (
+from stacgen.assemble import staging as stage
+from stacgen.assemble.state import (
     FORMAT,
     STATE_FILE,
     collection_key,
@@ -26,7 +26,7 @@ from stacgen.build.state import (
     read_state,
     scene_key,
 )
-from stacgen.build.workers import Producer, pool, start_forkserver
+from stacgen.assemble.workers import Producer, pool, start_forkserver
 from stacgen.errors import OutputError, Problem, printable
 from stacgen.fileutil import atomic_write_json, recover_swap, swap_in
 from stacgen.source.archive import OpenedArchive, Unpacking, extracted, unpacking
