@@ -25,8 +25,8 @@ __all__ = ["map_hrefs", "published_root", "rebase"]  # re-exported for the serve
 import shapely
 import shapely.geometry
 
-from stacgen.assemble.state import STATE_FILE
 from stacgen.fileutil import JsonFileError, read_json_object
+from stacgen.layout.catalog import STATE_FILE
 from stacgen.stac.links import links_of, map_hrefs, published_root, rebase
 from stacgen.stac.reader import CatalogReadError, read_catalog
 
