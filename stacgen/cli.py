@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import logging
-import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 from tqdm import tqdm
 
 from stacgen import __version__, config, constants
+from stacgen.errors import StacgenError, printable
+
+if TYPE_CHECKING:
+    from stacgen.publish.pipeline import PublishReport
+    from stacgen.score.codes import Class1
+    from stacgen.score.rules import Method
+    from stacgen.score.scoring import MaskScore
 
 log = logging.getLogger("stacgen")
 PathArg = click.Path(path_type=Path)
@@ -23,7 +29,20 @@ def _show_progress(quiet: bool) -> bool:
     return not quiet and sys.stderr.isatty()
 
 
-@click.group()
+class _Main(click.Group):
+    """The one handler of stacgen's errors: the lines of its details, then its message, on
+    stderr (control characters escaped), exit status 1; never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except StacgenError as err:
+            for line in err.details:
+                click.echo(printable(line), err=True)
+            _fail(printable(str(err)))
+
+
+@click.group(cls=_Main)
 @click.version_option(__version__, prog_name="stacgen")
 @click.option("-v", "--verbose", count=True, help="More log lines (-v info, -vv debug).")
 def main(verbose: int) -> None:
@@ -33,7 +52,7 @@ def main(verbose: int) -> None:
     log.setLevel(max(logging.DEBUG, logging.WARNING - 10 * verbose))
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     raise click.ClickException(message)
 
 
@@ -61,27 +80,15 @@ def _fetch(
     record: int, zenodo_url: str | None, cache_dir: Path, quiet: bool, refresh: bool
 ) -> Path:
     from stacgen.source import zenodo
-    from stacgen.source.transfer import DownloadError, Unreachable
 
     with _byte_progress(quiet) as on_progress:
-        try:
-            return zenodo.download_archive(
-                record,
-                zenodo_url=zenodo_url or config.zenodo_url(),
-                cache_dir=cache_dir,
-                on_progress=on_progress,
-                refresh=refresh,
-            )
-        except Unreachable as err:
-            raise click.ClickException(f"{err}; {OFFLINE_HINT}") from err
-        except DownloadError as err:
-            raise click.ClickException(str(err)) from err
-
-
-# What to do without Zenodo: `make catalog` is how the README has users build.
-OFFLINE_HINT = (
-    f"to build from a copy of the archive: make catalog ARCHIVE=path/to/{constants.ARCHIVE_NAME}"
-)
+        return zenodo.download_archive(
+            record,
+            zenodo_url=zenodo_url,
+            cache_dir=cache_dir,
+            on_progress=on_progress,
+            refresh=refresh,
+        )
 
 
 record_option = click.option(
@@ -131,8 +138,8 @@ def download(
 @zenodo_option
 @cache_option
 @refresh_option
-@click.option("--out", type=PathArg, default=Path("catalog"), show_default=True)
-@click.option("--workers", type=click.IntRange(min=1), default=os.cpu_count() or 1)
+@click.option("--out", type=PathArg, default=config.CATALOG_DIR, show_default=True)
+@click.option("--workers", type=click.IntRange(min=1), default=config.workers())
 @click.option("--force", is_flag=True, help="Rebuild every scene, even unchanged ones.")
 @click.option(
     "--skip-bad-scenes", is_flag=True, help="Publish the good scenes, warn about the rest."
@@ -141,55 +148,45 @@ def download(
 @click.option("--schemas", type=PathArg, help="STAC schema mirror [env STACGEN_SCHEMAS].")
 @click.option("--no-validate", is_flag=True, help="Do not validate before swapping in.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def build(**kw: Any) -> None:
+def build(
+    archive: Path | None,
+    record: int,
+    zenodo_url: str | None,
+    cache_dir: Path | None,
+    refresh: bool,
+    out: Path,
+    workers: int,
+    force: bool,
+    skip_bad_scenes: bool,
+    root_href: str | None,
+    schemas: Path | None,
+    no_validate: bool,
+    quiet: bool,
+) -> None:
     """Build the STAC catalog into --out (atomically: all or nothing)."""
-    from stacgen.assemble.pipeline import BuildError, BuildOptions
+    from stacgen.assemble.pipeline import BuildOptions
     from stacgen.assemble.pipeline import build as run_build
-    from stacgen.errors import OutputError, printable
-    from stacgen.source.archive import ArchiveError
 
-    cache_dir: Path = kw["cache_dir"] or config.cache_dir()
-    archive = kw["archive"] or _fetch(
-        kw["record"], kw["zenodo_url"], cache_dir, kw["quiet"], kw["refresh"]
-    )
+    cache = cache_dir or config.cache_dir()
+    source = archive or _fetch(record, zenodo_url, cache, quiet, refresh)
     options = BuildOptions(
-        archive=archive,
-        out=kw["out"],
-        cache_dir=cache_dir,
-        workers=kw["workers"],
-        force=kw["force"],
-        skip_bad_scenes=kw["skip_bad_scenes"],
-        root_href=kw["root_href"],
-        record=_saved_record(kw["record"], cache_dir),
-        schemas=None if kw["no_validate"] else _schemas(kw["schemas"]),
+        archive=source,
+        out=out,
+        cache_dir=cache,
+        workers=workers,
+        force=force,
+        skip_bad_scenes=skip_bad_scenes,
+        root_href=root_href,
+        record=_saved_record(record, cache),
+        schemas=None if no_validate else config.schemas_dir(schemas),
     )
-    bar = tqdm(desc="scenes", unit="scene", disable=not _show_progress(kw["quiet"]))
-    try:
+    with tqdm(desc="scenes", unit="scene", disable=not _show_progress(quiet)) as bar:
         report = run_build(options, on_scene=lambda _: _tick(bar))
-    except BuildError as err:
-        bar.close()
-        for problem in err.problems:
-            click.echo(problem, err=True)
-        _fail(f"build failed with {len(err.problems)} problem(s); {kw['out']} is untouched")
-        return
-    except ArchiveError as err:
-        bar.close()
-        _fail(f"{printable(str(err))}; {kw['out']} is untouched")
-        return
-    except OutputError as err:
-        bar.close()
-        _fail(printable(str(err)))
-        return
-    except OSError as err:  # before the build could start: its lock, its folder
-        bar.close()
-        _fail(printable(f"{err.filename or kw['out']}: {err.strerror or err}"))
-        return
-    bar.close()
-    if kw["archive"]:
-        _remember(archive, kw["record"], cache_dir)
+    if archive:
+        _remember(source, record, cache)
     state = "up to date" if report.up_to_date else f"{report.built} built, {report.reused} reused"
     click.echo(
-        f"{kw['out']}: {report.folders} scene folders, {report.items} items ({state}), "
+        f"{out}: {report.folders} scene folders, {report.items} items ({state}), "
         f"{len(report.skipped)} skipped, {report.seconds:.1f} s"
     )
 
@@ -209,13 +206,6 @@ def _tick(bar: tqdm[Any]) -> None:
     bar.update()
 
 
-def _schemas(explicit: Path | None) -> Path:
-    try:
-        return config.schemas_dir(explicit)
-    except config.ConfigError as err:
-        raise click.ClickException(f"{err} (or pass --no-validate)") from err
-
-
 def _saved_record(record: int, cache_dir: Path) -> dict[str, Any] | None:
     from stacgen.source import zenodo
 
@@ -226,15 +216,16 @@ def _saved_record(record: int, cache_dir: Path) -> dict[str, Any] | None:
 
 
 @main.command()
-@click.argument("directory", type=PathArg, default=Path("catalog"))
+@click.argument("directory", type=PathArg, default=config.CATALOG_DIR)
 @click.option("--schemas", type=PathArg, help="STAC schema mirror [env STACGEN_SCHEMAS].")
 @click.option("--root-href", help="The URL the catalog was published under, if absolute.")
-@click.option("--workers", type=click.IntRange(min=1), default=os.cpu_count() or 1)
+@click.option("--workers", type=click.IntRange(min=1), default=config.workers())
 def validate(directory: Path, schemas: Path | None, root_href: str | None, workers: int) -> None:
     """Validate a catalog offline: schemas, asset sizes and checksums, COGs."""
     from stacgen.stac.validate import validate_catalog
 
-    problems = validate_catalog(directory, _schemas(schemas), root_href=root_href, workers=workers)
+    schema_dir = config.schemas_dir(schemas)
+    problems = validate_catalog(directory, schema_dir, root_href=root_href, workers=workers)
     for problem in problems:
         click.echo(str(problem))
     if problems:
@@ -243,9 +234,9 @@ def validate(directory: Path, schemas: Path | None, root_href: str | None, worke
 
 
 @main.command()
-@click.argument("directory", type=PathArg, default=Path("catalog"))
-@click.option("--host", default="127.0.0.1", show_default=True, help="0.0.0.0 to be reachable.")
-@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
+@click.argument("directory", type=PathArg, default=config.CATALOG_DIR)
+@click.option("--host", default=config.HOST, show_default=True, help="0.0.0.0 to be reachable.")
+@click.option("--port", type=click.IntRange(0, 65535), default=config.PORT, show_default=True)
 @click.option("--browser-dir", type=PathArg, help="Built STAC Browser [env STACGEN_BROWSER_DIR].")
 @click.option(
     "--pgstac",
@@ -257,7 +248,7 @@ def serve(
     directory: Path, host: str, port: int, browser_dir: Path | None, pgstac: str | None
 ) -> None:
     """Serve the catalog, a STAC API and STAC Browser on one origin until Ctrl-C."""
-    from stacgen.serve import BROWSER_HINT, ServeError, ServeUrls, find_browser, run_forever
+    from stacgen.serve import BROWSER_HINT, ServeUrls, find_browser, run_forever
 
     def ready(urls: ServeUrls) -> None:
         click.echo(f"catalog      {urls.catalog}")
@@ -265,63 +256,59 @@ def serve(
         click.echo(f"STAC Browser {urls.browser or BROWSER_HINT}")
         click.echo("Ctrl-C stops the server.")
 
-    try:
-        run_forever(
-            directory,
-            host,
-            port,
-            browser_dir=find_browser(browser_dir),
-            pgstac=pgstac,
-            on_ready=ready,
-        )
-    except ServeError as err:
-        raise click.ClickException(str(err)) from err
+    run_forever(
+        directory, host, port, browser_dir=find_browser(browser_dir), pgstac=pgstac, on_ready=ready
+    )
 
 
 @main.command()
-@click.argument("directory", type=PathArg, default=Path("catalog"))
+@click.argument("directory", type=PathArg, default=config.CATALOG_DIR)
 @click.option("--to", "to", required=True, help="Where: s3://BUCKET/PREFIX.")
 @click.option("--root-href", required=True, help="The public URL that PREFIX is served under.")
 @click.option("--endpoint-url", help="An S3-compatible endpoint [env AWS_ENDPOINT_URL].")
 @click.option("--region", help="The bucket's region [env AWS_REGION; default us-east-1].")
 @click.option("--dry-run", is_flag=True, help="Print what would be sent, kept and deleted.")
 @click.option("--delete", is_flag=True, help="Delete objects under PREFIX the catalog lacks.")
-@click.option("--workers", type=click.IntRange(min=1), default=8, show_default=True)
+@click.option(
+    "--workers", type=click.IntRange(min=1), default=config.PUBLISH_WORKERS, show_default=True
+)
 @click.option("--schemas", type=PathArg, help="STAC schema mirror [env STACGEN_SCHEMAS].")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def publish(directory: Path, **kw: Any) -> None:
+def publish(
+    directory: Path,
+    to: str,
+    root_href: str,
+    endpoint_url: str | None,
+    region: str | None,
+    dry_run: bool,
+    delete: bool,
+    workers: int,
+    schemas: Path | None,
+    quiet: bool,
+) -> None:
     """Publish the catalog in DIRECTORY to object storage, with absolute hrefs, root last."""
-    from stacgen.publish.pipeline import PublishError, PublishOptions, StagingError
+    from stacgen.publish.pipeline import PublishOptions
     from stacgen.publish.pipeline import publish as run_publish
 
     options = PublishOptions(
         source=directory,
-        to=kw["to"],
-        root_href=kw["root_href"],
-        schemas=_schemas(kw["schemas"]),
-        endpoint_url=kw["endpoint_url"],
-        region=kw["region"],
-        dry_run=kw["dry_run"],
-        delete=kw["delete"],
-        workers=kw["workers"],
+        to=to,
+        root_href=root_href,
+        schemas=config.schemas_dir(schemas),
+        endpoint_url=endpoint_url,
+        region=region,
+        dry_run=dry_run,
+        delete=delete,
+        workers=workers,
         memo_dir=config.cache_dir() / "publish",
     )
-    try:
-        with _byte_progress(kw["quiet"], "upload") as on_progress:
-            report = run_publish(options, on_progress=on_progress)
-    except StagingError as err:
-        for problem in err.problems:
-            click.echo(str(problem), err=True)
-        _fail(f"{directory}: {err}; nothing was sent")
-        return
-    except PublishError as err:
-        _fail(str(err))
-        return
+    with _byte_progress(quiet, "upload") as on_progress:
+        report = run_publish(options, on_progress=on_progress)
     for line in _publish_lines(report):
         click.echo(line)
 
 
-def _publish_lines(report: Any) -> Iterator[str]:
+def _publish_lines(report: PublishReport) -> Iterator[str]:
     plan = report.plan
     if report.dry_run:
         yield from (f"send    {f.key} ({f.size} bytes)" for f in plan.send)
@@ -356,7 +343,7 @@ def pgstac() -> None:
 
 @pgstac.command("load")
 @click.argument("dsn")
-@click.argument("directory", type=PathArg, default=Path("catalog"))
+@click.argument("directory", type=PathArg, default=config.CATALOG_DIR)
 @click.option(
     "--root-href",
     help="The URL DIRECTORY is served under (asset hrefs point there) "
@@ -364,12 +351,9 @@ def pgstac() -> None:
 )
 def pgstac_load(dsn: str, directory: Path, root_href: str | None) -> None:
     """Migrate the database at DSN and load (upsert) the catalog's collection and items."""
-    from stacgen.publish.pgstac import PgstacLoadError, load
+    from stacgen.publish.pgstac import load
 
-    try:
-        report = load(dsn, directory, root_href)
-    except PgstacLoadError as err:
-        raise click.ClickException(str(err)) from err
+    report = load(dsn, directory, root_href)
     click.echo(
         f"{directory}: {report.items} items into pgstac {report.pgstac_version}: "
         f"{report.inserted} inserted, {report.updated} updated, {report.unchanged} unchanged; "
@@ -382,7 +366,7 @@ def pgstac_load(dsn: str, directory: Path, root_href: str | None) -> None:
 @click.option("--codes", required=True, help="A built-in code table's name or a JSON code file.")
 @click.option(
     "--catalog",
-    default="catalog/catalog.json",
+    default=str(config.CATALOG_DIR / "catalog.json"),
     show_default=True,
     help="catalog.json path, static catalog URL or STAC API root.",
 )
@@ -403,51 +387,62 @@ def pgstac_load(dsn: str, directory: Path, root_href: str | None) -> None:
 @click.option("--out", type=PathArg, help="Write scores.json, scores.csv and agreement maps.")
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def score(masks: tuple[Path, ...], **kw: Any) -> None:
+def score(
+    masks: tuple[Path, ...],
+    codes: str,
+    catalog: str,
+    item_id: str | None,
+    resampling: Method,
+    class_1: Class1,
+    dilate_cloud: int,
+    dilate_shadow: int,
+    band: int | None,
+    threshold: float | None,
+    out: Path | None,
+    workers: int,
+    quiet: bool,
+) -> None:
     """Score cloud masks against the ALCD references (table on stdout, files in --out).
 
     MASKS are GeoTIFFs, or folders whose *.tif files are all scored.
     """
-    from stacgen.score import ScoreError, ScoreOptions, score_masks
+    from stacgen.score import ScoreOptions, score_masks
     from stacgen.score.outputs import OutputFolder, check_names, table
     from stacgen.score.reference import iter_masks
 
     paths = list(iter_masks(masks))
 
     options = ScoreOptions(
-        resampling=kw["resampling"],
-        class_1=kw["class_1"],
-        dilate_cloud=kw["dilate_cloud"],
-        dilate_shadow=kw["dilate_shadow"],
-        band=kw["band"],
-        threshold=kw["threshold"],
+        resampling=resampling,
+        class_1=class_1,
+        dilate_cloud=dilate_cloud,
+        dilate_shadow=dilate_shadow,
+        band=band,
+        threshold=threshold,
     )
-    bar = tqdm(total=len(paths), desc="masks", unit="mask", disable=not _show_progress(kw["quiet"]))
-    out = OutputFolder(kw["out"]) if kw["out"] is not None else None
+    folder = OutputFolder(out) if out is not None else None
+    with tqdm(
+        total=len(paths), desc="masks", unit="mask", disable=not _show_progress(quiet)
+    ) as bar:
 
-    def done(score: Any) -> None:
-        if out is not None:
-            out.add(score)
-        bar.update()
+        def done(score: MaskScore) -> None:
+            if folder is not None:
+                folder.add(score)
+            bar.update()
 
-    try:
-        if out is not None:
+        if folder is not None:
             check_names(paths)
-        with out or nullcontext():
+        with folder or nullcontext():
             run = score_masks(
                 paths,
-                kw["codes"],
-                kw["catalog"],
-                item_id=kw["item_id"],
+                codes,
+                catalog,
+                item_id=item_id,
                 options=options,
-                workers=kw["workers"],
+                workers=workers,
                 on_done=done,
                 keep_agreement=False,
             )
-            if out is not None:
-                out.finish(run)
-    except ScoreError as err:
-        raise click.ClickException(str(err)) from err
-    finally:
-        bar.close()
+            if folder is not None:
+                folder.finish(run)
     click.echo(table(run))

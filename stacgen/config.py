@@ -4,19 +4,35 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Final
 
 import platformdirs
 
 from stacgen import constants
+from stacgen.errors import StacgenError
 
 CACHE_ENV = "STACGEN_CACHE_DIR"
 SCHEMAS_ENV = "STACGEN_SCHEMAS"
 ZENODO_ENV = "STACGEN_ZENODO_URL"
 BROWSER_ENV = "STACGEN_BROWSER_DIR"
+# What a build can do without the schemas (`stacgen build --no-validate`).
+NO_VALIDATE_HINT = "(or pass --no-validate)"
 
 
-class ConfigError(Exception):
+# Defaults of the command line and the library alike, each in this one place.
+CATALOG_DIR: Final = Path("catalog")  # where `stacgen build` writes and the others read
+HOST: Final = "127.0.0.1"  # `stacgen serve` answers this machine only unless told otherwise
+PORT: Final = 8000
+PUBLISH_WORKERS: Final = 8  # parallel uploads: S3 is latency-bound, not CPU-bound
+
+
+class ConfigError(StacgenError):
     """A setting is missing or points nowhere."""
+
+
+def workers() -> int:
+    """Parallel processes for building and validating: one per CPU."""
+    return os.cpu_count() or 1
 
 
 def cache_dir() -> Path:
@@ -39,7 +55,11 @@ def schemas_dir(explicit: Path | None = None) -> Path:
     """The offline mirror of the STAC JSON Schemas (../shared/stac-schemas in this project)."""
     value = explicit or (Path(os.environ[SCHEMAS_ENV]) if os.environ.get(SCHEMAS_ENV) else None)
     if value is None:
-        raise ConfigError(f"no schema mirror: set {SCHEMAS_ENV} to the stac-schemas folder")
+        raise ConfigError(
+            f"no schema mirror: set {SCHEMAS_ENV} to the stac-schemas folder {NO_VALIDATE_HINT}"
+        )
     if not value.is_dir():
-        raise ConfigError(f"{value}: schema mirror folder does not exist ({SCHEMAS_ENV})")
+        raise ConfigError(
+            f"{value}: schema mirror folder does not exist ({SCHEMAS_ENV}) {NO_VALIDATE_HINT}"
+        )
     return value

@@ -8,7 +8,10 @@ from pathlib import Path
 
 class StacgenError(Exception):
     """The base of every error stacgen reports to a user: its message is the one line the CLI
-    prints (naming the file or parameter and the problem), never a traceback."""
+    prints (naming the file or parameter and the problem), never a traceback. `details` are the
+    lines printed before it when one error stands for several problems (one line each)."""
+
+    details: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -22,7 +25,7 @@ class Problem:
         return f"{self.path}: {self.message}"
 
 
-class SceneError(Exception):
+class SceneError(StacgenError):
     """A scene that cannot be published; the message names the file and the problem.
 
     Here rather than with the scene processing, so that the process collecting the results
@@ -40,5 +43,5 @@ def printable(text: str) -> str:
     return text.translate(_CONTROL)
 
 
-class OutputError(Exception):
+class OutputError(StacgenError):
     """The build may not write where it was asked to: the message is one line naming the path."""

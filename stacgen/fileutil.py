@@ -13,6 +13,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
+from stacgen.errors import StacgenError
+
 CHUNK = 1 << 20
 
 
@@ -54,7 +56,7 @@ def atomic_write_json(path: Path, obj: Any) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
-class JsonFileError(ValueError):
+class JsonFileError(StacgenError, ValueError):
     """A JSON file that is missing, unreadable, malformed or not an object."""
 
     def __init__(self, path: Path, reason: str, *, missing: bool = False) -> None:

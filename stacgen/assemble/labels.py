@@ -15,6 +15,7 @@ import shapely.geometry
 from affine import Affine
 
 from stacgen import constants
+from stacgen.errors import StacgenError
 from stacgen.layout.labels import COORD_DECIMALS
 from stacgen.layout.outputs import LabelStats
 from stacgen.raster.grid import Grid
@@ -23,7 +24,7 @@ ClassArray = npt.NDArray[np.uint8]
 MAX_SEGMENT_M = 10_000.0
 
 
-class LabelError(Exception):
+class LabelError(StacgenError):
     """The label raster holds something the class table does not allow."""
 
 

@@ -26,10 +26,10 @@ from stacgen.assemble.state import (
     scene_key,
 )
 from stacgen.assemble.workers import Producer, Target, pool, start_forkserver
-from stacgen.errors import OutputError, Problem, printable
+from stacgen.errors import OutputError, Problem, StacgenError, printable
 from stacgen.fileutil import atomic_write_json, recover_swap, swap_in
 from stacgen.layout.catalog import STATE_FILE
-from stacgen.source.archive import OpenedArchive, Unpacking, extracted, unpacking
+from stacgen.source.archive import ArchiveError, OpenedArchive, Unpacking, extracted, unpacking
 from stacgen.source.scene import FolderRead, Scene, combine, discover, read_folder, scene_folders
 
 if TYPE_CHECKING:
@@ -43,12 +43,15 @@ log = logging.getLogger(__name__)
 README_FILE = "README.md"
 
 
-class BuildError(Exception):
-    """The build found problems; nothing was swapped in. One line per problem."""
+class BuildError(StacgenError):
+    """The build found problems; nothing was swapped in. One line per problem (`problems`, the
+    error's details), and a summary naming the output left untouched, once it is known."""
 
-    def __init__(self, problems: Sequence[object]) -> None:
+    def __init__(self, problems: Sequence[object], out: Path | None = None) -> None:
         self.problems = [str(p) for p in problems]
-        super().__init__("\n".join(self.problems))
+        self.details = tuple(self.problems)
+        untouched = f"; {out} is untouched" if out is not None else ""
+        super().__init__(f"build failed with {len(self.problems)} problem(s){untouched}")
 
 
 @dataclass(frozen=True)
@@ -77,13 +80,19 @@ class BuildReport:
 
 def build(options: BuildOptions, on_scene: Callable[[str], None] | None = None) -> BuildReport:
     """Build (or bring up to date) the catalog at options.out; raises BuildError on problems,
-    OutputError when `out` is not ours to replace or another build is writing it."""
+    ArchiveError when the archive cannot be read, OutputError when `out` is not ours to replace,
+    another build is writing it or it cannot be locked."""
     started = time.perf_counter()
     out = options.out.absolute()
-    with stage.output_lock(out):
-        recover_swap(out)
-        check_out(out)
-        report = _build_locked(options, out, on_scene)
+    try:
+        with stage.output_lock(out):
+            recover_swap(out)
+            check_out(out)
+            report = _build_locked(options, out, on_scene)
+    except ArchiveError as err:
+        raise ArchiveError(f"{err}; {options.out} is untouched") from err
+    except OSError as err:  # before the build could start: its lock, its folder
+        raise OutputError(f"{err.filename or options.out}: {err.strerror or err}") from err
     report.seconds = time.perf_counter() - started
     return report
 
@@ -111,10 +120,10 @@ def _build_locked(
             else:
                 _build_streaming(run, source)
     except BuildError as err:
-        raise BuildError([shown(p) for p in err.problems]) from err
+        raise BuildError([shown(p) for p in err.problems], options.out) from err
     except OSError as err:
         # A full disk, a folder it may not read: one line naming the file, not a traceback.
-        raise BuildError([shown(os_problem(err))]) from err
+        raise BuildError([shown(os_problem(err))], options.out) from err
     return run.report
 
 

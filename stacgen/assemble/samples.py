@@ -21,13 +21,14 @@ import rasterio.warp
 import shapely
 
 from stacgen import constants
+from stacgen.errors import StacgenError
 from stacgen.layout.labels import COORD_DECIMALS
 from stacgen.source.scene import SceneCopy
 
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # fixed, so the zip is byte-identical from run to run
 
 
-class SamplesError(Exception):
+class SamplesError(StacgenError):
     """A sample shapefile that cannot be read as labelled points."""
 
 

@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 from stacgen import constants
-from stacgen.errors import Problem
+from stacgen.errors import Problem, StacgenError
 from stacgen.fileutil import (
     JsonFileError,
     atomic_write_bytes,
@@ -35,12 +35,13 @@ ROOT_FILE = "catalog.json"
 PARQUET_ROLE = "stac-items"
 
 
-class StagingError(Exception):
+class StagingError(StacgenError):
     """The catalog folder cannot be published as it is; the message names the file."""
 
     def __init__(self, message: str, problems: list[Problem] | None = None) -> None:
         super().__init__(message)
         self.problems = problems or []
+        self.details = tuple(str(p) for p in self.problems)
 
 
 def public_files(folder: Path) -> list[Path]:

@@ -26,6 +26,7 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
+from stacgen.errors import StacgenError
 from stacgen.stac.queryables import PropertyTypes
 from stacgen.stac.reader import CatalogReadError, read_catalog
 
@@ -43,7 +44,7 @@ WRAPPERS: Final[dict[str, str]] = {
 }
 
 
-class PgstacLoadError(Exception):
+class PgstacLoadError(StacgenError):
     """The catalog cannot be loaded (bad DSN, unreachable database, unusable catalog)."""
 
 

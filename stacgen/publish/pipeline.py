@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from stacgen import config
 from stacgen.publish.absolute import StagingError, stage_absolute, validate_staged
 from stacgen.publish.plan import LocalFile, Plan, catalog_files, make_plan
 from stacgen.publish.store import Store, StoreError, Target, read_seen, write_seen
@@ -33,7 +34,7 @@ class PublishOptions:
     region: str | None = None
     dry_run: bool = False
     delete: bool = False
-    workers: int = 8
+    workers: int = config.PUBLISH_WORKERS
     # What earlier publishes from here wrote: items.parquet by its items' digest, and the
     # objects published with their headers (to skip a HEAD per unchanged object).
     memo_dir: Path | None = None
@@ -53,9 +54,19 @@ def publish(
     """Put the absolute variant of `options.source` at `options.to`, root last.
 
     `on_progress(done, total)` is called in bytes as files complete. Raises StagingError when
-    the catalog cannot be published as it is, StoreError when the store refuses or is down;
-    either way the previously published catalog stays whole, and running again completes.
+    the catalog cannot be published as it is (before anything is sent), StoreError when the
+    store refuses or is down; either way the previously published catalog stays whole, and
+    running again completes.
     """
+    try:
+        return _publish(options, on_progress)
+    except StagingError as err:
+        raise StagingError(f"{options.source}: {err}; nothing was sent", err.problems) from err
+
+
+def _publish(
+    options: PublishOptions, on_progress: Callable[[int, int], None] | None
+) -> PublishReport:
     start = time.perf_counter()
     target = Target.parse(options.to)
     if urlsplit(options.root_href).scheme not in ("http", "https"):

@@ -24,6 +24,7 @@ import obstore
 from obstore.exceptions import BaseError
 from obstore.store import S3Store
 
+from stacgen.errors import StacgenError
 from stacgen.fileutil import JsonFileError, atomic_write_json, read_json_object
 from stacgen.publish.plan import LocalFile, RemoteObject
 
@@ -38,7 +39,7 @@ DEFAULT_REGION = "us-east-1"
 _T = TypeVar("_T")
 
 
-class StoreError(Exception):
+class StoreError(StacgenError):
     """The store refused or could not be reached; the message is one line for the user."""
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from stacgen.errors import StacgenError
 
-class ScoreError(Exception):
+
+class ScoreError(StacgenError):
     """Bad input to `stacgen score`; the message names the file or parameter and the problem."""

@@ -25,6 +25,7 @@ __all__ = ["map_hrefs", "published_root", "rebase"]  # re-exported for the serve
 import shapely
 import shapely.geometry
 
+from stacgen.errors import StacgenError
 from stacgen.fileutil import JsonFileError, read_json_object
 from stacgen.layout.catalog import STATE_FILE
 from stacgen.stac.links import links_of, map_hrefs, published_root, rebase
@@ -42,7 +43,7 @@ MAX_ITEMS: Final = 50_000
 T = TypeVar("T")
 
 
-class CatalogError(Exception):
+class CatalogError(StacgenError):
     """The catalog on disk cannot be served: one line naming the file and the problem."""
 
 

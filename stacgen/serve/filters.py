@@ -15,6 +15,7 @@ from typing import Any, Final
 
 import cql2
 
+from stacgen.errors import StacgenError
 from stacgen.stac.queryables import json_type
 
 MAX_FILTER_CHARS: Final = 20_000
@@ -77,7 +78,7 @@ _PEST_WHERE: Final = re.compile(r"-->\s*(\d+):(\d+)")
 _PEST_WHAT: Final = re.compile(r"=\s*(.+)")
 
 
-class FilterError(ValueError):
+class FilterError(StacgenError, ValueError):
     """A filter the API refuses (400); the message names the problem."""
 
 

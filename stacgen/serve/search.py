@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field, create_model, field_validator
 from stac_fastapi.types.errors import InvalidQueryParameter
 from stac_fastapi.types.rfc3339 import str_to_interval
 
+from stacgen.errors import StacgenError
 from stacgen.serve.filters import FilterError, property_name
 
 QUERY_OPS: Final = (
@@ -34,7 +35,7 @@ QUERY_OPS: Final = (
 DEFAULT_LIMIT: Final = 10
 
 
-class BadSearch(InvalidQueryParameter):
+class BadSearch(StacgenError, InvalidQueryParameter):
     """A search the API answers with 400; stac-fastapi maps InvalidQueryParameter to 400."""
 
 

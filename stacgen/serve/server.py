@@ -22,19 +22,21 @@ from typing import Final
 import uvicorn
 from fastapi import FastAPI
 
+from stacgen import config
+from stacgen.errors import StacgenError
 from stacgen.serve.app import BROWSER_HINT, Site, find_browser, make_site
 from stacgen.serve.catalog import CatalogError, LiveIndex, read_json
 from stacgen.stac.links import published_root
 
 log = logging.getLogger(__name__)
 
-DEFAULT_HOST: Final = "127.0.0.1"
-DEFAULT_PORT: Final = 8000
+DEFAULT_HOST: Final = config.HOST
+DEFAULT_PORT: Final = config.PORT
 BACKLOG: Final = 2048
 _WILDCARDS: Final = {"", "0.0.0.0", "::"}
 
 
-class ServeError(Exception):
+class ServeError(StacgenError):
     """The server cannot start: one line naming the file or address and the problem."""
 
 

@@ -24,6 +24,7 @@ import pystac
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from stacgen.errors import StacgenError
 from stacgen.layout.media import PARQUET, ZIP
 from stacgen.stac.links import rebase
 
@@ -87,7 +88,7 @@ class ByteRange:
         return self.end - self.start + 1
 
 
-class Unsatisfiable(Exception):
+class Unsatisfiable(StacgenError):
     """A byte range that starts past the end of the file (416)."""
 
 

@@ -23,6 +23,7 @@ from typing import IO, cast
 from isal import igzip, isal_zlib
 
 from stacgen import constants
+from stacgen.errors import StacgenError
 from stacgen.fileutil import CHUNK, memo_get, memo_put, stream_digests
 
 log = logging.getLogger(__name__)
@@ -30,7 +31,7 @@ log = logging.getLogger(__name__)
 COMPLETE_MARKER = ".stacgen-complete"
 
 
-class ArchiveError(Exception):
+class ArchiveError(StacgenError):
     """The archive is missing, unreadable or hostile."""
 
 

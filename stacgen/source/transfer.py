@@ -23,6 +23,7 @@ import requests
 import urllib3
 
 from stacgen import __version__, constants, fileutil
+from stacgen.errors import StacgenError
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +70,7 @@ class RemoteFile(Protocol):
     def md5(self) -> str: ...
 
 
-class DownloadError(Exception):
+class DownloadError(StacgenError):
     """The archive could not be fetched or verified; the message is one line for the user."""
 
 
@@ -81,7 +82,7 @@ class Unreachable(DownloadError):
     """The server's name does not resolve or it refuses connections: offline, most likely."""
 
 
-class _Interrupted(Exception):
+class _Interrupted(StacgenError):
     """A transfer stopped early; whatever reached the .part file is kept for a resume."""
 
 

@@ -42,6 +42,7 @@ from stacgen.source.transfer import (
     ProgressCallback,
     Retrier,
     Sleep,
+    Unreachable,
     download,
     is_verified,
 )
@@ -54,6 +55,10 @@ ALIAS_FILE = "resolves_to.json"
 LOCAL_COPY_FILE = "local_copy.json"
 
 _MD5_HEX = re.compile(r"[0-9a-f]{32}")
+# Without Zenodo: `make catalog` is how the README has users build.
+OFFLINE_HINT = (
+    f"to build from a copy of the archive: make catalog ARCHIVE=path/to/{constants.ARCHIVE_NAME}"
+)
 
 
 @dataclass(frozen=True)
@@ -338,6 +343,8 @@ def download_archive(
         _target(root, record)  # refuse a record that breaks the pins before saving it
         _save_record(root, record_id, record)
         return _fetch_file(client(), root, record, on_progress)
+    except Unreachable as err:
+        raise Unreachable(f"{err}; {OFFLINE_HINT}") from err
     finally:
         if session is None:
             http.close()

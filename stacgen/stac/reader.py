@@ -14,13 +14,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urljoin, urlsplit
 
+from stacgen.errors import StacgenError
 from stacgen.fileutil import JsonFileError, read_json_object
 from stacgen.stac.links import map_hrefs, published_root, walk
 
 log = logging.getLogger(__name__)
 
 
-class CatalogReadError(ValueError):
+class CatalogReadError(StacgenError, ValueError):
     """The catalog cannot be read: the message names the file or parameter and the problem."""
 
 

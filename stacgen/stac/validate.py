@@ -29,7 +29,7 @@ from referencing import Registry, Resource
 from referencing.exceptions import Unresolvable
 from referencing.jsonschema import DRAFT7
 
-from stacgen.errors import Problem
+from stacgen.errors import Problem, StacgenError
 from stacgen.fileutil import JsonFileError, digests, read_json_object
 from stacgen.raster.cog import cog_problems
 from stacgen.stac import links
@@ -51,7 +51,7 @@ MULTIHASHES = {"1220": "sha256", "1340": "sha512"}
 MAX_MESSAGE = 300
 
 
-class SchemaNotFound(Exception):
+class SchemaNotFound(StacgenError):
     """A schema URL that the offline mirror does not hold."""
 
 

@@ -28,6 +28,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, Final
 
+from stacgen.errors import StacgenError
+
 BINDIR: Final = Path("/usr/lib/postgresql/15/bin")  # Debian's PostgreSQL 15
 DATABASE: Final = "stacgen"
 SUPERUSER: Final = "postgres"
@@ -44,11 +46,11 @@ STOP_GRACE: Final = 10  # s a command gets to stop after each signal
 START_ATTEMPTS: Final = 3  # another process may take the free port before the server does
 
 
-class PgClusterUnavailable(Exception):
+class PgClusterUnavailable(StacgenError):
     """PostgreSQL or PostGIS is not installed here (a one-line reason)."""
 
 
-class PgClusterError(Exception):
+class PgClusterError(StacgenError):
     """The cluster could not be set up although PostgreSQL is installed."""
 
 

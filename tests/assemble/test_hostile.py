@@ -344,7 +344,8 @@ def test_a_full_cache_disk_is_not_a_damaged_archive(
     with pytest.raises(ArchiveError) as caught:
         build(_options(tgz, tmp_path / "out", cache))
     assert str(caught.value) == (
-        f"{tgz}: cannot unpack it into the cache {cache}: No space left on device"
+        f"{tgz}: cannot unpack it into the cache {cache}: No space left on device; "
+        f"{tmp_path / 'out'} is untouched"
     )
     assert not list((cache / "extracted").iterdir()), "the partial extraction is removed"
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import socket
 import time
 from datetime import UTC, datetime, timedelta
@@ -476,7 +477,8 @@ def test_connection_refused_gives_up_at_once(tmp_path: Path, sleeps: list[float]
     with pytest.raises(
         transfer.Unreachable,
         match=rf"^Zenodo record 4242: cannot reach http://127.0.0.1:{port}/api/records/4242: "
-        r"\[Errno 111\] Connection refused$",
+        r"\[Errno 111\] Connection refused; to build from a copy of the archive: make catalog "
+        rf"ARCHIVE=path/to/{re.escape(constants.ARCHIVE_NAME)}$",
     ):
         download_archive(
             TEST_RECORD_ID,
