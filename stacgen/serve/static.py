@@ -8,7 +8,6 @@ swapping the folder mid-request cannot produce a truncated answer.
 from __future__ import annotations
 
 import gzip
-import json
 import mimetypes
 import os
 import re
@@ -24,7 +23,7 @@ import pystac
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from stacgen.stac.links import rebase
+from stacgen.stac.links import rebase_json
 from stacgen.stac.media import PARQUET, ZIP
 
 COG: Final = str(pystac.MediaType.COG)
@@ -177,18 +176,9 @@ async def file_response(
         with handle:
             body = handle.read()
         if published and path.suffix == ".json":
-            body = _rebased(body, published, str(request.base_url))
+            body = rebase_json(body, [published], str(request.base_url))
         return bytes_response(request, body, kind, compress)
     return _streamed(request, handle, stat.st_size, stat.st_mtime, kind)
-
-
-def _rebased(raw: bytes, published: str, base: str) -> bytes:
-    try:
-        doc = json.loads(raw)
-    except ValueError:
-        return raw
-    moved = rebase(doc, published, base)
-    return json.dumps(moved, indent=2, ensure_ascii=False).encode("utf-8")
 
 
 def _streamed(request: Request, handle: IO[bytes], size: int, mtime: float, kind: str) -> Response:

@@ -5,11 +5,16 @@ The one home of these rules for every reader of a catalog: validation, serving, 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
-from typing import Any, TypeVar
+import json
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, Final, TypeVar
 from urllib.parse import urlsplit
 
 WALK_RELS = frozenset({"child", "item"})
+# An `"href": "..."` member of a JSON text: the key's opening quote is not escaped (so it is not
+# inside another string) and the value is one JSON string, escapes included.
+_HREF_MEMBER: Final = re.compile(rb'(?<!\\)"href"\s*:\s*("(?:[^"\\]|\\.)*")')
 
 _Node = TypeVar("_Node")
 
@@ -75,6 +80,31 @@ def map_hrefs(value: Any, change: Callable[[str], str]) -> Any:
     return value
 
 
-def rebase(value: Any, old: str, new: str) -> Any:
-    """A copy of a JSON value whose hrefs under the prefix `old` are moved under `new`."""
-    return map_hrefs(value, lambda h: new + h[len(old) :] if h.startswith(old) else h)
+def moved(href: str, olds: Sequence[str], new: str) -> str:
+    """`href` moved under `new` if it lies under one of the prefixes `olds`: the one rule for
+    answering a catalog's hrefs under another root (a server's URL, a published root)."""
+    for old in olds:
+        if old and href.startswith(old):
+            return new + href[len(old) :]
+    return href
+
+
+def rebase_json(raw: bytes, olds: Sequence[str], new: str) -> bytes:
+    """A JSON text whose hrefs (the strings under an `href` key, at any depth) under the
+    prefixes `olds` are moved under `new` (`moved`), without parsing the text: for answers made
+    per request (the bytes of a served file, an API page just serialised). The rest of the text
+    is kept byte for byte."""
+    prefixes = [old for old in olds if old]
+    written = {json.dumps(old, ensure_ascii=a)[1:-1] for old in prefixes for a in (False, True)}
+    if not any(form.encode() in raw for form in written):
+        return raw  # nothing to move (the usual case for a relative catalog's files)
+
+    def change(match: re.Match[bytes]) -> bytes:
+        href = json.loads(match[1])
+        new_href = moved(href, prefixes, new)
+        if new_href == href:
+            return match[0]
+        start = match.start(1) - match.start(0)
+        return match[0][:start] + json.dumps(new_href, ensure_ascii=False).encode()
+
+    return _HREF_MEMBER.sub(change, raw)
