@@ -29,8 +29,8 @@ from bench import publish as bench_publish
 from bench import score
 from bench import serve as serve_bench
 from stacgen import constants
-from stacgen.build.cog import cog_profile, colourise
-from stacgen.build.labels import read_classes
+from stacgen.assemble.cog import cog_profile, colourise
+from stacgen.assemble.labels import read_classes
 from stacgen.source.scene import scene_folders
 from stacgen.testing import synthetic
 

@@ -33,7 +33,7 @@ import requests
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.types.json import Jsonb
 
-from stacgen.build.pipeline import BuildOptions, build
+from stacgen.assemble.pipeline import BuildOptions, build
 from stacgen.publish.pgstac import load_documents
 from stacgen.stac.reader import read_catalog
 from stacgen.testing import synthetic

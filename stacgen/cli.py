@@ -143,8 +143,8 @@ def download(
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def build(**kw: Any) -> None:
     """Build the STAC catalog into --out (atomically: all or nothing)."""
-    from stacgen.build.pipeline import BuildError, BuildOptions
-    from stacgen.build.pipeline import build as run_build
+    from stacgen.assemble.pipeline import BuildError, BuildOptions
+    from stacgen.assemble.pipeline import build as run_build
     from stacgen.errors import OutputError, printable
     from stacgen.source.archive import ArchiveError
 

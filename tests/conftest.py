@@ -8,14 +8,15 @@ from pathlib import Path
 import pytest
 
 from stacgen import config, constants
-from stacgen.build.pipeline import BuildOptions, build
+from stacgen.assemble.pipeline import BuildOptions, build
 from stacgen.constants import SceneFolder
 from stacgen.source.archive import open_archive
 from stacgen.testing import synthetic
 
-# Fixtures of these modules are available to every test: the fake Zenodo, the served catalogs,
-# the PostgreSQL cluster of the pgstac tests, the S3 servers of the publish tests.
-pytest_plugins = ("fake_zenodo", "serve_fixtures", "pgstac_fixtures", "s3_fixtures")
+# Fixture modules used by more than one test folder, available to every test: the fake Zenodo
+# (source and CLI tests), the 512 px catalogs (stac, serve, publish), the PostgreSQL cluster
+# (serve, publish, testing). A folder's own fixtures are in its conftest.py.
+pytest_plugins = ("tests.fake_zenodo", "tests.catalogs", "tests.pgstac_fixtures")
 
 TEST_SIZE = 183  # px: a tenth of the real 1830, same tile extent (600 m pixels)
 
@@ -24,7 +25,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--update-golden",
         action="store_true",
-        help="rewrite tests/golden/*.json from the current build instead of comparing",
+        help="rewrite tests/stac/golden/*.json from the current build instead of comparing",
     )
 
 

@@ -18,8 +18,7 @@ from pathlib import Path
 import pytest
 
 from stacgen.testing.pgcluster import free_port
-
-REPO = Path(__file__).resolve().parents[1]
+from tests.paths import REPO
 
 
 @contextmanager

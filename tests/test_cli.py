@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from fake_zenodo import FakeZenodo, pin_payload
 
 from stacgen import constants
 from stacgen.cli import main
 from stacgen.testing import synthetic
+from tests.fake_zenodo import FakeZenodo, pin_payload
 
 COLL = constants.COLLECTION_ID
 

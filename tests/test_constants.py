@@ -16,11 +16,12 @@ import pytest
 
 from stacgen import constants
 from stacgen.source.naming import parse_product_name, parse_tile
+from tests.paths import SHARED
 
 
 def _alcd_md() -> str:
     mirror = os.environ.get("STACGEN_SCHEMAS")
-    shared = Path(mirror).parent if mirror else Path(__file__).resolve().parents[2] / "shared"
+    shared = Path(mirror).parent if mirror else SHARED
     path = shared / "ALCD.md"
     if not path.is_file():
         pytest.fail(f"{path} is missing: the tests need ../shared beside the checkout")

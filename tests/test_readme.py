@@ -17,9 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from serve_subprocess import stacgen_serve
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+from tests.paths import REPO
+from tests.serve_subprocess import stacgen_serve
+
+README = REPO / "README.md"
 DOC_URL = re.compile(r"http://(?:127\.0\.0\.1|localhost):8000")
 NOT_RUN = re.compile(r"<!--\s*not run:\s*(?P<reason>.*?)\s*-->")
 FENCE = re.compile(r"^```(?P<lang>\S*)\s*$")

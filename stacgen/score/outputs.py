@@ -19,8 +19,8 @@ import numpy.typing as npt
 import rasterio
 
 from stacgen import __version__, constants
-from stacgen.build.cog import cog_profile, png_bytes
-from stacgen.build.labels import Grid
+from stacgen.assemble.cog import cog_profile, png_bytes
+from stacgen.assemble.labels import Grid
 from stacgen.fileutil import FILE_MODE, swap_in
 from stacgen.score.errors import ScoreError
 from stacgen.score.metrics import COMPARISONS, METRICS, Comparison

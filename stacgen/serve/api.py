@@ -62,7 +62,7 @@ CQL2: Final = "http://www.opengis.net/spec/cql2/1.0/conf"
 # The conformance classes of each extension, in the URIs clients look for (pystac-client and
 # stac-api-validator match https://api.stacspec.org/v1.0.*/...): for /search and for
 # /collections/{id}/items, which take the same parameters. The CQL2 classes are those both
-# backends answer alike (tests/test_serve_parity.py runs a filter of each).
+# backends answer alike (tests/serve/test_parity.py runs a filter of each).
 SORT_CLASSES: Final = [f"{STAC_API}/item-search#sort", f"{STAC_API}/ogcapi-features#sort"]
 FIELDS_CLASSES: Final = [f"{STAC_API}/item-search#fields", f"{STAC_API}/ogcapi-features#fields"]
 FILTER_CLASSES: Final = [

@@ -24,7 +24,7 @@ from urllib.parse import unquote
 import shapely
 import shapely.geometry
 
-from stacgen.build.state import STATE_FILE
+from stacgen.assemble.state import STATE_FILE
 from stacgen.errors import StacgenError
 from stacgen.fileutil import JsonFileError, read_json_object
 from stacgen.stac.links import links_of, published_root

@@ -23,8 +23,8 @@ from pystac.extensions.sat import SatExtension
 from pystac.extensions.scientific import Publication, ScientificExtension
 
 from stacgen import constants
-from stacgen.build.labels import Grid, LabelStats, geojson_bbox
-from stacgen.build.outputs import FileInfo, SceneOutputs
+from stacgen.assemble.labels import Grid, LabelStats, geojson_bbox
+from stacgen.assemble.outputs import FileInfo, SceneOutputs
 from stacgen.fileutil import sha256_multihash
 from stacgen.source import naming
 from stacgen.source.scene import Scene

@@ -1,7 +1,7 @@
 """items.parquet: every item of the collection as stac-geoparquet, one row per item.
 
 A faithful snapshot, read back as the same STAC items by stac-geoparquet's and by rustac's
-readers (tests/test_parquet.py checks both):
+readers (tests/stac/test_parquet.py checks both):
 - hrefs are rewritten to resolve from the parquet file's own folder (the collection's), or are
   absolute under --root-href; each row links to its item JSON (`self` when absolute);
 - a column that is null in every row (`label:properties`, `label:classes[].name`: the label

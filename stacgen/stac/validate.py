@@ -29,7 +29,7 @@ from referencing import Registry, Resource
 from referencing.exceptions import Unresolvable
 from referencing.jsonschema import DRAFT7
 
-from stacgen.build.cog import cog_problems
+from stacgen.assemble.cog import cog_problems
 from stacgen.errors import Problem
 from stacgen.fileutil import JsonFileError, digests, read_json_object
 from stacgen.stac import links

@@ -41,7 +41,7 @@ import shapely
 from affine import Affine
 
 from stacgen import constants
-from stacgen.build.cog import png_bytes
+from stacgen.assemble.cog import png_bytes
 from stacgen.constants import SceneFolder
 from stacgen.fileutil import atomic_open
 from stacgen.source.naming import Tile

@@ -1,0 +1,55 @@
+"""stacgen.assemble.state: the manifest, the up-to-date decision, the scene keys."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+
+from stacgen.assemble import state
+from stacgen.assemble.pipeline import BuildOptions
+from stacgen.source.scene import discover
+
+
+def test_manifest_is_every_file_with_its_size_but_the_state(built_catalog: Path) -> None:
+    files = state.manifest(built_catalog)
+    expected = {
+        p.relative_to(built_catalog).as_posix(): os.stat(p).st_size
+        for p in built_catalog.rglob("*")
+        if p.is_file() and p.name != state.STATE_FILE
+    }
+    assert files == expected
+    saved = json.loads((built_catalog / state.STATE_FILE).read_text())
+    assert saved["files"] == expected
+
+
+def test_up_to_date_needs_the_same_settings_and_intact_files(tmp_path: Path) -> None:
+    (tmp_path / "a").write_bytes(b"12345")
+    settings = {"format": state.FORMAT, "items": {"x": "k"}}
+    previous = {**settings, "files": {"a": 5}}
+    assert state.is_up_to_date(tmp_path, previous, settings)
+    assert not state.is_up_to_date(tmp_path, previous, {**settings, "items": {"x": "other"}})
+    (tmp_path / "a").write_bytes(b"1234")
+    assert not state.is_up_to_date(tmp_path, previous, settings)
+    (tmp_path / "a").unlink()
+    assert not state.is_up_to_date(tmp_path, previous, settings)
+
+
+def test_read_state_of_no_or_a_broken_catalog_is_empty(tmp_path: Path) -> None:
+    assert state.read_state(tmp_path) == {}
+    (tmp_path / state.STATE_FILE).write_text("{broken")
+    assert state.read_state(tmp_path) == {}
+
+
+def test_scene_key_follows_the_settings_and_the_archive(archive_top: Path, tmp_path: Path) -> None:
+    scenes, problems = discover(archive_top)
+    assert not problems
+    scene = scenes[0]
+    options = BuildOptions(archive=tmp_path / "a.tgz", out=tmp_path / "out", cache_dir=tmp_path)
+    key = state.scene_key(scene, "sha-1", options)
+    assert key == state.scene_key(scene, "sha-1", options)
+    assert key != state.scene_key(scene, "sha-2", options)
+    absolute = dataclasses.replace(options, root_href="https://example.org/")
+    assert key != state.scene_key(scene, "sha-1", absolute)
+    assert key != state.scene_key(scenes[1], "sha-1", options)
