@@ -38,8 +38,10 @@ INTERNAL: Final = "http://stacgen.invalid/"
 # Above this many items the embedded backend refuses to start: at about 30 KB of Python objects
 # an item, the index would take several GiB (see bench/serve.py); serve with --pgstac instead.
 MAX_ITEMS: Final = 50_000
-# Seconds between reload attempts while swaps keep spoiling them (each reads every item).
+# Seconds between reload attempts while swaps keep spoiling them (each reads every item), and
+# how long a folder must have stood still before it is read.
 RETRY_AFTER: Final = 0.2
+QUIET: Final = 0.05
 
 
 T = TypeVar("T")
@@ -170,8 +172,8 @@ Signature = tuple[tuple[int, int, int], ...]
 
 
 def _signature(directory: Path) -> Signature:
-    """What changes when a build swaps in a new catalog: the folder's, catalog.json's and the
-    state file's inode, size and mtime (the swap renames a whole new folder into place)."""
+    """What changes when a build swaps in a new catalog: the folder's inode and change time
+    (a rename sets it), catalog.json's and the state file's inode, size and mtime."""
     marks = []
     for path in (directory, directory / "catalog.json", directory / STATE_FILE):
         try:
@@ -179,18 +181,25 @@ def _signature(directory: Path) -> Signature:
         except OSError:
             marks.append((0, 0, 0))
             continue
-        marks.append((st.st_ino, st.st_size, st.st_mtime_ns))
+        changed = st.st_ctime_ns if path == directory else st.st_mtime_ns
+        marks.append((st.st_ino, st.st_size if path != directory else 0, changed))
     return tuple(marks)
+
+
+def _age(signature: Signature) -> float:
+    """Seconds since the folder was last renamed (or changed)."""
+    return (time.time_ns() - signature[0][2]) / 1e9
 
 
 class LiveIndex:
     """The index of a catalog folder, read again when a rebuild has replaced the catalog.
 
-    `current()` costs three stat() calls. An index is kept only if the folder's signature is
-    the same before and after reading it: a swap in the middle would otherwise give an index of
-    two catalogs. Until a reload succeeds (swaps stop, the catalog is whole again) the previous
-    index answers; one request reloads at a time, the others answer from the previous index
-    meanwhile.
+    `current()` costs three stat() calls. An index is kept only if the folder was the same
+    folder, unchanged, from before reading it to after, and had been so for QUIET seconds before
+    (a timestamp may be as coarse as a clock tick): a swap in the middle, even one swapped back,
+    would otherwise give an index of two catalogs. Until a reload succeeds (the swaps stop, the
+    catalog is whole again) the previous index answers; one request reloads at a time, the
+    others answer from the previous index meanwhile.
     """
 
     def __init__(self, directory: Path) -> None:
@@ -214,6 +223,11 @@ class LiveIndex:
         return self._index
 
     def _reload(self, before: Signature) -> None:
+        if _age(before) < QUIET:  # just swapped: let a second swap show itself first
+            time.sleep(QUIET - max(_age(before), 0.0))
+            if _signature(self.directory) != before:
+                self._retry_at = time.monotonic() + RETRY_AFTER
+                return
         try:
             index = load_index(self.directory)
         except CatalogError as err:

@@ -21,6 +21,7 @@ import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Final
 from urllib.parse import quote, urlencode
 
@@ -82,6 +83,8 @@ LIBPQ_ONLY: Final = frozenset(
         "replication",
     }
 )
+# The DSN's settings that name a file (sslrootcert=system: the system's certificates).
+FILE_SETTINGS: Final = frozenset({"sslrootcert", "sslcert", "sslkey", "sslcrl", "passfile"})
 POOL_SIZE: Final = (1, 10)
 PGSTAC_OPS: Final = {"a_containedby": "a_contained_by"}
 _TOKEN: Final = re.compile(r"(next|prev):([0-9a-f]+):([0-9a-f]+)")
@@ -117,6 +120,9 @@ def database(dsn: str) -> Database:
     for port in params.get("port", "").split(","):
         if port and not (port.isdigit() and 0 < int(port) < 65536):
             raise PgstacError(f"--pgstac: port {port!r} is not a port number (1-65535)")
+    for key in FILE_SETTINGS & set(params):
+        if params[key] != "system" and not Path(params[key]).expanduser().is_file():
+            raise PgstacError(f"--pgstac: {key} {params[key]}: no such file")
     timeout = params.pop("connect_timeout", None)
     try:
         seconds = float(timeout) if timeout else CONNECT_TIMEOUT

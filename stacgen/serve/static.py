@@ -72,7 +72,11 @@ def safe_path(root: Path, url_path: str) -> Path | None:
         if part.startswith(".") or any(c in part for c in "/\\\0"):
             return None
         parts.append(part)
-    target = root.joinpath(*parts).resolve()
+    target = root.joinpath(*parts)
+    try:
+        target = target.resolve()
+    except (OSError, RuntimeError):  # a symbolic link loop (RuntimeError before Python 3.13):
+        return target  # no file to open there, a 404
     return target if target.is_relative_to(root) else None
 
 
@@ -149,7 +153,7 @@ def _open(target: Path) -> tuple[IO[bytes], Path] | None:
     for path in (target, target / "index.html"):
         try:
             handle = path.open("rb")
-        except (FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError):
+        except OSError:  # missing, a folder, not readable, a link loop, a name too long
             continue
         if os.path.isdir(path):  # pragma: no cover - open() refuses folders on Linux
             handle.close()
