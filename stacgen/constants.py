@@ -6,7 +6,6 @@ this module so that a correction lands in one place.
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from dataclasses import dataclass
 from typing import Final
@@ -87,8 +86,14 @@ CLASSES: Final = (
     AlcdClass(7, "snow", "Snow", "Snow", (77, 77, 77)),
 )
 CLASS_BY_VALUE: Final = {c.value: c for c in CLASSES}
+# The class groups, defined here only: a cloud mask is scored by cloud, shadow and clear (the
+# paper's, and k_fold_summary.json's "cloud or shadow (2, 3, 4)" against "clear (1, 5, 6, 7)");
+# class 1 is in no published product, so it is in none of them unless a score asks for it.
 CLOUD_VALUES: Final = (2, 3)
 SHADOW_VALUES: Final = (4,)
+CLEAR_VALUES: Final = (5, 6, 7)
+NOT_USED_VALUE: Final = 1
+# The covers an item gives besides the cloud and shadow covers.
 WATER_VALUES: Final = (6,)
 SNOW_VALUES: Final = (7,)
 
@@ -371,8 +376,6 @@ SITE_BY_TILE: Final = {
     "33UUU": "Berlin",  # Brandenburg, 52.7 N 12.9 E
     "49JGL": "Shark Bay",  # Western Australia, 26.7 S 113.6 E
 }
-# A `location` that is a tile and a date, not a place (Hollstein's copies).
-LOCATION_CODE: Final = re.compile(r"^\d{2}[C-X][A-Z]{2}_\d{8}$")
 # Scene folders per product (2 for the shared one): a build that starts scenes while it unpacks
 # waits for every copy of such a product, then merges them.
 FOLDERS_PER_PRODUCT: Final[dict[str, int]] = dict(Counter(f.product for f in SCENE_FOLDERS))

@@ -81,6 +81,20 @@ def test_classes_are_the_table_of_alcd_md() -> None:
         assert tuple(int(c) for c in colour.split(",")) == cls.rgb
 
 
+def test_class_groups_are_the_k_fold_summarys() -> None:
+    # ALCD.md: the cross-validation scores "cloud or shadow (2, 3, 4)" against "clear (1, 5, 6, 7)".
+    text = " ".join(_alcd_md().split())
+    found = re.search(r"cloud or shadow \(([\d, ]+)\)\S* against \S*clear \(([\d, ]+)\)", text)
+    assert found is not None
+    cloudy, clear = ({int(v) for v in group.split(",")} for group in found.groups())
+    assert set(constants.CLOUD_VALUES) | set(constants.SHADOW_VALUES) == cloudy
+    assert set(constants.CLEAR_VALUES) | {constants.NOT_USED_VALUE} == clear
+    by_name = {c.name: c.value for c in constants.CLASSES}
+    assert (by_name["cloud_shadows"],) == constants.SHADOW_VALUES
+    assert (by_name["low_clouds"], by_name["high_clouds"]) == constants.CLOUD_VALUES
+    assert (by_name["no_data"], by_name["not_used"]) == (constants.NODATA, constants.NOT_USED_VALUE)
+
+
 def test_sample_layers_are_named_after_the_classes() -> None:
     text = _alcd_md()
     paragraph = text[text.index("### `Samples/`") :].split("###")[1]

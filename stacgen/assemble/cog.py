@@ -24,7 +24,8 @@ from rio_cogeo.cogeo import cog_validate
 from rio_cogeo.profiles import cog_profiles
 
 from stacgen import constants
-from stacgen.assemble.labels import ClassArray, Grid
+from stacgen.assemble.labels import ClassArray
+from stacgen.raster.grid import Grid
 
 # One base profile (rio-cogeo's deflate, 512 px tiles); each output copies it before changing it.
 BASE_PROFILE: dict[str, Any] = dict(cog_profiles.get("deflate"))  # type: ignore[no-untyped-call]
@@ -52,8 +53,8 @@ def cog_profile(grid: Grid, count: int, resampling: str, **changes: Any) -> dict
         height=grid.height,
         count=count,
         dtype="uint8",
-        crs=grid.crs_wkt,
-        transform=grid.affine,
+        crs=grid.crs,
+        transform=grid.transform,
         overview_resampling=resampling,
     )
     profile.update(changes)

@@ -16,6 +16,7 @@ import shapely.geometry
 from affine import Affine
 
 from stacgen import constants
+from stacgen.raster.grid import Grid
 
 ClassArray = npt.NDArray[np.uint8]
 COORD_DECIMALS = 7  # about 1 cm: stable output, far below the 60 m pixel
@@ -24,35 +25,6 @@ MAX_SEGMENT_M = 10_000.0
 
 class LabelError(Exception):
     """The label raster holds something the class table does not allow."""
-
-
-@dataclass(frozen=True)
-class Grid:
-    """The pixel grid shared by every raster of a scene."""
-
-    epsg: int | None
-    crs_wkt: str
-    transform: tuple[float, ...]
-    width: int
-    height: int
-
-    @property
-    def affine(self) -> Affine:
-        return Affine(*self.transform[:6])
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        return (self.height, self.width)
-
-    @property
-    def bounds(self) -> tuple[float, float, float, float]:
-        left, top = self.affine @ (0, 0)
-        right, bottom = self.affine @ (self.width, self.height)
-        return (min(left, right), min(top, bottom), max(left, right), max(top, bottom))
-
-    @property
-    def resolution(self) -> float:
-        return abs(self.transform[0])
 
 
 @dataclass(frozen=True)
@@ -88,13 +60,7 @@ def read_classes(path: Path) -> tuple[ClassArray, Grid]:
     """The class values and grid; a value outside the class table is an error."""
     with rasterio.open(path) as src:
         data: ClassArray = src.read(1)
-        grid = Grid(
-            epsg=src.crs.to_epsg(),
-            crs_wkt=src.crs.to_wkt(),
-            transform=tuple(src.transform)[:6],
-            width=src.width,
-            height=src.height,
-        )
+        grid = Grid.of(src)
     top = int(data.max(initial=0))
     if top >= len(constants.CLASSES):
         bad = sorted(set(np.unique(data).tolist()) - set(constants.CLASS_BY_VALUE))
@@ -110,7 +76,7 @@ def class_stats(classes: ClassArray) -> LabelStats:
 def footprint(classes: ClassArray, grid: Grid) -> dict[str, Any] | None:
     """The valid (non-zero) pixels as a WGS84 (Multi)Polygon, simplified to about one pixel."""
     valid = classes != constants.NODATA
-    native = valid_region(valid, grid.affine)
+    native = valid_region(valid, grid.transform)
     if native is None:
         return None
     native = native.simplify(grid.resolution, preserve_topology=True)
@@ -118,7 +84,7 @@ def footprint(classes: ClassArray, grid: Grid) -> dict[str, Any] | None:
     # within a few metres of the true footprint (a 110 km chord is off by over 100 m).
     native = shapely.segmentize(native, MAX_SEGMENT_M)
     wgs84 = rasterio.warp.transform_geom(
-        grid.crs_wkt, "EPSG:4326", shapely.geometry.mapping(native), precision=COORD_DECIMALS
+        grid.crs, "EPSG:4326", shapely.geometry.mapping(native), precision=COORD_DECIMALS
     )
     shape = shapely.make_valid(shapely.geometry.shape(wgs84))
     shape = shapely.orient_polygons(shape)

@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from stacgen.assemble.labels import Grid, LabelStats
+from stacgen.assemble.labels import LabelStats
+from stacgen.raster.grid import Grid
 from stacgen.source.scene import Scene
 
 

@@ -17,7 +17,6 @@ from stacgen import constants
 from stacgen.assemble import cog, samples
 from stacgen.assemble.labels import (
     ClassArray,
-    Grid,
     LabelError,
     class_stats,
     footprint,
@@ -27,6 +26,7 @@ from stacgen.assemble.outputs import BandStats, FileInfo, SceneOutputs
 from stacgen.assemble.samples import SamplesError
 from stacgen.errors import SceneError
 from stacgen.fileutil import digests
+from stacgen.raster.grid import Grid
 from stacgen.source.scene import Scene
 from stacgen.stac.items import ASSET_BY_KEY, ASSETS, asset_specs, subset_assets
 
@@ -138,7 +138,7 @@ def band_stats(values: ClassArray) -> BandStats | None:
 
 
 def write_samples(scene: Scene, grid: Grid, item_dir: Path) -> int:
-    crs = f"EPSG:{grid.epsg}" if grid.epsg else grid.crs_wkt
+    crs = f"EPSG:{grid.epsg}" if grid.epsg else grid.crs.to_wkt()
     collection = samples.samples_geojson(scene.copies, crs)
     text = json.dumps(collection, separators=(",", ":")) + "\n"
     (item_dir / ASSET_BY_KEY["samples"].filename).write_text(text, encoding="utf-8")

@@ -17,11 +17,12 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 import rasterio
+from rasterio.crs import CRS
 
 from stacgen import __version__, constants
 from stacgen.assemble.cog import cog_profile, png_bytes
-from stacgen.assemble.labels import Grid
 from stacgen.fileutil import FILE_MODE, swap_in
+from stacgen.raster.grid import Grid
 from stacgen.score.errors import ScoreError
 from stacgen.score.metrics import COMPARISONS, METRICS, Comparison
 from stacgen.score.scoring import MaskScore, ScoreRun
@@ -181,7 +182,8 @@ def agreement_rgba(codes: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
 
 def write_cog(score: MaskScore, agreement: npt.NDArray[np.uint8], dst: Path) -> None:
     """The agreement codes on the reference grid, a palette, 0 (ignored) as no data."""
-    grid = Grid(None, score.grid.crs, score.grid.transform, score.grid.width, score.grid.height)
+    crs = CRS.from_user_input(score.grid.crs)
+    grid = Grid(crs, score.grid.affine, score.grid.width, score.grid.height)
     profile = cog_profile(grid, 1, "mode", nodata=0)
     with rasterio.open(dst, "w", **profile) as out:
         out.write(agreement, 1)

@@ -41,6 +41,8 @@ _TILE_WHOLE = re.compile(r"^(?P<zone>\d{2})(?P<band>[C-X])(?P<square>[A-Z]{2})$"
 # (columns A-Z, rows A-V).
 _TILE_IN = re.compile(r"(?<![A-Za-z0-9])T(\d{2}[C-HJ-NP-X][A-HJ-NP-Z][A-HJ-NP-V])(?![A-Za-z0-9])")
 _DATE_IN = re.compile(r"(?<!\d)(\d{4})-?(\d{2})-?(\d{2})(?!\d)")
+# A tile and a date, `32TMR_20160323`: what some folders' `location` holds instead of a place.
+_TILE_DATE = re.compile(rf"^{_TILE_ID}_\d{{8}}$")
 
 # ESA's Collection-1 reprocessing (baseline 05.00, S2A from July 2015, S2B from March 2017, to
 # the end of 2021) and its continuation (05.10) rename every product it touches.
@@ -205,6 +207,33 @@ def _level(text: str) -> Level:
     return "L1C" if text == "L1C" else "L2A"
 
 
+def compact_product_name(
+    mission: str,
+    level: Level,
+    start: str,
+    baseline: str,
+    orbit: int,
+    tile: str,
+    discriminator: str,
+) -> str:
+    """The compact name of these fields (stamps `YYYYMMDDTHHMMSS`, baseline `02.05`): the
+    `S2B_MSIL1C_20171002T103009_N0205_R108_T31TFJ_20171002T103209` that parsing gives back."""
+    number = baseline.replace(".", "")
+    name = f"{mission}_MSI{level}_{start}_N{number}_R{orbit:03d}_T{tile}_{discriminator}"
+    parse_product_name(name, level)  # fields that make no name are a ValueError here
+    return name
+
+
+def legacy_product_name(
+    mission: str, level: Level, generated: str, orbit: int, start: str, stop: str
+) -> str:
+    """The legacy (before December 2016) name of these fields, stamps `YYYYMMDDTHHMMSS`:
+    `S2A_OPER_PRD_MSIL1C_PDMC_<generated>_R<orbit>_V<start>_<stop>`."""
+    name = f"{mission}_OPER_PRD_MSI{level}_PDMC_{generated}_R{orbit:03d}_V{start}_{stop}"
+    parse_product_name(name, level)
+    return name
+
+
 def same_datatake(a: ProductName, b: ProductName) -> bool:
     """Whether two products hold the same acquisition (never judged by the date alone)."""
     return a.datatake is not None and a.datatake == b.datatake
@@ -223,6 +252,11 @@ def tile_in(text: str) -> str | None:
     """The first `T<tile>` in a text (a file name), without its `T`."""
     m = _TILE_IN.search(text)
     return m[1] if m else None
+
+
+def is_tile_date_code(text: str) -> bool:
+    """Whether `text` is a tile and a date such as `32TMR_20160323` (a code, not a place name)."""
+    return bool(_TILE_DATE.match(text))
 
 
 def dates_in(text: str) -> list[tuple[int, int, int]]:

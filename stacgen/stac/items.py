@@ -23,9 +23,10 @@ from pystac.extensions.sat import SatExtension
 from pystac.extensions.scientific import Publication, ScientificExtension
 
 from stacgen import constants
-from stacgen.assemble.labels import Grid, LabelStats, geojson_bbox
+from stacgen.assemble.labels import LabelStats, geojson_bbox
 from stacgen.assemble.outputs import FileInfo, SceneOutputs
 from stacgen.fileutil import sha256_multihash
+from stacgen.raster.grid import Grid
 from stacgen.source import naming
 from stacgen.source.scene import Scene
 from stacgen.stac.media import ZIP
@@ -226,9 +227,9 @@ def _apply_projection(item: pystac.Item, grid: Grid) -> None:
     proj = ProjectionExtension.ext(item, add_if_missing=True)
     proj.apply(
         code=f"EPSG:{grid.epsg}" if grid.epsg else None,
-        wkt2=None if grid.epsg else grid.crs_wkt,
+        wkt2=None if grid.epsg else grid.crs.to_wkt(),
         shape=[grid.height, grid.width],
-        transform=[*grid.transform, 0.0, 0.0, 1.0],
+        transform=[*grid.proj_transform, 0.0, 0.0, 1.0],
         bbox=list(grid.bounds),
     )
 
@@ -340,7 +341,7 @@ def site_name(scene: Scene) -> str:
         return known
     for copy in scene.copies:
         location = copy.parameters.get("location")
-        if isinstance(location, str) and location and not constants.LOCATION_CODE.match(location):
+        if isinstance(location, str) and location and not naming.is_tile_date_code(location):
             return location.replace("_", " ")
     return f"MGRS tile {scene.tile.id}"
 

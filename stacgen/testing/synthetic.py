@@ -19,7 +19,6 @@ import logging
 import math
 import multiprocessing
 import os
-import re
 import shutil
 import sys
 import tarfile
@@ -44,7 +43,13 @@ from stacgen import constants
 from stacgen.assemble.cog import png_bytes
 from stacgen.constants import SceneFolder
 from stacgen.fileutil import atomic_open
-from stacgen.source.naming import Tile
+from stacgen.source.naming import (
+    Tile,
+    compact_product_name,
+    legacy_product_name,
+    parse_product_name,
+    parse_tile,
+)
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +66,6 @@ _ROW_CYCLE: Final = 2_000_000
 _BANDS: Final = "CDEFGHJKLMNPQRSTUVWX"
 _COLUMN_SETS: Final = ("STUVWXYZ", "ABCDEFGH", "JKLMNPQR")  # by zone % 3
 _ROWS: Final = "ABCDEFGHJKLMNPQRSTUV"
-_TILE_ID: Final = re.compile(r"(\d{2})([C-HJ-NP-X])([A-HJ-NP-Z])([A-HJ-NP-V])")
 
 
 @dataclass(frozen=True)
@@ -89,19 +93,30 @@ def tile_grid(tile: str) -> TileGrid:
     An S2 tile hangs east and south of the upper-left corner of its 100 km MGRS square (30TYN
     starts at (699960, 4800000)); the real grid's 20-40 m easting offsets are left out.
     """
-    m = _TILE_ID.fullmatch(tile)
-    if m is None or m[3] not in _COLUMN_SETS[int(m[1]) % 3]:
-        raise ValueError(f"{tile!r} is not an MGRS tile id such as 31TFJ")
-    zone, band, column, row = int(m[1]), m[2], m[3], m[4]
+    zone, band, column, row = _mgrs(tile)
     easting = (_COLUMN_SETS[zone % 3].index(column) + 1) * _SQUARE
     # Even zones letter their rows from F, not A.
     northing = (_ROWS.index(row) - (5 if zone % 2 == 0 else 0)) % len(_ROWS) * _SQUARE
-    epsg = Tile(tile).epsg
+    epsg = Tile(f"{zone:02d}{band}{column}{row}").epsg
     # Row letters repeat every 2,000 km: take the first repeat that reaches the latitude band.
     floor = _band_floor(zone, band, epsg)
     while northing < floor:
         northing += _ROW_CYCLE
     return TileGrid(tile, epsg, float(easting), float(northing + _SQUARE))
+
+
+def _mgrs(tile: str) -> tuple[int, str, str, str]:
+    """(zone, latitude band, column, row) of a tile id that names a real 100 km MGRS square."""
+    try:
+        parsed = parse_tile(tile)
+    except ValueError:
+        parsed = None
+    if parsed is None or parsed.latitude_band not in _BANDS:
+        raise ValueError(f"{tile!r} is not an MGRS tile id such as 31TFJ")
+    column, row = parsed.grid_square[0], parsed.grid_square[1]
+    if column not in _COLUMN_SETS[parsed.zone % 3] or row not in _ROWS:
+        raise ValueError(f"{tile!r} is not an MGRS tile id such as 31TFJ")
+    return parsed.zone, parsed.latitude_band, column, row
 
 
 def _band_floor(zone: int, band: str, epsg: int) -> float:
@@ -407,18 +422,10 @@ def _k_fold(rng: np.random.Generator, style: SceneStyle) -> dict[str, Any]:
     return summary
 
 
-def _sensing(product: str) -> tuple[date, str, str]:
-    """(sensing date, HHMMSS, relative orbit digits) from a compact or legacy product name."""
-    m = re.search(r"_R(\d{3})_V(\d{8})T(\d{6})_", product) or re.search(
-        r"MSIL1C_(\d{8})T(\d{6})_N\d{4}_R(\d{3})_", product
-    )
-    if m is None:
-        raise ValueError(f"{product!r} is not a Sentinel-2 L1C product name")
-    if "_V" in m[0]:
-        orbit, day, hms = m[1], m[2], m[3]
-    else:
-        day, hms, orbit = m[1], m[2], m[3]
-    return date(int(day[:4]), int(day[4:6]), int(day[6:])), hms, orbit
+def _sensing(product: str) -> tuple[date, str, int]:
+    """(sensing date, HHMMSS, relative orbit) from a compact or legacy product name."""
+    name = parse_product_name(product)
+    return name.datetime.date(), f"{name.datetime:%H%M%S}", name.relative_orbit
 
 
 def _clear_product(rng: np.random.Generator, product: str, tile: str) -> tuple[date, str]:
@@ -428,13 +435,14 @@ def _clear_product(rng: np.random.Generator, product: str, tile: str) -> tuple[d
     stamp = f"{clear:%Y%m%d}T{hms}"
     if clear < date(2016, 12, 6):
         generated = f"{clear + timedelta(days=1):%Y%m%d}T{int(rng.integers(100000, 235959))}"
-        return clear, f"S2A_OPER_PRD_MSIL1C_PDMC_{generated}_R{orbit}_V{stamp}_{stamp}"
+        return clear, legacy_product_name("S2A", "L1C", generated, orbit, stamp, stamp)
     platform = "S2A" if clear < date(2017, 7, 6) else str(rng.choice(["S2A", "S2B"]))
     baseline = (
-        "N0204" if clear < date(2017, 5, 1) else "N0205" if clear < date(2017, 10, 23) else "N0206"
+        "02.04" if clear < date(2017, 5, 1) else "02.05" if clear < date(2017, 10, 23) else "02.06"
     )
     discriminator = f"{clear:%Y%m%d}T{int(rng.integers(100000, 235959))}"
-    return clear, f"{platform}_MSIL1C_{stamp}_{baseline}_R{orbit}_T{tile}_{discriminator}"
+    name = compact_product_name(platform, "L1C", stamp, baseline, orbit, tile, discriminator)
+    return clear, name
 
 
 def _parameters(folder: SceneFolder, location: str, seed: int, session: str = "") -> dict[str, Any]:

@@ -13,7 +13,7 @@ import rasterio.crs
 from rasterio.transform import from_origin
 
 from stacgen.assemble import cog
-from stacgen.assemble.labels import Grid
+from stacgen.raster.grid import Grid
 
 
 def _png_pixels(data: bytes) -> np.ndarray:
@@ -65,8 +65,7 @@ def test_thumbnail_is_a_png_of_the_class_colours(tmp_path: Path) -> None:
 
 
 def test_profiles_are_copies_and_resampling_is_explicit(tmp_path: Path) -> None:
-    transform = tuple(from_origin(600000, 4900020, 60, 60))
-    grid = Grid(32631, rasterio.crs.CRS.from_epsg(32631).to_wkt(), transform, 600, 600)
+    grid = Grid(rasterio.crs.CRS.from_epsg(32631), from_origin(600000, 4900020, 60, 60), 600, 600)
     before = dict(cog.BASE_PROFILE)
     classes = np.full((600, 600), 5, dtype=np.uint8)
     cog.write_classification(classes, grid, tmp_path / "c.tif")

@@ -33,6 +33,29 @@ def test_legacy_name_uses_the_validity_start_and_has_no_tile() -> None:
     assert (p.relative_orbit, p.tile, p.baseline) == (79, None, None)
 
 
+def test_names_built_from_their_fields_are_the_real_names() -> None:
+    # Two names of ALCD.md's scene table, rebuilt from the fields a person reads off them.
+    compact = naming.compact_product_name(
+        "S2B", "L1C", "20171002T103009", "02.05", 108, "31TFJ", "20171002T103209"
+    )
+    assert compact == "S2B_MSIL1C_20171002T103009_N0205_R108_T31TFJ_20171002T103209"
+    legacy = naming.legacy_product_name(
+        "S2A", "L1C", "20160901T191510", 79, "20160831T095032", "20160831T095217"
+    )
+    assert (
+        legacy == "S2A_OPER_PRD_MSIL1C_PDMC_20160901T191510_R079_V20160831T095032_20160831T095217"
+    )
+    with pytest.raises(ValueError, match="neither a compact nor a legacy"):
+        naming.compact_product_name("S2B", "L1C", "2017-10-02", "02.05", 108, "31TFJ", "x")
+
+
+def test_a_tile_and_date_code_is_not_a_place() -> None:
+    # Hollstein's copies give `32TMR_20160323` as their location (ALCD.md).
+    assert naming.is_tile_date_code("32TMR_20160323")
+    for place in ("Ispra", "32TMR", "32TMR_2016032", "Orleans_20160323", "x32TMR_20160323"):
+        assert not naming.is_tile_date_code(place), place
+
+
 @pytest.mark.parametrize(
     "name",
     [
