@@ -71,10 +71,12 @@ browser/dist/index.html: tools/build-browser.sh tools/stac-browser/package.json 
 test: $(STAMP)
 	$(BIN)/python -m pytest --cov --cov-report=term
 
+# lint-imports checks the layer contract in pyproject.toml ([tool.importlinter]).
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .

@@ -29,8 +29,9 @@ from bench import publish as bench_publish
 from bench import score
 from bench import serve as serve_bench
 from stacgen import constants
-from stacgen.assemble.cog import cog_profile, colourise
 from stacgen.assemble.labels import read_classes
+from stacgen.assemble.rasters import colourise
+from stacgen.raster.cog import cog_profile
 from stacgen.source.scene import scene_folders
 from stacgen.testing import synthetic
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,44 +15,16 @@ import shapely.geometry
 from affine import Affine
 
 from stacgen import constants
+from stacgen.layout.labels import COORD_DECIMALS
+from stacgen.layout.outputs import LabelStats
 from stacgen.raster.grid import Grid
 
 ClassArray = npt.NDArray[np.uint8]
-COORD_DECIMALS = 7  # about 1 cm: stable output, far below the 60 m pixel
 MAX_SEGMENT_M = 10_000.0
 
 
 class LabelError(Exception):
     """The label raster holds something the class table does not allow."""
-
-
-@dataclass(frozen=True)
-class LabelStats:
-    """Pixel counts per class value 0-7 (index = value)."""
-
-    counts: tuple[int, ...]
-
-    @property
-    def total(self) -> int:
-        return sum(self.counts)
-
-    @property
-    def valid(self) -> int:
-        return self.total - self.counts[constants.NODATA]
-
-    @property
-    def valid_percent(self) -> float:
-        return round(100.0 * self.valid / self.total, 4) if self.total else 0.0
-
-    def percentage(self, value: int) -> float:
-        """Share of all pixels of the raster, no data included (the classification ext.)."""
-        return 100.0 * self.counts[value] / self.total if self.total else 0.0
-
-    def cover(self, values: tuple[int, ...]) -> float | None:
-        """Share of the valid (non-zero) pixels in `values`, in percent; None if none is valid."""
-        if not self.valid:
-            return None
-        return round(100.0 * sum(self.counts[v] for v in values) / self.valid, 4)
 
 
 def read_classes(path: Path) -> tuple[ClassArray, Grid]:
@@ -133,7 +104,3 @@ def _row_convex_region(valid: npt.NDArray[np.bool_], transform: Affine) -> shape
     ring = np.column_stack([a * xs + b * ys + c, d * xs + e * ys + f])
     polygon: shapely.Polygon = shapely.remove_repeated_points(shapely.Polygon(ring))
     return polygon
-
-
-def geojson_bbox(geometry: dict[str, Any]) -> list[float]:
-    return [round(v, COORD_DECIMALS) for v in shapely.geometry.shape(geometry).bounds]

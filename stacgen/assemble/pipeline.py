@@ -19,16 +19,16 @@ from stacgen import constants
 from stacgen.assemble import staging as stage
 from stacgen.assemble.state import (
     FORMAT,
-    STATE_FILE,
     collection_key,
     is_up_to_date,
     manifest,
     read_state,
     scene_key,
 )
-from stacgen.assemble.workers import Producer, pool, start_forkserver
+from stacgen.assemble.workers import Producer, Target, pool, start_forkserver
 from stacgen.errors import OutputError, Problem, printable
 from stacgen.fileutil import atomic_write_json, recover_swap, swap_in
+from stacgen.layout.catalog import STATE_FILE
 from stacgen.source.archive import OpenedArchive, Unpacking, extracted, unpacking
 from stacgen.source.scene import FolderRead, Scene, combine, discover, read_folder, scene_folders
 
@@ -263,14 +263,19 @@ class Run:
         return stage.staging_dir(self.out)
 
     def key(self, scene: Scene) -> str:
-        return scene_key(scene, self.archive_sha256, self.options)
+        return scene_key(scene, self.archive_sha256, self.options.root_href)
 
     def set_scenes(self, scenes: list[Scene]) -> None:
         """The scenes the new catalog publishes: its state and item count follow."""
         keys = {s.id: self.key(s) for s in scenes}
-        collection = collection_key(self.options)
+        collection = collection_key(self.options.root_href, self.options.record)
         self.state = {"format": FORMAT, "collection": collection, "items": keys}
         self.report.items = len(scenes)
+
+    def target(self) -> Target:
+        """What the producer needs of this build."""
+        root_href = self.options.root_href
+        return Target(self.out, self.staging, root_href, self.previous, self.key, self.done)
 
     def drop(self, scene_ids: Iterable[str]) -> None:
         """Scenes left out of this catalog: not counted in its state, so tried again next time."""
@@ -287,7 +292,7 @@ def _build_into(run: Run, feed: Callable[[Producer], None]) -> None:
     stage.make_staging_dir(run.out)
     try:
         with _timed("scenes processed"), pool(run.options.workers) as executor:
-            producer = Producer(run, executor)
+            producer = Producer(run.target(), executor)
             feed(producer)
             items = producer.finish()
         _accept_scene_errors(producer, run)

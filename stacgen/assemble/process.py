@@ -14,7 +14,7 @@ import pystac
 import rasterio
 
 from stacgen import constants
-from stacgen.assemble import cog, samples
+from stacgen.assemble import rasters, samples
 from stacgen.assemble.labels import (
     ClassArray,
     LabelError,
@@ -22,13 +22,14 @@ from stacgen.assemble.labels import (
     footprint,
     read_classes,
 )
-from stacgen.assemble.outputs import BandStats, FileInfo, SceneOutputs
 from stacgen.assemble.samples import SamplesError
 from stacgen.errors import SceneError
 from stacgen.fileutil import digests
+from stacgen.layout.labels import ASSET_BY_KEY, ASSETS, asset_specs, subset_assets
+from stacgen.layout.outputs import BandStats, FileInfo, SceneOutputs
+from stacgen.raster.cog import cog_problems
 from stacgen.raster.grid import Grid
 from stacgen.source.scene import Scene
-from stacgen.stac.items import ASSET_BY_KEY, ASSETS, asset_specs, subset_assets
 
 log = logging.getLogger(__name__)
 
@@ -71,11 +72,11 @@ def _process(scene: Scene, item_dir: Path) -> SceneOutputs:
     with _reading(scene.path(constants.CONFIDENCE_MAP)):
         confidence = read_confidence(scene.path(constants.CONFIDENCE_MAP), classes, grid)
     path = item_dir.joinpath
-    cog.write_classification(classes, grid, path(ASSET_BY_KEY["classification"].filename))
-    cog.write_confidence(confidence, grid, path(ASSET_BY_KEY["confidence"].filename))
-    cog.write_visual(classes, grid, path(ASSET_BY_KEY["visual"].filename))
+    rasters.write_classification(classes, grid, path(ASSET_BY_KEY["classification"].filename))
+    rasters.write_confidence(confidence, grid, path(ASSET_BY_KEY["confidence"].filename))
+    rasters.write_visual(classes, grid, path(ASSET_BY_KEY["visual"].filename))
     check_cogs(item_dir)
-    cog.write_thumbnail(classes, path(ASSET_BY_KEY["thumbnail"].filename))
+    rasters.write_thumbnail(classes, path(ASSET_BY_KEY["thumbnail"].filename))
     shutil.copyfile(scene.path(constants.CONTOURS), path(ASSET_BY_KEY["contours"].filename))
     for copy in scene.copies:
         # Each copy's own files, byte for byte: the copies of a product may differ.
@@ -99,7 +100,7 @@ def check_cogs(item_dir: Path) -> None:
     other scenes; the validation before the swap then checks schemas, links and checksums."""
     for spec in ASSETS:
         if spec.media_type == pystac.MediaType.COG:
-            found = cog.cog_problems(item_dir / spec.filename)
+            found = cog_problems(item_dir / spec.filename)
             if found:
                 raise SceneError(f"{item_dir / spec.filename}: {'; '.join(found)}")
 

@@ -21,7 +21,7 @@ import rasterio.warp
 import shapely
 
 from stacgen import constants
-from stacgen.assemble.labels import COORD_DECIMALS
+from stacgen.layout.labels import COORD_DECIMALS
 from stacgen.source.scene import SceneCopy
 
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # fixed, so the zip is byte-identical from run to run

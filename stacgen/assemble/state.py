@@ -9,26 +9,23 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import stacgen
 from stacgen.fileutil import JsonFileError, read_json_object
+from stacgen.layout.catalog import STATE_FILE
 from stacgen.source.scene import Scene
 
-if TYPE_CHECKING:
-    from stacgen.assemble.pipeline import BuildOptions
-
 FORMAT = 1  # bump whenever an unchanged scene would now give different files
-STATE_FILE = ".stacgen-state.json"
 
 
-def scene_key(scene: Scene, archive_sha256: str | None, options: BuildOptions) -> str:
+def scene_key(scene: Scene, archive_sha256: str | None, root_href: str | None) -> str:
     """Changes whenever anything that shapes the scene's item folder changes."""
     h = hashlib.sha256()
     settings = {
         "format": FORMAT,
         "version": stacgen.__version__,
-        "root_href": options.root_href,
+        "root_href": root_href,
         "archive": archive_sha256,
         "folders": [f"{f.parent.name}/{f.name}" for f in scene.folders],  # subset/name
     }
@@ -42,9 +39,10 @@ def scene_key(scene: Scene, archive_sha256: str | None, options: BuildOptions) -
     return h.hexdigest()
 
 
-def collection_key(options: BuildOptions) -> str:
-    metadata = (options.record or {}).get("metadata") or {}
-    text = json.dumps([options.root_href, metadata], sort_keys=True, default=str)
+def collection_key(root_href: str | None, record: dict[str, Any] | None) -> str:
+    """Changes whenever the collection's inputs do: the published root, the Zenodo metadata."""
+    metadata = (record or {}).get("metadata") or {}
+    text = json.dumps([root_href, metadata], sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
 
 

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
 from contextlib import contextmanager
+from dataclasses import dataclass
 from multiprocessing import forkserver, get_context
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -28,8 +29,7 @@ from stacgen.source.scene import Scene
 if TYPE_CHECKING:
     import pystac
 
-    from stacgen.assemble.outputs import SceneOutputs
-    from stacgen.assemble.pipeline import Run
+    from stacgen.layout.outputs import SceneOutputs
 
 _T = TypeVar("_T")
 
@@ -139,6 +139,18 @@ def _attempt(scene: Scene, folder: Path) -> SceneOutputs | SceneError:
         return SceneError(f"{where}: {err.strerror or err}")
 
 
+@dataclass(frozen=True)
+class Target:
+    """What the producer needs of the build under way; the orchestrator gives it."""
+
+    out: Path  # the catalog in place, whose unchanged items are linked
+    staging: Path  # the new catalog being written
+    root_href: str | None
+    previous: dict[str, Any]  # the state of the catalog in place ({} with --force)
+    key: Callable[[Scene], str]  # a scene's key in the new catalog's state
+    done: Callable[[str], None]  # told each scene id once its item is made or has failed
+
+
 class Producer:
     """Makes the item of each scene given: linked from the previous catalog when unchanged,
     processed in the pool otherwise.
@@ -147,7 +159,7 @@ class Producer:
     result is thrown away when it ends, if it is still running).
     """
 
-    def __init__(self, run: Run, executor: Executor) -> None:
+    def __init__(self, run: Target, executor: Executor) -> None:
         self.run = run
         self.executor = executor
         self.items: dict[str, pystac.Item] = {}
@@ -235,6 +247,6 @@ class Producer:
             shutil.rmtree(item_dir(self.run.staging, scene.id), ignore_errors=True)
             self.errors[scene.id] = str(result)
         else:
-            hrefs = asset_hrefs(scene.id, result.files, self.run.options.root_href)
+            hrefs = asset_hrefs(scene.id, result.files, self.run.root_href)
             self.items[scene.id] = create_item(result, hrefs)
         self.run.done(scene.id)

@@ -1,1 +1,2 @@
-"""Rasters of any layer: the pixel grid, and (later) COG profiles, PNG writing, the COG check."""
+"""Rasters of any layer: the pixel grid (grid.py), COG profile, writing and check (cog.py), PNG
+pictures (png.py)."""

@@ -20,9 +20,10 @@ import rasterio
 from rasterio.crs import CRS
 
 from stacgen import __version__, constants
-from stacgen.assemble.cog import cog_profile, png_bytes
 from stacgen.fileutil import FILE_MODE, swap_in
+from stacgen.raster.cog import cog_profile
 from stacgen.raster.grid import Grid
+from stacgen.raster.png import png_bytes
 from stacgen.score.errors import ScoreError
 from stacgen.score.metrics import COMPARISONS, METRICS, Comparison
 from stacgen.score.scoring import MaskScore, ScoreRun

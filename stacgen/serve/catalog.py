@@ -24,9 +24,9 @@ from urllib.parse import unquote
 import shapely
 import shapely.geometry
 
-from stacgen.assemble.state import STATE_FILE
 from stacgen.errors import StacgenError
 from stacgen.fileutil import JsonFileError, read_json_object
+from stacgen.layout.catalog import STATE_FILE
 from stacgen.stac.links import links_of, published_root
 from stacgen.stac.queryables import PropertyTypes
 from stacgen.stac.reader import CatalogReadError, read_catalog

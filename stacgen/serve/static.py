@@ -23,8 +23,8 @@ import pystac
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from stacgen.layout.media import PARQUET, ZIP
 from stacgen.stac.links import rebase_json
-from stacgen.stac.media import PARQUET, ZIP
 
 COG: Final = str(pystac.MediaType.COG)
 MEDIA_TYPES: Final = {

@@ -10,8 +10,8 @@ import pystac
 from pystac.extensions.classification import ClassificationExtension
 
 from stacgen import constants
+from stacgen.layout.labels import ALL_ASSETS
 from stacgen.stac.items import (
-    ALL_ASSETS,
     LABEL_METHODS,
     LABEL_TASKS,
     apply_science,

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import logging
 import warnings
-from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import pystac
+import shapely.geometry
 from pystac.extensions.classification import Classification, ClassificationExtension
 from pystac.extensions.eo import EOExtension
 from pystac.extensions.file import FileExtension
@@ -23,13 +22,12 @@ from pystac.extensions.sat import SatExtension
 from pystac.extensions.scientific import Publication, ScientificExtension
 
 from stacgen import constants
-from stacgen.assemble.labels import LabelStats, geojson_bbox
-from stacgen.assemble.outputs import FileInfo, SceneOutputs
 from stacgen.fileutil import sha256_multihash
+from stacgen.layout.labels import COORD_DECIMALS, AssetSpec, asset_specs
+from stacgen.layout.outputs import FileInfo, LabelStats, SceneOutputs
 from stacgen.raster.grid import Grid
 from stacgen.source import naming
 from stacgen.source.scene import Scene
-from stacgen.stac.media import ZIP
 from stacgen.stac.mlaoi import MlAoiAssetExtension
 
 with warnings.catch_warnings():
@@ -47,140 +45,6 @@ log = logging.getLogger(__name__)
 
 LABEL_TASKS = (LabelTask.SEGMENTATION, LabelTask.CLASSIFICATION)
 LABEL_METHODS = (LabelMethod.MANUAL, LabelMethod.AUTOMATED)
-
-GEOTIFF_COG = pystac.MediaType.COG
-
-
-@dataclass(frozen=True)
-class AssetSpec:
-    """What every item says of one of its assets; also the collection's item_assets entry."""
-
-    key: str
-    filename: str
-    title: str
-    media_type: str
-    roles: tuple[str, ...]
-    description: str
-    source: str | None = None  # a file carried over unchanged: its path in the scene folder
-
-
-ASSETS: tuple[AssetSpec, ...] = (
-    AssetSpec(
-        "classification",
-        "classification.tif",
-        "Reference cloud mask",
-        GEOTIFF_COG,
-        ("data", "labels", "labels-raster"),
-        "ALCD class of every 60 m pixel (0 no data, 2-7 see classification:classes), "
-        "with the authors' colours as an embedded palette.",
-    ),
-    AssetSpec(
-        "confidence",
-        "confidence.tif",
-        "Classification confidence",
-        GEOTIFF_COG,
-        ("data", "metadata"),
-        "Share of the random-forest votes for the winning class, median-filtered (11x11) and "
-        "scaled to 1-255; 0 where the classification has no data. Not a calibrated probability.",
-    ),
-    AssetSpec(
-        "visual",
-        "visual.tif",
-        "Classes in colour",
-        GEOTIFF_COG,
-        ("visual", "overview"),
-        "RGBA picture of the classes in the authors' colours, transparent where there is no "
-        "data, for web maps that do not read palettes.",
-    ),
-    AssetSpec(
-        "thumbnail",
-        "thumbnail.png",
-        "Thumbnail",
-        pystac.MediaType.PNG,
-        ("thumbnail",),
-        "256 x 256 px picture of the classes in the authors' colours.",
-    ),
-    AssetSpec(
-        "contours",
-        "contours.png",
-        "Class contours over true colour",
-        pystac.MediaType.PNG,
-        ("overview",),
-        "The authors' picture: class outlines over a true-colour image (clouds green, shadows "
-        "yellow, water blue, snow purple); same pixel grid as the classification, not "
-        "georeferenced.",
-    ),
-    AssetSpec(
-        "samples",
-        "samples.geojson",
-        "Training samples",
-        pystac.MediaType.GEOJSON,
-        ("labels", "labels-vector", "labels-training"),
-        "The hand-picked sample points of the scene in WGS84, each with `class` (value) and "
-        "`class_name`, the class taken from the name of the shapefile it came from, and the "
-        "archive subsets whose copy holds it (`subset`, the first; `subsets`, all): a product "
-        "in both subsets has both copies' points, a point identical in both listed once.",
-    ),
-    AssetSpec(
-        "samples_shapefile",
-        "samples_shapefile.zip",
-        "Training samples (original shapefiles)",
-        ZIP,
-        ("labels", "source"),
-        "The authors' Samples/ point shapefiles, one per class, zipped untouched (tile UTM CRS), "
-        "under <subset>/Samples/ for each copy of the product.",
-    ),
-)
-# One of each per copy of the product (the shared product has two): see subset_assets.
-_PER_COPY: tuple[AssetSpec, ...] = (
-    AssetSpec(
-        "parameters",
-        "used_parameters.json",
-        "ALCD parameters",
-        pystac.MediaType.JSON,
-        ("metadata",),
-        "The authors' used_parameters.json: site, dates and the cloud-free reference product.",
-        constants.PARAMETERS,
-    ),
-    AssetSpec(
-        "statistics",
-        "k_fold_summary.json",
-        "Cross-validation statistics",
-        pystac.MediaType.JSON,
-        ("metadata",),
-        "The authors' k_fold_summary.json: 10-fold cross-validation of cloud or shadow against "
-        "clear on held-out samples (accuracy, f1_score, precision, recall, specificity).",
-        constants.STATISTICS,
-    ),
-)
-
-
-def subset_assets(subset: str) -> tuple[AssetSpec, ...]:
-    """The assets of one subset's copy: keys and file names that show the subset, e.g.
-    `statistics_hollstein` -> `Hollstein_k_fold_summary.json`."""
-    return tuple(
-        AssetSpec(
-            f"{spec.key}_{subset.lower()}",
-            f"{subset}_{spec.filename}",
-            f"{spec.title} ({subset} copy)",
-            spec.media_type,
-            spec.roles,
-            f"{spec.description} From the copy in the archive's {subset}/ folder, unchanged.",
-            spec.source,
-        )
-        for spec in _PER_COPY
-    )
-
-
-def asset_specs(subsets: Sequence[str]) -> tuple[AssetSpec, ...]:
-    """Every asset of an item whose product is in `subsets`."""
-    return ASSETS + tuple(spec for subset in subsets for spec in subset_assets(subset))
-
-
-ASSET_BY_KEY = {a.key: a for a in ASSETS}
-# Every asset any item can have, for the collection's item_assets.
-ALL_ASSETS = asset_specs(constants.SUBSETS)
-
 
 LABEL_DESCRIPTION = (
     "Reference cloud mask made by ALCD (Active Learning for Cloud Detection): an operator "
@@ -221,6 +85,10 @@ def create_item(outputs: SceneOutputs, asset_hrefs: dict[str, str]) -> pystac.It
             _add_asset(item, spec, asset_hrefs[spec.key], outputs)
     _add_item_links(item, scene)
     return item
+
+
+def geojson_bbox(geometry: dict[str, Any]) -> list[float]:
+    return [round(v, COORD_DECIMALS) for v in shapely.geometry.shape(geometry).bounds]
 
 
 def _apply_projection(item: pystac.Item, grid: Grid) -> None:

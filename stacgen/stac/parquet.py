@@ -31,8 +31,8 @@ import stac_geoparquet.arrow
 
 from stacgen import constants
 from stacgen.fileutil import digests, sha256_multihash
+from stacgen.layout.media import PARQUET
 from stacgen.stac.links import map_hrefs
-from stacgen.stac.media import PARQUET
 
 log = logging.getLogger(__name__)
 

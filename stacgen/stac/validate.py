@@ -29,9 +29,9 @@ from referencing import Registry, Resource
 from referencing.exceptions import Unresolvable
 from referencing.jsonschema import DRAFT7
 
-from stacgen.assemble.cog import cog_problems
 from stacgen.errors import Problem
 from stacgen.fileutil import JsonFileError, digests, read_json_object
+from stacgen.raster.cog import cog_problems
 from stacgen.stac import links
 from stacgen.stac.links import links_of, published_root
 

@@ -40,9 +40,9 @@ import shapely
 from affine import Affine
 
 from stacgen import constants
-from stacgen.assemble.cog import png_bytes
 from stacgen.constants import SceneFolder
 from stacgen.fileutil import atomic_open
+from stacgen.raster.png import png_bytes
 from stacgen.source.naming import (
     Tile,
     compact_product_name,

@@ -25,10 +25,11 @@ from affine import Affine
 from click.testing import CliRunner
 
 from stacgen import constants
-from stacgen.assemble import pipeline, process, staging, state, workers
+from stacgen.assemble import pipeline, process, staging, workers
 from stacgen.assemble.pipeline import BuildError, BuildOptions, build
 from stacgen.cli import main
 from stacgen.errors import OutputError
+from stacgen.layout.catalog import STATE_FILE
 from stacgen.source import naming
 from stacgen.source.archive import ArchiveError
 from stacgen.source.scene import Scene, scene_folders
@@ -114,7 +115,7 @@ def test_an_empty_folder_and_a_catalog_of_ours_are_replaced(tmp_path: Path) -> N
     out = tmp_path / "out"
     out.mkdir()
     build(_options(top, out, tmp_path / "c"))
-    assert (out / state.STATE_FILE).is_file()
+    assert (out / STATE_FILE).is_file()
     report = build(_options(top, out, tmp_path / "c", force=True))
     assert report.built == report.items
     # The repository's catalog/ folder holds only the README a build writes there.
@@ -122,7 +123,7 @@ def test_an_empty_folder_and_a_catalog_of_ours_are_replaced(tmp_path: Path) -> N
     readme_only.mkdir()
     (readme_only / "README.md").write_text(pipeline.catalog_readme())
     build(_options(top, readme_only, tmp_path / "c"))
-    assert (readme_only / state.STATE_FILE).is_file()
+    assert (readme_only / STATE_FILE).is_file()
 
 
 # --- 2. --skip-bad-scenes leaves nothing of a skipped scene --------------------------------------
@@ -139,7 +140,7 @@ def test_a_skipped_scene_leaves_nothing_and_is_tried_again(
     assert len(report.skipped) == 1
     assert str(shp) in report.skipped[0]
     assert not (out / COLL / bad.name).exists(), "no folder of the skipped scene"
-    saved = json.loads((out / state.STATE_FILE).read_text())
+    saved = json.loads((out / STATE_FILE).read_text())
     assert bad.name not in saved["items"]
     assert not any(name.startswith(f"{COLL}/{bad.name}/") for name in saved["files"])
     assert validate_catalog(out, schemas) == []

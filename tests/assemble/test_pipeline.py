@@ -18,8 +18,9 @@ import rasterio
 from rio_cogeo.cogeo import cog_validate
 
 from stacgen import constants
-from stacgen.assemble import pipeline, state, workers
+from stacgen.assemble import pipeline, workers
 from stacgen.assemble.pipeline import BuildError, BuildOptions, build
+from stacgen.layout.catalog import STATE_FILE
 from stacgen.source.archive import ArchiveError, extracted
 from stacgen.source.scene import Scene, scene_folders
 from stacgen.testing import synthetic
@@ -76,7 +77,7 @@ def _snapshot(folder: Path) -> dict[str, bytes]:
 def _published(folder: Path) -> dict[str, bytes]:
     """The snapshot without the build's own state file (it names the archive's checksum)."""
     files = _snapshot(folder)
-    del files[state.STATE_FILE]
+    del files[STATE_FILE]
     return files
 
 

@@ -8,7 +8,8 @@ import shutil
 from pathlib import Path
 
 from stacgen import constants
-from stacgen.assemble import staging, state
+from stacgen.assemble import staging
+from stacgen.layout.catalog import STATE_FILE
 
 
 def test_staging_sits_beside_out_and_is_made_afresh(tmp_path: Path) -> None:
@@ -31,7 +32,7 @@ def _item_id(catalog: Path) -> str:
 def test_reuse_links_an_intact_item_folder(built_catalog: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     shutil.copytree(built_catalog, out)
-    files = json.loads((out / state.STATE_FILE).read_text())["files"]
+    files = json.loads((out / STATE_FILE).read_text())["files"]
     item_id = _item_id(out)
     new = tmp_path / "new"
     item = staging.reuse_item(out, new, item_id, files)
@@ -47,7 +48,7 @@ def test_reuse_links_an_intact_item_folder(built_catalog: Path, tmp_path: Path) 
 def test_reuse_refuses_a_changed_item_folder(built_catalog: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     shutil.copytree(built_catalog, out)
-    files = json.loads((out / state.STATE_FILE).read_text())["files"]
+    files = json.loads((out / STATE_FILE).read_text())["files"]
     item_id = _item_id(out)
     with (out / constants.COLLECTION_ID / item_id / "classification.tif").open("ab") as fh:
         fh.write(b"x")

@@ -22,10 +22,10 @@ import stac_geoparquet.arrow
 
 from stacgen import constants
 from stacgen.assemble.pipeline import BuildOptions, build
+from stacgen.layout import labels
 from stacgen.source import naming
 from stacgen.source.naming import parse_product_name
 from stacgen.stac import collection as stac_collection
-from stacgen.stac import items as stac_items
 
 COLL = constants.COLLECTION_ID
 GOLDEN = Path(__file__).parent / "golden"
@@ -253,7 +253,7 @@ def test_identity_links_and_parameters(built_catalog: Path, archive_top: Path) -
         assert source[0]["type"] == "application/geo+json"
         assert props["sci:doi"] == constants.DOI
         assert set(item["assets"]) == {
-            spec.key for spec in stac_items.asset_specs(props["alcd:subsets"])
+            spec.key for spec in labels.asset_specs(props["alcd:subsets"])
         }
         for asset in item["assets"].values():
             assert asset["title"]
@@ -278,7 +278,7 @@ def test_collection_summaries_and_item_assets(built_catalog: Path) -> None:
     items = _items(built_catalog)
     clouds = [i["properties"]["eo:cloud_cover"] for i in items]
     assert coll["summaries"]["eo:cloud_cover"] == {"minimum": min(clouds), "maximum": max(clouds)}
-    assert set(coll["item_assets"]) == {spec.key for spec in stac_items.ALL_ASSETS}
+    assert set(coll["item_assets"]) == {spec.key for spec in labels.ALL_ASSETS}
     assert coll["license"] == "other"  # no Zenodo record was saved for this build
     assert coll["assets"]["items"]["roles"] == ["stac-items"]
     start = min(i["properties"]["datetime"] for i in items)

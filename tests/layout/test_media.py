@@ -1,4 +1,4 @@
-"""The media types pystac lacks (stacgen.stac.media), against the IANA registry's names, and where
+"""The media types pystac lacks (stacgen.layout.media), against the IANA registry's names, and where
 the build writes them: on files that are what the type says (zip and Parquet magic numbers)."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Any
 import pystac
 
 from stacgen import constants
-from stacgen.stac.media import PARQUET, ZIP
+from stacgen.layout.media import PARQUET, ZIP
 
 # IANA media types registry: application/zip (2012); application/vnd.apache.parquet (2024).
 IANA_ZIP = "application/zip"
