@@ -5,14 +5,30 @@ application on uvicorn.
     api.py       stac-fastapi's StacApi, its extensions declared once, for either backend
     embedded.py  the default backend: the items in memory, CQL2 by `cql2`
     pgstac.py    the --pgstac backend: stac-fastapi-pgstac over PostgreSQL
-    catalog.py   the catalog read into memory, hrefs rebased, reloaded after a rebuild
-    filters.py   CQL2 filters bounded and checked against the queryables (both backends)
-    search.py    GET and POST searches as one plain form
+    catalog.py   the catalog read into memory, reloaded (whole) after a rebuild
+    search.py    GET, POST and /collections/{id}/items as one checked search (both backends)
+    filters.py   CQL2 filters bounded and checked against the queryables, literals too
+    query.py     the query extension as CQL2
+    fields.py    the fields extension
+    guard.py     CORS, methods, hostile paths and bodies
+    protocol.py  uvicorn's HTTP protocol with the request head bounded (431)
+    static.py    the files, with ranges, gzip and one open handle each
     server.py    uvicorn in a thread (`serve`) or until Ctrl-C (`run_forever`)
 """
 
-from stacgen.serve.app import BROWSER_HINT, find_browser
-from stacgen.serve.server import (
+import logging
+
+
+def _not_default_values(record: logging.LogRecord) -> bool:
+    return not str(record.msg).startswith("Using default values for")
+
+
+# stac-fastapi warns when its module-level settings are made (on import) that they hold its
+# default title: the API's own settings, in api.py, hold stacgen's. Before the first import.
+logging.getLogger("stac_fastapi.types.config").addFilter(_not_default_values)
+
+from stacgen.serve.app import BROWSER_HINT, find_browser  # noqa: E402
+from stacgen.serve.server import (  # noqa: E402
     DEFAULT_HOST,
     DEFAULT_PORT,
     ServeError,

@@ -140,8 +140,7 @@ def make_site(site: Site, api: FastAPI, default_host: str) -> Guard:
     )
 
     async def dispatch(scope: Scope, receive: Receive, send: Send) -> None:
-        # The API app also gets the lifespan events: the pgstac backend opens its pool there.
-        to_api = scope["type"] == "lifespan" or scope.get("path", "").startswith(f"{API_PREFIX}/")
+        to_api = scope.get("path", "").startswith(f"{API_PREFIX}/")
         await (api if to_api else files)(scope, receive, send)
 
     return Guard(dispatch, default_host)

@@ -13,6 +13,7 @@ import contextlib
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -20,15 +21,14 @@ from pathlib import Path
 from typing import Any, Final, TypeVar
 from urllib.parse import unquote
 
-__all__ = ["map_hrefs", "published_root", "rebase"]  # re-exported for the serve modules
-
 import shapely
 import shapely.geometry
 
 from stacgen.errors import StacgenError
 from stacgen.fileutil import JsonFileError, read_json_object
 from stacgen.layout.catalog import STATE_FILE
-from stacgen.stac.links import links_of, map_hrefs, published_root, rebase
+from stacgen.stac.links import links_of, published_root
+from stacgen.stac.queryables import PropertyTypes
 from stacgen.stac.reader import CatalogReadError, read_catalog
 
 log = logging.getLogger(__name__)
@@ -38,6 +38,10 @@ INTERNAL: Final = "http://stacgen.invalid/"
 # Above this many items the embedded backend refuses to start: at about 30 KB of Python objects
 # an item, the index would take several GiB (see bench/serve.py); serve with --pgstac instead.
 MAX_ITEMS: Final = 50_000
+# Seconds between reload attempts while swaps keep spoiling them (each reads every item), and
+# how long a folder must have stood still before it is read.
+RETRY_AFTER: Final = 0.2
+QUIET: Final = 0.05
 
 
 T = TypeVar("T")
@@ -81,6 +85,14 @@ class StacIndex:
 
     def item(self, collection: str, item_id: str) -> IndexedItem | None:
         return self.by_key.get((collection, item_id))
+
+    @property
+    def property_types(self) -> PropertyTypes:
+        """What the items' properties hold (their queryables' types and definitions)."""
+        return self.memo(
+            "property types",
+            lambda i: PropertyTypes(it.data.get("properties", {}) for it in i.items),
+        )
 
     @property
     def title(self) -> str:
@@ -156,25 +168,38 @@ def instant(text: str | None) -> datetime | None:
 
 
 # --- following rebuilds ------------------------------------------------------------------------
-def _signature(directory: Path) -> tuple[tuple[int, int, int], ...]:
-    """What changes when a build swaps in a new catalog: catalog.json's and the state file's
-    inode, size and mtime (the swap renames a whole new folder into place)."""
+Signature = tuple[tuple[int, int, int], ...]
+
+
+def _signature(directory: Path) -> Signature:
+    """What changes when a build swaps in a new catalog: the folder's inode and change time
+    (a rename sets it), catalog.json's and the state file's inode, size and mtime."""
     marks = []
-    for name in ("catalog.json", STATE_FILE):
+    for path in (directory, directory / "catalog.json", directory / STATE_FILE):
         try:
-            st = os.stat(directory / name)
+            st = os.stat(path)
         except OSError:
             marks.append((0, 0, 0))
             continue
-        marks.append((st.st_ino, st.st_size, st.st_mtime_ns))
+        changed = st.st_ctime_ns if path == directory else st.st_mtime_ns
+        marks.append((st.st_ino, st.st_size if path != directory else 0, changed))
     return tuple(marks)
+
+
+def _age(signature: Signature) -> float:
+    """Seconds since the folder was last renamed (or changed)."""
+    return (time.time_ns() - signature[0][2]) / 1e9
 
 
 class LiveIndex:
     """The index of a catalog folder, read again when a rebuild has replaced the catalog.
 
-    `current()` costs two stat() calls; a failed reload (a half-written catalog by hand) keeps
-    answering from the previous index and logs why.
+    `current()` costs three stat() calls. An index is kept only if the folder was the same
+    folder, unchanged, from before reading it to after, and had been so for QUIET seconds before
+    (a timestamp may be as coarse as a clock tick): a swap in the middle, even one swapped back,
+    would otherwise give an index of two catalogs. Until a reload succeeds (the swaps stop, the
+    catalog is whole again) the previous index answers; one request reloads at a time, the
+    others answer from the previous index meanwhile.
     """
 
     def __init__(self, directory: Path) -> None:
@@ -182,17 +207,37 @@ class LiveIndex:
         self._lock = threading.Lock()
         self._signature = _signature(directory)
         self._index = load_index(directory)
+        self._retry_at = 0.0  # after a read that a swap spoilt: not again before this
 
     def current(self) -> StacIndex:
-        now = _signature(self.directory)
-        if now == self._signature:
-            return self._index
-        with self._lock:
+        index, now = self._index, _signature(self.directory)
+        if now == self._signature or time.monotonic() < self._retry_at:
+            return index
+        if not self._lock.acquire(blocking=False):
+            return index
+        try:
             if now != self._signature:
-                try:
-                    self._index = load_index(self.directory)
-                    log.info("catalog in %s changed: reloaded", self.directory)
-                except CatalogError as err:
-                    log.warning("catalog changed but cannot be read (%s): keeping the old", err)
-                self._signature = now
+                self._reload(now)
+        finally:
+            self._lock.release()
         return self._index
+
+    def _reload(self, before: Signature) -> None:
+        if _age(before) < QUIET:  # just swapped: let a second swap show itself first
+            time.sleep(QUIET - max(_age(before), 0.0))
+            if _signature(self.directory) != before:
+                self._retry_at = time.monotonic() + RETRY_AFTER
+                return
+        try:
+            index = load_index(self.directory)
+        except CatalogError as err:
+            if _signature(self.directory) == before:  # a catalog broken for good: say it once
+                log.warning("catalog changed but cannot be read (%s): keeping the old", err)
+                self._signature = before
+            return
+        if _signature(self.directory) != before:
+            log.info("catalog in %s changed while being read: kept the previous", self.directory)
+            self._retry_at = time.monotonic() + RETRY_AFTER
+            return
+        self._index, self._signature = index, before
+        log.info("catalog in %s changed: reloaded", self.directory)

@@ -1,9 +1,10 @@
 """The ASGI middleware in front of everything: CORS, methods, hostile paths and bodies.
 
 It answers before any route or parser runs: an unknown method is a 405 with `Allow`, a path
-component over 255 bytes or a JSON body nested deeper than MAX_BODY_DEPTH is a 400 with a JSON
-reason (a deep body would otherwise exhaust the JSON parser's recursion), an oversized body a
-413. The Host header is used for the URLs in answers only when it is a host name.
+over 4096 bytes a 414, a path component over 255 bytes or a JSON body nested deeper than
+MAX_BODY_DEPTH is a 400 with a JSON reason (a deep body would otherwise exhaust the JSON
+parser's recursion), an oversized body a 413. The Host header is used for the URLs in answers
+only when it is a host name.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 MAX_COMPONENT: Final = 255  # bytes, as a file name
+MAX_PATH: Final = 4096  # bytes, as PATH_MAX: no file of the folder has a longer path
 MAX_BODY: Final = 1024 * 1024
 MAX_BODY_DEPTH: Final = 64
 READ_METHODS: Final = ("GET", "HEAD", "OPTIONS")
@@ -43,7 +45,12 @@ def json_nesting(body: bytes) -> int:
 
 
 async def _send_json(send: Send, status: int, description: str, **headers: str) -> None:
-    code = {400: "BadRequest", 405: "MethodNotAllowed", 413: "PayloadTooLarge"}[status]
+    code = {
+        400: "BadRequest",
+        405: "MethodNotAllowed",
+        413: "PayloadTooLarge",
+        414: "URITooLong",
+    }[status]
     body = json.dumps({"code": code, "description": description}).encode()
     raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     raw += [(k.lower().encode(), v.encode()) for k, v in headers.items()]
@@ -76,6 +83,9 @@ class Guard:
             return
         path, method = scope["path"], scope["method"]
         raw_path: bytes = scope.get("raw_path") or path.encode()
+        if len(raw_path) > MAX_PATH:
+            await _send_json(send, 414, f"the path is over {MAX_PATH} bytes")
+            return
         if any(len(part) > MAX_COMPONENT for part in raw_path.split(b"/")):
             await _send_json(send, 400, f"a path component is over {MAX_COMPONENT} bytes")
             return

@@ -2,8 +2,10 @@
 `run_forever` (for `stacgen serve`, until Ctrl-C or SIGTERM).
 
 The listening socket is bound here before uvicorn starts, so a taken port is a ServeError at
-once and port 0 picks a free one. Everything runs in this process: stopping the server stops
-all of it.
+once and port 0 picks a free one. A backend that connects somewhere (pgstac) does it in the
+server's event loop before uvicorn starts, so that a refusal is the ServeError's one line, not
+uvicorn's lifespan traceback. Everything runs in this process: stopping the server stops all of
+it.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import logging
 import signal
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -25,7 +27,8 @@ from fastapi import FastAPI
 from stacgen import config
 from stacgen.errors import StacgenError
 from stacgen.serve.app import BROWSER_HINT, Site, find_browser, make_site
-from stacgen.serve.catalog import CatalogError, LiveIndex, read_json
+from stacgen.serve.catalog import LiveIndex, read_json
+from stacgen.serve.protocol import BoundedHttpToolsProtocol
 from stacgen.stac.links import published_root
 
 log = logging.getLogger(__name__)
@@ -40,6 +43,19 @@ class ServeError(StacgenError):
     """The server cannot start: one line naming the file or address and the problem."""
 
 
+async def _nothing() -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class Backend:
+    """The STAC API application, and what opens and closes what it connects to."""
+
+    app: FastAPI
+    start: Callable[[], Awaitable[None]] = _nothing
+    stop: Callable[[], Awaitable[None]] = _nothing
+
+
 @dataclass(frozen=True)
 class ServeUrls:
     root: str  # the catalog folder
@@ -52,23 +68,44 @@ class Server:
     """A running `serve`: its URLs, and `stop()` (also on leaving a `with` block)."""
 
     def __init__(
-        self, server: uvicorn.Server, sock: socket.socket, urls: ServeUrls, backend: str
+        self,
+        server: uvicorn.Server,
+        sock: socket.socket,
+        urls: ServeUrls,
+        backend: str,
+        hooks: Backend | None = None,
     ) -> None:
         self._server = server
         self.backend = backend  # "embedded" or "pgstac"
+        self._hooks = hooks or Backend(FastAPI())
         self._sock = sock
         self.port: int = sock.getsockname()[1]
         self.urls = urls
+        self._refusal: str | None = None
         self._thread = threading.Thread(target=self._run, name="stacgen-serve", daemon=True)
         self._thread.start()
         while not server.started and self._thread.is_alive():
             self._thread.join(0.02)
         if not server.started:
             sock.close()
-            raise ServeError(f"the server at {urls.root} did not start (see the log)")
+            self._thread.join()
+            raise ServeError(
+                self._refusal or f"the server at {urls.root} did not start (see the log)"
+            )
 
     def _run(self) -> None:
-        asyncio.run(self._server.serve(sockets=[self._sock]))
+        asyncio.run(self._main())
+
+    async def _main(self) -> None:
+        try:
+            await self._hooks.start()
+        except StacgenError as err:
+            self._refusal = str(err)
+            return
+        try:
+            await self._server.serve(sockets=[self._sock])
+        finally:
+            await self._hooks.stop()
 
     def stop(self) -> None:
         """Stop listening, close every open connection, and wait for the server thread."""
@@ -110,22 +147,23 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _embedded(directory: Path) -> tuple[FastAPI, Site]:
+def _embedded(directory: Path) -> tuple[Backend, Site]:
     from stacgen.serve.embedded import embedded_api
 
     live = LiveIndex(directory)
     site = Site(directory, None, lambda: live.current().title, lambda: live.current().published)
-    return embedded_api(live), site
+    return Backend(embedded_api(live)), site
 
 
-def _pgstac(directory: Path, dsn: str) -> tuple[FastAPI, Site]:
-    from stacgen.serve.pgstac import pgstac_api
+def _pgstac(directory: Path, dsn: str) -> tuple[Backend, Site]:
+    from stacgen.serve.pgstac import pgstac_backend
 
     catalog = read_json(directory / "catalog.json")
     published = published_root(catalog)
     title = str(catalog.get("title") or catalog.get("id") or "stacgen")
     site = Site(directory, None, lambda: title, lambda: published)
-    return pgstac_api(dsn, published), site
+    backend = pgstac_backend(dsn, published)
+    return Backend(backend.app, backend.start, backend.stop), site
 
 
 def serve(
@@ -145,8 +183,8 @@ def serve(
     """
     directory = Path(directory).resolve()
     try:
-        api, site = _pgstac(directory, pgstac) if pgstac else _embedded(directory)
-    except (CatalogError, ValueError) as err:  # ValueError: a --pgstac DSN that is not one
+        backend, site = _pgstac(directory, pgstac) if pgstac else _embedded(directory)
+    except StacgenError as err:  # an unreadable catalog, a --pgstac DSN that is not one
         raise ServeError(str(err)) from err
     browser = find_browser(browser_dir)
     if browser is None:
@@ -155,12 +193,14 @@ def serve(
     sock = _bind(host, port)
     shown = f"{_display_host(host)}:{sock.getsockname()[1]}"
     config = uvicorn.Config(
-        make_site(site, api, shown),
+        make_site(site, backend.app, shown),
         log_level="warning",
-        http="httptools",  # several times h11's speed; a method no HTTP parser knows is a 400
+        # httptools: several times h11's speed; a method no HTTP parser knows is a 400. Bounded:
+        # a request head over protocol.MAX_HEAD bytes or MAX_HEADERS headers is a 431.
+        http=BoundedHttpToolsProtocol,
         ws="none",  # no websockets: and importing them warns (websockets.legacy deprecated)
         access_log=False,
-        lifespan="on",
+        lifespan="off",  # a backend's connections are opened before uvicorn starts (Server)
         timeout_keep_alive=60,
         timeout_graceful_shutdown=5,
         backlog=BACKLOG,
@@ -171,7 +211,8 @@ def serve(
         root, f"{root}catalog.json", f"{root}api/", f"{root}browser/" if browser else None
     )
     log.info("serving %s at %s (API %s)", directory, root, urls.api)
-    return Server(uvicorn.Server(config), sock, urls, "pgstac" if pgstac else "embedded")
+    kind = "pgstac" if pgstac else "embedded"
+    return Server(uvicorn.Server(config), sock, urls, kind, backend)
 
 
 def run_forever(

@@ -8,7 +8,6 @@ swapping the folder mid-request cannot produce a truncated answer.
 from __future__ import annotations
 
 import gzip
-import json
 import mimetypes
 import os
 import re
@@ -26,7 +25,7 @@ from starlette.responses import Response, StreamingResponse
 
 from stacgen.errors import StacgenError
 from stacgen.layout.media import PARQUET, ZIP
-from stacgen.stac.links import rebase
+from stacgen.stac.links import rebase_json
 
 COG: Final = str(pystac.MediaType.COG)
 MEDIA_TYPES: Final = {
@@ -74,7 +73,11 @@ def safe_path(root: Path, url_path: str) -> Path | None:
         if part.startswith(".") or any(c in part for c in "/\\\0"):
             return None
         parts.append(part)
-    target = root.joinpath(*parts).resolve()
+    target = root.joinpath(*parts)
+    try:
+        target = target.resolve()
+    except (OSError, RuntimeError):  # a symbolic link loop (RuntimeError before Python 3.13):
+        return target  # no file to open there, a 404
     return target if target.is_relative_to(root) else None
 
 
@@ -151,7 +154,7 @@ def _open(target: Path) -> tuple[IO[bytes], Path] | None:
     for path in (target, target / "index.html"):
         try:
             handle = path.open("rb")
-        except (FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError):
+        except OSError:  # missing, a folder, not readable, a link loop, a name too long
             continue
         if os.path.isdir(path):  # pragma: no cover - open() refuses folders on Linux
             handle.close()
@@ -178,18 +181,9 @@ async def file_response(
         with handle:
             body = handle.read()
         if published and path.suffix == ".json":
-            body = _rebased(body, published, str(request.base_url))
+            body = rebase_json(body, [published], str(request.base_url))
         return bytes_response(request, body, kind, compress)
     return _streamed(request, handle, stat.st_size, stat.st_mtime, kind)
-
-
-def _rebased(raw: bytes, published: str, base: str) -> bytes:
-    try:
-        doc = json.loads(raw)
-    except ValueError:
-        return raw
-    moved = rebase(doc, published, base)
-    return json.dumps(moved, indent=2, ensure_ascii=False).encode("utf-8")
 
 
 def _streamed(request: Request, handle: IO[bytes], size: int, mtime: float, kind: str) -> Response:

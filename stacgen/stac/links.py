@@ -5,8 +5,11 @@ The one home of these rules for every reader of a catalog: validation, serving, 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
-from typing import Any, TypeVar
+import functools
+import json
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, Final, TypeVar
 from urllib.parse import urlsplit
 
 WALK_RELS = frozenset({"child", "item"})
@@ -75,6 +78,49 @@ def map_hrefs(value: Any, change: Callable[[str], str]) -> Any:
     return value
 
 
-def rebase(value: Any, old: str, new: str) -> Any:
-    """A copy of a JSON value whose hrefs under the prefix `old` are moved under `new`."""
-    return map_hrefs(value, lambda h: new + h[len(old) :] if h.startswith(old) else h)
+def rebase_json(raw: bytes, olds: Sequence[str], new: str) -> bytes:
+    """A JSON text whose hrefs (the strings under an `href` key, at any depth) under one of the
+    prefixes `olds` (the longest that fits) are moved under `new`: the one rule for answering a
+    catalog's hrefs under another root (this server's URL, a published root). The text is not
+    parsed, only each place a prefix starts is looked at (a search page is answered in a tenth
+    of a millisecond), and all but the moved prefixes is kept byte for byte."""
+    forms = _json_forms(tuple(old for old in olds if old))
+    starts = sorted(
+        (start, -len(form), form) for form in forms for start in _occurrences(raw, form)
+    )
+    if not starts:
+        return raw  # nothing to move (the usual case for a relative catalog's files)
+    replacement, pieces, done = _json_text(new), [], 0
+    for start, _, form in starts:
+        if start >= done and _starts_an_href(raw, start):
+            pieces += [raw[done:start], replacement]
+            done = start + len(form)
+    return b"".join([*pieces, raw[done:]])
+
+
+@functools.lru_cache(maxsize=16)
+def _json_forms(prefixes: tuple[str, ...]) -> tuple[bytes, ...]:
+    """Each prefix as a JSON text may write it (characters escaped or not)."""
+    forms = {form for old in prefixes for form in (_json_text(old), _json_text(old, True))}
+    return tuple(sorted(forms, key=len, reverse=True))
+
+
+def _json_text(text: str, ascii_only: bool = False) -> bytes:
+    return json.dumps(text, ensure_ascii=ascii_only)[1:-1].encode()
+
+
+def _occurrences(raw: bytes, form: bytes) -> Iterator[int]:
+    start = raw.find(form)
+    while start >= 0:
+        yield start
+        start = raw.find(form, start + 1)
+
+
+_HREF_KEY: Final = re.compile(rb'(?<!\\)"href"\s*:\s*"\Z')
+
+
+def _starts_an_href(raw: bytes, start: int) -> bool:
+    """Whether a JSON string value starts at `start` (a quote before it) and is an `href`
+    member's: `"href"`, then `:`, before that quote, the key's own quote not escaped (so not
+    inside another string)."""
+    return _HREF_KEY.search(raw[max(start - 32, 0) : start]) is not None

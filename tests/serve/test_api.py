@@ -6,7 +6,10 @@ not read from the code."""
 from __future__ import annotations
 
 import re
+import warnings
+from pathlib import Path
 from typing import Any
+from urllib.parse import urljoin
 
 import pytest
 import requests
@@ -15,6 +18,8 @@ from pystac_client.conformance import ConformanceClasses
 
 from stacgen import constants
 from stacgen.serve import Server
+from tests.catalogs import FixtureCatalog
+from tests.serve_subprocess import stacgen_serve
 
 pytestmark = pytest.mark.timeout(120)
 TIMEOUT = 10
@@ -28,6 +33,10 @@ REQUIRED = {
     f"{STAC_API}/item-search",
     f"{STAC_API}/item-search#fields",
     f"{STAC_API}/item-search#query",
+    f"{STAC_API}/item-search#sort",  # what pystac-client looks for (v1.0.*)
+    f"{STAC_API}/ogcapi-features#sort",  # /collections/{id}/items takes sortby too
+    f"{STAC_API}/ogcapi-features#fields",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/features-filter",
     f"{FEATURES}/core",
     f"{FEATURES}/geojson",
     f"{FEATURES}/oas30",
@@ -35,6 +44,11 @@ REQUIRED = {
     f"{CQL2}/basic-cql2",
     f"{CQL2}/cql2-text",
     f"{CQL2}/cql2-json",
+    f"{CQL2}/advanced-comparison-operators",
+    f"{CQL2}/basic-spatial-functions",
+    f"{CQL2}/spatial-functions",
+    f"{CQL2}/temporal-functions",
+    f"{CQL2}/array-functions",
 }
 # Extensions versioned on their own: any release of the extension's own specification.
 VERSIONED = {
@@ -72,9 +86,56 @@ def test_conformance_endpoint_agrees_with_the_landing_page(
 
 def test_api_declares_what_pystac_client_needs(api_server: Server) -> None:
     client = Client.open(api_server.urls.api, timeout=TIMEOUT)
-    for cls in ("CORE", "COLLECTIONS", "FEATURES", "ITEM_SEARCH", "FILTER", "QUERY"):
+    for cls in ("CORE", "COLLECTIONS", "FEATURES", "ITEM_SEARCH", "FILTER", "QUERY", "SORT"):
         assert client.conforms_to(ConformanceClasses[cls]), cls
+    assert client.conforms_to(ConformanceClasses.FIELDS)
     assert [c.id for c in client.get_collections()] == [constants.COLLECTION_ID]
+
+
+def test_sortby_through_pystac_client_warns_of_nothing(api_server: Server) -> None:
+    client = Client.open(api_server.urls.api, timeout=TIMEOUT)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # DoesNotConformTo is a warning: it would raise here
+        found = client.search(sortby="-eo:cloud_cover", max_items=3).item_collection()
+    covers = [i.properties["eo:cloud_cover"] for i in found]
+    assert covers == sorted(covers, reverse=True)
+    assert len(covers) == 3
+
+
+def test_collection_links_to_queryables_that_answer(api_server: Server) -> None:
+    collection = get(f"{api_server.urls.api}collections/{constants.COLLECTION_ID}").json()
+    link = next(lk for lk in collection["links"] if lk["rel"].endswith("/queryables"))
+    answer = get(link["href"])
+    assert answer.status_code == 200
+    assert "eo:cloud_cover" in answer.json()["properties"]
+
+
+def test_docs_page_needs_nothing_from_elsewhere(api_server: Server) -> None:
+    page = get(f"{api_server.urls.api}docs")
+    assert page.status_code == 200
+    sources = re.findall(r"""(?:src|href)=['"]([^'"]+)['"]""", page.text)
+    sources += re.findall(r"""url: ?['"]([^'"]+)['"]""", page.text)
+    assert any(s.endswith("swagger-ui-bundle.js") for s in sources), sources
+    for source in sources:
+        assert not source.startswith(("http:", "https:", "//")), source  # no CDN
+        asset = get(urljoin(api_server.urls.root, source))
+        assert asset.status_code == 200, source
+    bundle = next(s for s in sources if s.endswith("swagger-ui-bundle.js"))
+    assert "SwaggerUIBundle" in get(urljoin(api_server.urls.root, bundle)).text
+
+
+def test_the_log_holds_no_warning_at_start_and_no_trace_after_a_400(
+    serve_catalog: FixtureCatalog, tmp_path: Path
+) -> None:
+    log = tmp_path / "serve.log"
+    with stacgen_serve(serve_catalog.root, log=log) as url:
+        assert get(f"{url}/api/search?sortby=no:such").status_code == 400
+        assert get(f"{url}/api/collections/nope").status_code == 404
+        assert get(f"{url}/api/search?bbox=0,0,1,1000").status_code == 400
+    text = log.read_text()
+    assert "Using default values" not in text
+    assert "NoneType" not in text
+    assert "Traceback" not in text
 
 
 def link(landing: dict[str, Any], rel: str) -> dict[str, Any]:

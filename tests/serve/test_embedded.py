@@ -111,16 +111,41 @@ def test_queryables_describe_every_property_alike(
         for name, kinds in json_types(serve_catalog).items()
         if len(kinds) == 1 and "object" not in kinds
     }
-    expected.update(
-        datetime="date-time",
-        id="string",
-        collection="string",
-        geometry="https://geojson.org/schema/Geometry.json",
-    )
+    # STAC's common metadata fields (stac-spec commons/common-metadata.md) are queryable
+    # whether or not an item holds them; what the items hold says the type otherwise.
+    common = {
+        **dict.fromkeys(["title", "description", "license", "platform", "mission"], "string"),
+        **dict.fromkeys(["constellation"], "string"),
+        **dict.fromkeys(["created", "updated", "start_datetime", "end_datetime"], "date-time"),
+        "instruments": "array of string",
+        "gsd": "number",
+    }
+    expected = {**common, **expected}
+    expected.update(datetime="date-time", id="string", collection="string", geometry="geometry-any")
     assert expected["alcd:subsets"] == "array of string"
     assert expected["alcd:site"] == "string"
     assert expected["eo:cloud_cover"] == "number"
     assert got == expected
+    assert answer.json()["additionalProperties"] is False  # other names are refused
+
+
+def test_queryables_offer_the_values_and_ranges_there_are(
+    api_server: Server, serve_catalog: FixtureCatalog
+) -> None:
+    """STAC Browser offers a choice for a property with an `enum`: the values the items hold;
+    the covers are percentages of the valid pixels."""
+    items = [serve_catalog.item(i)["properties"] for i in serve_catalog.item_ids()]
+    for path in ("queryables", f"collections/{constants.COLLECTION_ID}/queryables"):
+        answer = requests.get(f"{api_server.urls.api}{path}", timeout=TIMEOUT)
+        assert answer.status_code == 200, (path, answer.text)
+        assert answer.headers["Content-Type"].startswith("application/schema+json")
+        specs = answer.json()["properties"]
+        for name in ("ml-aoi:split", "alcd:site", "platform"):
+            assert specs[name]["enum"] == sorted({p[name] for p in items}), name
+        for name in ("eo:cloud_cover", "eo:snow_cover", "alcd:shadow_cover", "alcd:water_cover"):
+            assert (specs[name]["minimum"], specs[name]["maximum"]) == (0, 100), name
+            assert all(0 <= p[name] <= 100 for p in items)
+        assert "$ref" not in json.dumps(specs["geometry"])  # nothing to fetch from elsewhere
 
 
 @pytest.mark.parametrize(

@@ -1,61 +1,137 @@
-"""The --pgstac backend (stacgen.serve.pgstac): the DSN read into stac-fastapi-pgstac's settings,
-the DSNs it refuses in one line, and a database loaded from the catalog served with every asset
-under this server's URL. (The searches themselves run on both backends in test_app.py,
-test_api.py and test_embedded.py.)"""
+"""The --pgstac backend (stacgen.serve.pgstac): the DSN passed to asyncpg whole, the DSNs it
+refuses in one line, a start-up that refuses what it cannot serve (no server, TLS required of a
+server without it, a database without pgstac) in one line, and a database loaded from the
+catalog served with every asset under this server's URL. (The searches themselves run on both
+backends in test_app.py, test_api.py, test_embedded.py and
+test_parity.py.)"""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
+import psycopg
 import pytest
 import requests
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from stacgen.publish.pgstac import load
-from stacgen.serve import Server, serve
+from stacgen.serve import ServeError, Server, serve
 from stacgen.serve.catalog import INTERNAL
-from stacgen.serve.pgstac import postgres_settings
+from stacgen.serve.pgstac import CONNECT_TIMEOUT, PgstacError, database
+from stacgen.testing.pgcluster import free_port
 from tests.catalogs import FixtureCatalog
 
 pytestmark = pytest.mark.timeout(180)
 TIMEOUT = 10
 
 
+def query_of(url: str) -> dict[str, str]:
+    return {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
+
+
 @pytest.mark.parametrize(
-    ("dsn", "user", "password", "host", "port", "db"),
+    ("dsn", "expected"),
     [
         (
-            "postgresql://alice:s3cret@db.example.org:6543/stac",
-            "alice",
-            "s3cret",
-            "db.example.org",
-            6543,
-            "stac",
+            "postgresql://alice:s3cret@db.example.org:6543/stac?sslmode=require"
+            "&sslrootcert={CA}&options=-c%20statement_timeout%3D5000",
+            {
+                "user": "alice",
+                "password": "s3cret",
+                "host": "db.example.org",
+                "port": "6543",
+                "dbname": "stac",
+                "sslmode": "require",
+                "sslrootcert": "{CA}",
+                "options": "-c statement_timeout=5000",
+            },
         ),
-        ("host=10.0.0.5 port=5433 dbname=cat user=bob", "bob", "", "10.0.0.5", 5433, "cat"),
-        ("postgresql://", "postgres", "", "127.0.0.1", 5432, "postgres"),
+        (
+            "host=10.0.0.5 port=5433 dbname=cat user=bob application_name=x",
+            {
+                "host": "10.0.0.5",
+                "port": "5433",
+                "dbname": "cat",
+                "user": "bob",
+                "application_name": "x",
+            },
+        ),
     ],
 )
-def test_dsn_to_settings(dsn: str, user: str, password: str, host: str, port: int, db: str) -> None:
-    settings = postgres_settings(dsn)
-    assert (settings.pguser, settings.pgpassword, settings.pghost) == (user, password, host)
-    assert (settings.pgport, settings.pgdatabase) == (port, db)
+def test_every_setting_of_the_dsn_reaches_the_driver(
+    dsn: str, expected: dict[str, str], tmp_path: Path
+) -> None:
+    ca = tmp_path / "ca.pem"  # a file setting must name a file
+    ca.write_text("not checked before connecting\n")
+    db = database(dsn.replace("{CA}", str(ca)))
+    assert query_of(db.url) == {k: v.replace("{CA}", str(ca)) for k, v in expected.items()}
+    assert "s3cret" not in db.where
+    assert db.timeout == CONNECT_TIMEOUT
+
+
+def test_connect_timeout_is_the_wait_not_a_server_setting() -> None:
+    db = database("postgresql://u@h/d?connect_timeout=3")
+    assert db.timeout == 3
+    assert "connect_timeout" not in query_of(db.url)
 
 
 @pytest.mark.parametrize(
     ("dsn", "words"),
     [
-        ("host=/var/run/postgresql dbname=x", ["TCP host", "/var/run/postgresql"]),
         ("not a dsn at all", ["--pgstac", "not a PostgreSQL DSN"]),
+        ("postgresql://u@h:abc/d", ["--pgstac", "port 'abc' is not a port number"]),
+        ("host=h port=70000", ["port '70000'"]),
+        ("host=h keepalives=1", ["does not take ['keepalives']"]),
+        ("host=h connect_timeout=soon", ["connect_timeout 'soon' is not seconds"]),
     ],
 )
 def test_dsns_refused_in_one_line(dsn: str, words: list[str]) -> None:
-    with pytest.raises(ValueError, match="--pgstac") as caught:
-        postgres_settings(dsn)
+    with pytest.raises(PgstacError, match="--pgstac") as caught:
+        database(dsn)
     message = str(caught.value)
     assert "\n" not in message
     for word in words:
         assert word in message
+
+
+# --- start-up against a real server -----------------------------------------------------------
+def refusal(catalog: Path, dsn: str, tmp_path: Path) -> str:
+    """The one line `serve` refuses this DSN with, and how long it took."""
+    with pytest.raises(ServeError) as caught:
+        serve(catalog, "127.0.0.1", 0, browser_dir=tmp_path, pgstac=dsn).stop()
+    message = str(caught.value)
+    assert "\n" not in message
+    assert "Traceback" not in message
+    return message
+
+
+def test_sslmode_require_of_a_server_without_ssl_is_refused(
+    pgstac_dsn: str, serve_catalog: FixtureCatalog, tmp_path: Path
+) -> None:
+    message = refusal(serve_catalog.root, make_conninfo(pgstac_dsn, sslmode="require"), tmp_path)
+    assert message.startswith("--pgstac: cannot connect to ")
+    assert "SSL" in message
+
+
+def test_nothing_listening_is_refused_within_the_timeout(
+    serve_catalog: FixtureCatalog, tmp_path: Path
+) -> None:
+    dsn = f"postgresql://postgres@127.0.0.1:{free_port()}/x?connect_timeout=5"
+    started = time.monotonic()
+    message = refusal(serve_catalog.root, dsn, tmp_path)
+    assert time.monotonic() - started < 5 + 5  # the DSN's bound, and the start-up around it
+    assert message.startswith("--pgstac: cannot connect to postgres@127.0.0.1:")
+
+
+def test_a_database_without_pgstac_is_refused_at_start_up(
+    fresh_dsn: str, serve_catalog: FixtureCatalog, tmp_path: Path
+) -> None:
+    message = refusal(serve_catalog.root, fresh_dsn, tmp_path)
+    assert "holds no pgstac" in message
+    assert "stacgen pgstac load" in message
 
 
 @pytest.fixture(scope="module", name="pg_server")
@@ -64,8 +140,19 @@ def pg_server_fixture(
 ) -> Iterator[Server]:
     load(pgstac_dsn, serve_catalog.root, INTERNAL)
     browser = tmp_path_factory.mktemp("nb")
-    with serve(serve_catalog.root, "127.0.0.1", 0, browser_dir=browser, pgstac=pgstac_dsn) as s:
+    named = make_conninfo(pgstac_dsn, application_name="stacgen-test-dsn")
+    with serve(serve_catalog.root, "127.0.0.1", 0, browser_dir=browser, pgstac=named) as s:
         yield s
+
+
+def test_the_server_connects_with_the_dsns_own_settings(pg_server: Server, pgstac_dsn: str) -> None:
+    assert requests.get(f"{pg_server.urls.api}search", timeout=TIMEOUT).status_code == 200
+    dbname = conninfo_to_dict(pgstac_dsn)["dbname"]
+    with psycopg.connect(pgstac_dsn) as conn:
+        names = conn.execute(
+            "SELECT application_name FROM pg_stat_activity WHERE datname = %s", (dbname,)
+        ).fetchall()
+    assert ("stacgen-test-dsn",) in names
 
 
 def test_items_from_the_database_point_at_this_server(
@@ -73,8 +160,10 @@ def test_items_from_the_database_point_at_this_server(
 ) -> None:
     answer = requests.get(f"{pg_server.urls.api}search?limit=100", timeout=TIMEOUT)
     assert answer.status_code == 200, answer.text
-    features = answer.json()["features"]
+    body = answer.json()
+    features = body["features"]
     assert sorted(f["id"] for f in features) == serve_catalog.item_ids()
+    assert body["numberMatched"] == len(serve_catalog.item_ids())
     for feature in features:
         local = Path(serve_catalog.item_path(feature["id"])).parent / "classification.tif"
         href = feature["assets"]["classification"]["href"]

@@ -14,13 +14,15 @@ from stac_fastapi.api.models import create_post_request_model
 
 from stacgen.serve import Server
 from stacgen.serve.api import search_extensions
+from stacgen.serve.query import QueryError, query_filter
 from stacgen.serve.search import (
     DEFAULT_LIMIT,
     BadSearch,
     SearchParams,
     SortKey,
+    bbox_geometry,
     check_bbox,
-    check_query,
+    check_search,
     check_sort,
     fields_of_strings,
     from_get,
@@ -109,15 +111,57 @@ def test_bad_bbox(bbox: list[float]) -> None:
         check_bbox(bbox)
 
 
+@pytest.mark.parametrize(
+    ("bbox", "words"),
+    [
+        ([0, 0, 1, 91], "latitude 91 is outside -90..90"),
+        ([-181, 0, 1, 1], "longitude -181 is outside -180..180"),
+        ([0, 0, 5, 1, 1, 2], "lowest height is above its highest"),
+        (["a", 0, 1, 1], "is not 4 or 6 numbers"),
+    ],
+)
+def test_bbox_out_of_range_names_the_number(bbox: list[Any], words: str) -> None:
+    with pytest.raises(BadSearch, match=words):
+        check_bbox(bbox)
+
+
 def test_good_bbox_crossing_the_antimeridian() -> None:
     assert check_bbox([170, -10, -170, 10]) == [170.0, -10.0, -170.0, 10.0]
-    assert check_bbox(["1", "2", "0", "3", "4", "9"]) == [1.0, 2.0, 0.0, 3.0, 4.0, 9.0]
+    # A 3-D bbox: its heights are dropped (the footprints have none).
+    assert check_bbox(["1", "2", "0", "3", "4", "9"]) == [1.0, 2.0, 3.0, 4.0]
+
+
+@pytest.mark.parametrize(
+    ("bbox", "geometry"),
+    [
+        (
+            [0, 1, 2, 3],
+            {"type": "Polygon", "coordinates": [[[0, 1], [2, 1], [2, 3], [0, 3], [0, 1]]]},
+        ),
+        ([1, 2, 1, 2], {"type": "Point", "coordinates": [1, 2]}),
+        ([1, 2, 1, 5], {"type": "LineString", "coordinates": [[1, 2], [1, 5]]}),
+        (
+            [170, -1, -170, 1],
+            {
+                "type": "MultiPolygon",
+                "coordinates": [
+                    [[[170, -1], [180, -1], [180, 1], [170, 1], [170, -1]]],
+                    [[[-180, -1], [-170, -1], [-170, 1], [-180, 1], [-180, -1]]],
+                ],
+            },
+        ),
+    ],
+)
+def test_a_bbox_is_the_geometry_it_covers(bbox: list[float], geometry: dict[str, Any]) -> None:
+    assert bbox_geometry([float(v) for v in bbox]) == geometry
 
 
 def test_bbox_and_intersects_together_are_refused() -> None:
-    point = '{"type": "Point", "coordinates": [1, 2]}'
+    params = from_get(
+        {"bbox": [0, 0, 1, 1], "intersects": '{"type": "Point", "coordinates": [1, 2]}'}
+    )
     with pytest.raises(BadSearch, match="bbox and intersects"):
-        from_get({"bbox": [0, 0, 1, 1], "intersects": point})
+        check_search(params, QUERYABLES)
 
 
 @pytest.mark.parametrize(("token", "offset"), [(None, 0), ("", 0), ("next:20", 20), ("7", 7)])
@@ -125,7 +169,7 @@ def test_token_is_an_offset(token: str | None, offset: int) -> None:
     assert SearchParams({"token": token}).offset == offset
 
 
-@pytest.mark.parametrize("token", ["next:-1", "abc", "next:1e3"])
+@pytest.mark.parametrize("token", ["next:-1", "abc", "next:1e3", "next:²", "9" * 5000])
 def test_foreign_token_is_refused(token: str) -> None:
     with pytest.raises(BadSearch, match="token"):
         _ = SearchParams({"token": token}).offset
@@ -136,18 +180,45 @@ def test_limit_default() -> None:
     assert SearchParams({"limit": 3}).limit == 3
 
 
-def test_query_and_sort_are_checked_against_the_queryables() -> None:
-    query = {"properties.eo:cloud_cover": {"lt": 3, "gte": 1}}
-    assert check_query(query, QUERYABLES) == query
-    with pytest.raises(BadSearch, match="unknown property 'cloud'"):
-        check_query({"cloud": {"lt": 3}}, QUERYABLES)
-    with pytest.raises(BadSearch, match="unknown operators \\['near'\\]"):
-        check_query({"eo:cloud_cover": {"near": 3}}, QUERYABLES)
-    with pytest.raises(BadSearch, match="query"):
-        check_query({"eo:cloud_cover": 3}, QUERYABLES)
+def test_query_becomes_the_cql2_it_means() -> None:
+    query = {"properties.eo:cloud_cover": {"lt": 3, "gte": "1"}, "platform": {"startsWith": "s_"}}
+    assert query_filter(query, QUERYABLES) == {
+        "op": "and",
+        "args": [
+            {"op": "<", "args": [{"property": "eo:cloud_cover"}, 3]},
+            {"op": ">=", "args": [{"property": "eo:cloud_cover"}, 1.0]},
+            # LIKE's wildcards in the value are matched literally.
+            {"op": "like", "args": [{"property": "platform"}, "s\\_%"]},
+        ],
+    }
+    assert query_filter({"platform": {"in": ["a", "b"]}}, QUERYABLES) == {
+        "op": "in",
+        "args": [{"property": "platform"}, ["a", "b"]],
+    }
+
+
+@pytest.mark.parametrize(
+    ("query", "words"),
+    [
+        ({"cloud": {"lt": 3}}, "unknown property 'cloud'"),
+        ({"eo:cloud_cover": {"near": 3}}, "unknown operators \\['near'\\]"),
+        ({"eo:cloud_cover": 3}, "query"),
+        ({"eo:cloud_cover": {"lt": "abc"}}, "'eo:cloud_cover' is a number, compared \\(lt\\)"),
+        ({"platform": {"in": "x"}}, "'in' on 'platform' takes a list"),
+        ({"eo:cloud_cover": {"startsWith": "1"}}, "'startsWith' compares strings"),
+    ],
+)
+def test_bad_queries_name_the_problem(query: Any, words: str) -> None:
+    with pytest.raises(QueryError, match=words):
+        query_filter(query, QUERYABLES)
+
+
+def test_sort_is_checked_against_the_queryables() -> None:
     check_sort([SortKey("eo:cloud_cover", True)], QUERYABLES)
     with pytest.raises(BadSearch, match="sortby: unknown property 'cloud'"):
         check_sort([SortKey("cloud", False)], QUERYABLES)
+    with pytest.raises(BadSearch, match="'tags' is an array: only numbers"):
+        check_sort([SortKey("tags", False)], {**QUERYABLES, "tags": "array"})
 
 
 # --- through the embedded API -------------------------------------------------------------------

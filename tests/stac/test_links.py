@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from stacgen.stac import links
 from stacgen.stac.validate import infer_root_href
 from tests.catalogs import PUBLISHED_ROOT, FixtureCatalog
@@ -52,15 +54,40 @@ def test_walk_reaches_every_stac_file_once(built_catalog: Path) -> None:
     assert set(walked) == {p.resolve() for p in on_disk}
 
 
-def test_rebase_moves_only_hrefs_under_the_prefix() -> None:
-    doc = {
-        "href": "https://old.example/x/a.tif",
-        "links": [{"href": "https://other.example/b"}, {"href": "https://old.example/x/"}],
-        "title": "https://old.example/x/not-an-href",
-    }
-    moved = links.rebase(doc, "https://old.example/x/", "http://127.0.0.1:8000/")
-    assert moved == {
-        "href": "http://127.0.0.1:8000/a.tif",
-        "links": [{"href": "https://other.example/b"}, {"href": "http://127.0.0.1:8000/"}],
-        "title": "https://old.example/x/not-an-href",
-    }
+OLD = "https://old.example/x/"
+HERE = "http://127.0.0.1:8000/"
+DOC = {
+    "href": "https://old.example/x/a.tif",
+    "links": [{"href": "https://other.example/b"}, {"href": "https://old.example/x/"}],
+    "title": "https://old.example/x/not-an-href",
+    "properties": {"quoted": '"href": "https://old.example/x/in-a-string"', "n": [1, 2.5]},
+    "assets": {"é": {"href": "http://stacgen.invalid/é/b c.tif", "title": "é"}},
+}
+MOVED = {
+    "href": "http://127.0.0.1:8000/a.tif",
+    "links": [{"href": "https://other.example/b"}, {"href": "http://127.0.0.1:8000/"}],
+    "title": "https://old.example/x/not-an-href",
+    "properties": {"quoted": '"href": "https://old.example/x/in-a-string"', "n": [1, 2.5]},
+    "assets": {"é": {"href": "http://127.0.0.1:8000/é/b c.tif", "title": "é"}},
+}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        json.dumps(DOC),
+        json.dumps(DOC, indent=2, ensure_ascii=False),
+        json.dumps(DOC, separators=(",", ":")),
+    ],
+)
+def test_rebase_json_moves_the_same_hrefs_in_any_layout(text: str) -> None:
+    raw = text.encode()
+    moved = links.rebase_json(raw, [OLD, "http://stacgen.invalid/"], HERE)
+    assert json.loads(moved) == MOVED
+    if "\n" in text:  # as the build writes JSON: the rest of the text is kept byte for byte
+        assert moved == json.dumps(MOVED, indent=2, ensure_ascii=False).encode()
+
+
+def test_rebase_json_without_a_prefix_in_the_text_is_the_same_bytes() -> None:
+    raw = json.dumps({"links": [{"href": "./a.json"}]}).encode()
+    assert links.rebase_json(raw, [OLD], HERE) is raw
