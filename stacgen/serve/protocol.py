@@ -13,12 +13,14 @@ from typing import Any, Final
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from stacgen.errors import StacgenError
+
 MAX_HEAD: Final = 256 * 1024  # bytes: a GET with the longest filter allowed fits, URL-encoded
 MAX_HEADERS: Final = 100
 
 
-class HeadTooLarge(Exception):
-    """Raised in a parser callback; the parser stops and the answer is a 431."""
+class HeadTooLarge(StacgenError):
+    """Raised in a parser callback; the parser stops and the answer is a 431 with this line."""
 
 
 class BoundedHttpToolsProtocol(HttpToolsProtocol):
