@@ -32,6 +32,7 @@ class Remote:
     url: str
     size: int
     md5: str
+    sha256: str | None = None
 
 
 def _client() -> transfer.Client:
@@ -81,6 +82,27 @@ def test_a_wrong_md5_is_refused_and_nothing_kept(httpserver: HTTPServer, tmp_pat
     with pytest.raises(transfer.DownloadError, match="checksum mismatch: expected md5 0000"):
         transfer.download(_client(), remote, dest, "test file", None)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_pinned_sha256_is_checked_before_the_file_is_kept(
+    httpserver: HTTPServer, tmp_path: Path
+) -> None:
+    md5, sha256 = hashlib.md5(BODY).hexdigest(), hashlib.sha256(BODY).hexdigest()
+    dest = tmp_path / "f.bin"
+    # The md5 holds, the pin does not: refused at once (the same bytes would come again).
+    wrong = Remote(_serve(httpserver, []), len(BODY), md5, "0" * 64)
+    with pytest.raises(transfer.DownloadError) as caught:
+        transfer.download(_client(), wrong, dest, "test file", None)
+    assert str(caught.value) == (
+        f"test file: checksum mismatch: md5 {md5} is the record's, but sha256 {sha256} is not "
+        f"the pinned {'0' * 64} (deleted f.bin.part)"
+    )
+    assert list(tmp_path.iterdir()) == []
+    right = Remote(wrong.url, len(BODY), md5, sha256)
+    transfer.download(_client(), right, dest, "test file", None)
+    assert dest.read_bytes() == BODY
+    assert transfer.is_verified(dest, right)
+    assert not transfer.is_verified(dest, wrong)
 
 
 def test_retry_after_in_seconds_or_as_a_date() -> None:
