@@ -377,6 +377,7 @@ def pin_payload(monkeypatch: pytest.MonkeyPatch, payload: bytes) -> None:
     """Make stacgen's pins for record 1460961 describe `payload`."""
     monkeypatch.setattr(constants, "ARCHIVE_SIZE", len(payload))
     monkeypatch.setattr(constants, "ARCHIVE_MD5", hashlib.md5(payload).hexdigest())
+    monkeypatch.setattr(constants, "ARCHIVE_SHA256", hashlib.sha256(payload).hexdigest())
 
 
 @contextmanager

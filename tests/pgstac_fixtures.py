@@ -1,8 +1,8 @@
 """A PostgreSQL + PostGIS cluster for the pgstac tests, one per session, in a temp folder.
 
 Where PostgreSQL or PostGIS is not installed the tests that need it skip, naming what is
-missing; in CI (env CI, or STACGEN_REQUIRE_PGSTAC=1, set by .ci/run) they fail instead, so
-they can never pass by not running. conftest.py loads this module as a pytest plugin.
+missing, except where they must run (tests/must_run.py: CI, STACGEN_REQUIRE_PGSTAC=1). conftest.py
+loads this module as a pytest plugin.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ import itertools
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import NoReturn
 
 import psycopg
 import pytest
@@ -19,18 +18,9 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
 from stacgen.testing.pgcluster import PgClusterUnavailable, check_available, temporary_cluster
+from tests.must_run import missing
 
 _names = itertools.count(1)
-
-
-def pgstac_required() -> bool:
-    return bool(os.environ.get("CI")) or os.environ.get("STACGEN_REQUIRE_PGSTAC") == "1"
-
-
-def _missing(err: PgClusterUnavailable) -> NoReturn:
-    if pgstac_required():
-        pytest.fail(f"PostgreSQL is required here (CI / STACGEN_REQUIRE_PGSTAC): {err}")
-    pytest.skip(str(err))
 
 
 @pytest.fixture(scope="session")
@@ -39,7 +29,7 @@ def postgres_programs() -> Path:
     try:
         return check_available()
     except PgClusterUnavailable as err:
-        _missing(err)
+        missing("pgstac", str(err))
 
 
 @pytest.fixture(scope="session")

@@ -1,9 +1,9 @@
-"""A verified, resumable HTTP download: retries with backoff, Range resumes, md5 check.
+"""A verified, resumable HTTP download: retries with backoff, Range resumes, checksum check.
 
 The bytes go to `<dest>.part`, resumed with a Range request after a dropped connection, and the
-file is renamed to `dest` only once its md5 matches; the md5 of a verified file is memoised in
-`.memo/` beside it, so checking it again costs a stat. The library never prints: it logs, and
-reports progress through ``on_progress(done, total)``.
+file is renamed to `dest` only once its md5 matches (and its sha256, where one is pinned); the
+digests of a verified file are memoised in `.memo/` beside it, so checking again costs a stat.
+The library never prints: it logs, and reports progress through ``on_progress(done, total)``.
 """
 
 from __future__ import annotations
@@ -60,7 +60,8 @@ _TRANSIENT_READ = (
 
 
 class RemoteFile(Protocol):
-    """What a download needs to know of the file: where, how big, which md5."""
+    """What a download needs to know of the file: where, how big, which md5 (the server's
+    word), which sha256 (stacgen's own pin for the bytes it was built from; None: no pin)."""
 
     @property
     def url(self) -> str: ...
@@ -68,6 +69,8 @@ class RemoteFile(Protocol):
     def size(self) -> int: ...
     @property
     def md5(self) -> str: ...
+    @property
+    def sha256(self) -> str | None: ...
 
 
 class DownloadError(StacgenError):
@@ -272,6 +275,11 @@ def is_verified(path: Path, file: RemoteFile) -> bool:
     if digest != file.md5:
         log.warning("%s has md5 %s, the record says %s: fetching it again", path, digest, file.md5)
         return False
+    if file.sha256 is not None:
+        digest = fileutil.memo_digest(path, path.parent / MEMO_DIR, "sha256")
+        if digest != file.sha256:
+            log.warning("%s has sha256 %s, not the pinned %s", path, digest, file.sha256)
+            return False
     return True
 
 
@@ -411,12 +419,24 @@ def _stream(
 
 
 def _accept(part: Path, dest: Path, file: RemoteFile, what: str, *, fresh: bool) -> bool:
-    """Rename a .part whose md5 matches; else delete it and raise, or return False to retry."""
-    actual = fileutil.digests(part, ("md5",))["md5"]
+    """Rename a .part whose md5 (and pinned sha256) match; else delete it and raise, or return
+    False to retry."""
+    pinned = file.sha256 is not None
+    found = fileutil.digests(part, ("md5", "sha256") if pinned else ("md5",))  # one read
+    actual = found["md5"]
+    if actual == file.md5 and pinned and found["sha256"] != file.sha256:
+        # The server's md5 holds but these are not the bytes stacgen pins: trying again
+        # would fetch the same ones.
+        part.unlink(missing_ok=True)
+        raise DownloadError(
+            f"{what}: checksum mismatch: md5 {actual} is the record's, but sha256 "
+            f"{found['sha256']} is not the pinned {file.sha256} (deleted {part.name})"
+        )
     if actual == file.md5:
         os.replace(part, dest)
-        fileutil.memo_put(dest, dest.parent / MEMO_DIR, actual, "md5")
-        log.info("verified %s (md5 %s)", dest, actual)
+        for algorithm, digest in found.items():
+            fileutil.memo_put(dest, dest.parent / MEMO_DIR, digest, algorithm)
+        log.info("verified %s (%s)", dest, ", ".join(f"{a} {d}" for a, d in found.items()))
         return True
     part.unlink(missing_ok=True)
     message = (

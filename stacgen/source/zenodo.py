@@ -23,7 +23,7 @@ import logging
 import re
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urljoin
@@ -63,12 +63,14 @@ OFFLINE_HINT = (
 
 @dataclass(frozen=True)
 class RecordFile:
-    """One file of a Zenodo record, as the record JSON describes it."""
+    """One file of a Zenodo record, as the record JSON describes it; `sha256` is stacgen's pin
+    (record 1460961's archive only: Zenodo gives no sha256)."""
 
     key: str
     size: int
     md5: str
     url: str
+    sha256: str | None = None
 
 
 @dataclass(frozen=True)
@@ -178,21 +180,6 @@ def _md5(checksum: Any, what: str) -> str:
 
 
 # --- the record -----------------------------------------------------------------------------------
-def fetch_record(
-    session: requests.Session,
-    zenodo_url: str,
-    record_id: int,
-    *,
-    retries: int = 5,
-    backoff: float = 1.0,
-    sleep: Sleep = time.sleep,
-    timeout: tuple[float, float] = TIMEOUT,
-) -> Record:
-    """The record (a concept id gives its latest version), with its files listed."""
-    client = Client(session, Retrier(retries, backoff, sleep), timeout)
-    return _fetch_record(client, zenodo_url.rstrip("/"), record_id)
-
-
 def _fetch_record(client: Client, base: str, record_id: int) -> Record:
     raw = client.get_json(f"{base}/api/records/{record_id}", f"Zenodo record {record_id}")
     record = parse_record(raw, base)
@@ -220,22 +207,23 @@ def _pick_file(record: Record) -> RecordFile:
     )
 
 
-def _check_pinned(record: Record, file: RecordFile) -> None:
-    """Record 1460961 must still describe the archive this project was built from."""
+def _pinned(record: Record, file: RecordFile) -> RecordFile:
+    """Record 1460961 must still describe the archive this project was built from; its file
+    then carries the pinned sha256, which the bytes must have too."""
     if record.id != constants.RECORD_ID:
-        return
+        return file
     pinned = (constants.ARCHIVE_NAME, constants.ARCHIVE_SIZE, constants.ARCHIVE_MD5)
     if (file.key, file.size, file.md5) != pinned:
         raise DownloadError(
             f"Zenodo record {record.id} describes {file.key} ({file.size} bytes, md5 {file.md5}) "
             f"but stacgen pins {pinned[0]} ({pinned[1]} bytes, md5 {pinned[2]}): refusing it"
         )
+    return replace(file, sha256=constants.ARCHIVE_SHA256)
 
 
 def _target(root: Path, record: Record) -> tuple[RecordFile, Path]:
     """The archive's entry in the record, checked against the pins, and its cache path."""
-    file = _pick_file(record)
-    _check_pinned(record, file)
+    file = _pinned(record, _pick_file(record))
     key = file.key
     reserved = (RECORD_FILE, ALIAS_FILE, LOCAL_COPY_FILE)
     unsafe = key in reserved or key.startswith(".") or key.endswith(PART_SUFFIX)
@@ -351,21 +339,28 @@ def download_archive(
 
 
 # --- a copy the user gave -------------------------------------------------------------------------
-def _expected(root: Path, record_id: int, cached: Record | None) -> tuple[int, str] | None:
-    """The size and md5 of the record's archive, from its saved JSON or stacgen's pins."""
+Expected = tuple[int, str, str | None]  # size, md5, pinned sha256
+
+
+def _expected(root: Path, record_id: int, cached: Record | None) -> Expected | None:
+    """The size, md5 (and pinned sha256) of the record's archive, from its saved JSON or
+    stacgen's pins."""
     if cached is not None:
         file, _ = _target(root, cached)
-        return file.size, file.md5
+        return file.size, file.md5, file.sha256
     if _resolved_id(root, record_id) == constants.RECORD_ID:
-        return constants.ARCHIVE_SIZE, constants.ARCHIVE_MD5
+        return constants.ARCHIVE_SIZE, constants.ARCHIVE_MD5, constants.ARCHIVE_SHA256
     return None
 
 
-def _matches(path: Path, root: Path, expected: tuple[int, str]) -> bool:
+def _matches(path: Path, root: Path, expected: Expected) -> bool:
+    size, md5, sha256 = expected
     try:
-        if not path.is_file() or path.stat().st_size != expected[0]:
+        if not path.is_file() or path.stat().st_size != size:
             return False
-        return fileutil.memo_digest(path, root / MEMO_DIR, "md5") == expected[1]
+        if fileutil.memo_digest(path, root / MEMO_DIR, "md5") != md5:
+            return False
+        return sha256 is None or fileutil.memo_digest(path, root / MEMO_DIR, "sha256") == sha256
     except OSError:
         return False
 

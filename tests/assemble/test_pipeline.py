@@ -109,7 +109,9 @@ def test_committed_catalog_readme_is_what_the_build_writes() -> None:
 def test_every_cog_is_valid_and_keeps_the_source_pixels(
     built_catalog: Path, archive_top: Path
 ) -> None:
-    for folder in scene_folders(archive_top):
+    folders = scene_folders(archive_top)
+    assert folders
+    for folder in folders:
         item_dir = built_catalog / COLL / folder.name
         with rasterio.open(folder / constants.CLASSIFICATION_MAP) as src:
             classes = src.read(1)

@@ -124,6 +124,7 @@ def test_zip_keeps_each_copy_under_its_subset(two_copies: tuple[SceneCopy, Scene
     data = samples.zip_shapefiles(list(two_copies))
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         names = archive.namelist()
+        assert names
         for copy in two_copies:
             folder = copy.folder / constants.SAMPLES_DIR
             mine = [n for n in names if n.startswith(f"{copy.subset}/{constants.SAMPLES_DIR}/")]

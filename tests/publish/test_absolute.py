@@ -43,7 +43,9 @@ def staged(built_catalog: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
 
 
 def test_every_stac_href_is_absolute_and_names_the_staged_file(staged: Path) -> None:
-    for path in staged.rglob("*.json"):
+    paths = sorted(staged.rglob("*.json"))
+    assert paths
+    for path in paths:
         obj = json.loads(path.read_text())
         if "stac_version" not in obj:
             continue  # an asset that happens to be JSON

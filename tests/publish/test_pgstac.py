@@ -151,6 +151,7 @@ def test_numbers_compare_as_numbers(fresh_dsn: str, catalog_copy: Path) -> None:
     set_property(files[0], "eo:cloud_cover", 9.5)
     load(fresh_dsn, catalog_copy, ROOT)
     covers = cloud_covers(catalog_copy)
+    assert covers
     for limit in (10, 20, 30.5):
         expected = sorted(i for i, c in covers.items() if c < limit)
         cql = {"op": "<", "args": [{"property": "eo:cloud_cover"}, limit]}

@@ -105,9 +105,9 @@ def test_headers_say_what_each_file_is(built_catalog: Path, bucket: Bucket, sche
         f"{base}/{item}/samples.geojson": "application/geo+json",
         f"{base}/{item}/samples_shapefile.zip": "application/zip",
     }
-    for url, media in expected.items():
-        headers = requests.get(url, timeout=10).headers
-        assert headers["Content-Type"] == media, url
+    served = {url: requests.get(url, timeout=10).headers for url in expected}
+    assert {url: headers["Content-Type"] for url, headers in served.items()} == expected
+    for url, headers in served.items():
         cache = headers["Cache-Control"]
         if url.endswith((".tif", ".png", ".geojson", ".zip")):
             assert "immutable" in cache, url

@@ -65,6 +65,7 @@ def test_items_are_geojson_sent_after_assets(files: dict[str, LocalFile]) -> Non
 def test_sha256_matches_the_bytes(files: dict[str, LocalFile]) -> None:
     import hashlib
 
+    assert files
     for file in files.values():
         assert file.sha256 == hashlib.sha256(file.path.read_bytes()).hexdigest(), file.key
 

@@ -115,6 +115,7 @@ def test_table_one_row_per_mask_and_pooled(scored: Scored) -> None:
 
 
 def test_agreement_cog_codes_and_palette(scored: Scored) -> None:
+    assert scored.users
     for stem, user in scored.users.items():
         with rasterio.open(scored.out / f"{stem}.agreement.tif") as cog:
             codes = cog.read(1)

@@ -193,7 +193,9 @@ def test_mask_covering_part_of_the_tile_off_the_cell_edges(
 def test_block_sums_equal_numpy_reshape_sums() -> None:
     rng = np.random.default_rng(5)
     values = rng.integers(0, 1000, (12, 18)).astype(np.int64)
-    for factor in (1, 2, 3, 6):
+    factors = (1, 2, 3, 6)
+    assert all(values.shape[0] % f == values.shape[1] % f == 0 for f in factors)
+    for factor in factors:
         h, w = values.shape[0] // factor, values.shape[1] // factor
         want = values.reshape(h, factor, w, factor).sum(axis=(1, 3))
         assert np.array_equal(resample.block_sums(values.copy(), factor), want), factor

@@ -57,6 +57,7 @@ def test_identity_scores_one_everywhere_it_applies(built_catalog: Path, tmp_path
     ref = read_reference(built_catalog)
     mask = write_mask(tmp_path / f"{ITEM}.tif", ref.values, ref, 3)
     result = score_mask(mask, "alcd", str(item_json(built_catalog)))
+    assert result.comparisons
     for comparison in result.comparisons.values():
         assert comparison.confusion.fp == comparison.confusion.fn == 0
         values = comparison.metrics.values
@@ -97,6 +98,7 @@ def test_s2cloudless_probabilities_with_threshold(built_catalog: Path, tmp_path:
     prob = rng.random(ref.values.shape).astype(np.float32)
     as_u8 = np.round(prob * 100).astype(np.uint8)
     user_g = np.where(as_u8 >= 40, CLOUD, CLEAR).astype(np.uint8)
+    assert 0 < (user_g == CLOUD).mean() < 1  # the threshold splits the mask
     for values in (as_u8, as_u8.astype(np.float32) / 100):
         mask = write_mask(tmp_path / f"{ITEM}_p.tif", values, ref, 1)
         options = ScoreOptions(threshold=0.4)
@@ -109,11 +111,14 @@ def test_class_1_clear_is_recorded_and_used(built_catalog: Path, tmp_path: Path)
     values = ref.values.copy()
     values[:5, :5] = 1  # the class no published product uses
     mask = write_mask(tmp_path / f"{ITEM}_c1.tif", values, ref, 1)
+    scores = {}
     for class_1, clear in (("ignore", False), ("clear", True)):
         options = ScoreOptions(class_1=class_1)  # type: ignore[arg-type]
         result = score_mask(mask, "alcd", str(item_json(built_catalog)), options)
         want = expected(alcd_groups(ref.values), alcd_groups(values, class_1_clear=clear))
         assert got(result) == want
+        scores[class_1] = got(result)
+    assert scores["ignore"] != scores["clear"]  # the option changes what is counted
 
 
 def test_score_masks_pools_summed_matrix_and_mean(built_catalog: Path, tmp_path: Path) -> None:

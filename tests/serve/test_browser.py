@@ -19,8 +19,9 @@ import shutil
 import signal
 import subprocess
 import time
+import uuid
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,12 +35,12 @@ from rasterio.io import MemoryFile
 from stacgen import constants
 from stacgen.serve import BROWSER_HINT, find_browser, serve
 from tests.catalogs import FixtureCatalog
+from tests.must_run import missing
 from tests.paths import REPO
 from tests.serve_subprocess import stacgen_serve
 
 pytestmark = pytest.mark.timeout(180)
 CHROMIUM_ENV = "STACGEN_CHROMIUM"
-REQUIRE_ENV = "STACGEN_REQUIRE_BROWSER_TEST"
 BODY_TEXT = "(document.body ? document.body.innerText : '')"  # no body until the page loads
 SCREENSHOTS = REPO / "screenshots"
 WIDTH, HEIGHT = 1280, 1800
@@ -107,6 +108,17 @@ class Chromium:
                 result: dict[str, Any] = answer.get("result", {})
                 return result
 
+    def pump(self, until: Callable[[], bool], what: str | Callable[[], str]) -> None:
+        """Read Chromium's events until `until()` holds; fail if it does not within WAIT."""
+        deadline = time.monotonic() + WAIT
+        while not until():
+            try:
+                message = self._receive(deadline)
+            except TimeoutError:
+                pytest.fail(f"Chromium never reported {what if isinstance(what, str) else what()}")
+            if "id" not in message:
+                self.events.append(message)
+
     def _receive(self, deadline: float) -> dict[str, Any]:
         while b"\0" not in self._buffer:
             left = deadline - time.monotonic()
@@ -164,6 +176,46 @@ class Page:
                 pytest.fail(f"STAC Browser never showed {what}; the page said:\n{self.text()}")
             time.sleep(0.2)
 
+    def open_requests(self) -> dict[str, str]:
+        """This page's HTTP requests (id: URL) that have started and neither finished nor
+        failed yet (the Network domain must be enabled). data: and blob: URLs read no network
+        (a worker's script given as a data: URL is never reported finished to the page)."""
+        started: dict[str, str] = {}
+        ended: set[str] = set()
+        for event in self.chromium.events:
+            if event.get("sessionId") != self.session:
+                continue
+            method, params = event.get("method"), event.get("params", {})
+            if method == "Network.requestWillBeSent":
+                started[params["requestId"]] = params["request"]["url"]
+            elif method in ("Network.loadingFinished", "Network.loadingFailed"):
+                ended.add(params["requestId"])
+        return {
+            key: url
+            for key, url in started.items()
+            if key not in ended and url.startswith(("http://", "https://"))
+        }
+
+    def settle(self) -> None:
+        """Wait until the page has nothing left to report: every request it made has finished
+        (or failed, which is then reported), and a console message written now has come back,
+        so every event written before it has arrived."""
+        self.chromium.pump(
+            lambda: not self.open_requests(),
+            lambda: f"the end of the page's requests ({sorted(self.open_requests().values())})",
+        )
+        marker = f"stacgen-settled-{uuid.uuid4().hex}"
+        self.evaluate(f"console.log({json.dumps(marker)})")
+
+        def echoed() -> bool:
+            return any(
+                e.get("method") == "Runtime.consoleAPICalled"
+                and marker in json.dumps(e["params"].get("args", []))
+                for e in self.chromium.events
+            )
+
+        self.chromium.pump(echoed, "the page's console marker")
+
     def screenshot(self) -> bytes:
         return base64.b64decode(self.send("Page.captureScreenshot", format="png")["data"])
 
@@ -188,21 +240,14 @@ def colour_pixels(png: bytes, rgb: tuple[int, int, int], tolerance: int = 3) -> 
     return int((np.abs(pixels - target) <= tolerance).all(axis=0).sum())
 
 
-def _missing(reason: str) -> None:
-    """Skip on a machine without the browser; fail where it must run (CI sets REQUIRE_ENV)."""
-    if os.environ.get(REQUIRE_ENV):
-        pytest.fail(f"{reason} ({REQUIRE_ENV} is set: this test must run here)")
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="module", name="chromium")
 def chromium_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chromium]:
     exe = find_chromium()
     if exe is None:
-        _missing(f"Chromium is not installed (apt-get install chromium, or set {CHROMIUM_ENV})")
+        reason = f"Chromium is not installed (apt-get install chromium, or set {CHROMIUM_ENV})"
+        missing("browser", reason)
     if find_browser() is None:
-        _missing(BROWSER_HINT)
-    assert exe is not None
+        missing("browser", BROWSER_HINT)
     folder = tmp_path_factory.mktemp("chromium")
     chromium = Chromium(exe, folder / "profile", folder / "chromium.log")
     yield chromium
@@ -388,7 +433,7 @@ def test_collection_page_shows_covers_footprints_and_markdown(
 ) -> None:
     items = _catalog_items(built_catalog)
     page = chromium.new_page()
-    for domain in ("Runtime.enable", "Log.enable"):
+    for domain in ("Runtime.enable", "Log.enable", "Network.enable"):
         page.send(domain)
     with stacgen_serve(built_catalog) as origin:
         page.send(
@@ -418,7 +463,7 @@ def test_collection_page_shows_covers_footprints_and_markdown(
             title = json.dumps(item["properties"]["title"])
             page.wait_until(f"the card of {item['id']}", f"({cards}).includes({title})")
         text = page.evaluate(cards)
-        time.sleep(1.0)  # late console messages
+        page.settle()
         errors = our_errors(chromium, origin)
         page.evaluate("window.scrollTo(0, 0)")
         shot = page.screenshot()
@@ -436,7 +481,7 @@ def test_collection_page_shows_covers_footprints_and_markdown(
 def test_item_page_has_no_console_errors_of_ours(chromium: Chromium, built_catalog: Path) -> None:
     item = _catalog_items(built_catalog)[0]
     page = chromium.new_page()
-    for domain in ("Runtime.enable", "Log.enable"):
+    for domain in ("Runtime.enable", "Log.enable", "Network.enable"):
         page.send(domain)
     chromium.events.clear()
     with stacgen_serve(built_catalog) as origin:
@@ -445,6 +490,7 @@ def test_item_page_has_no_console_errors_of_ours(chromium: Chromium, built_catal
         page.wait_until("the item title", f"{BODY_TEXT}.includes({json.dumps(item['id'])})")
         thumbnail = "i => i.src.endsWith('/thumbnail.png') && i.naturalWidth > 0"
         page.wait_until("the thumbnail", f"[...document.images].some({thumbnail})")
-        time.sleep(2.0)
+        page.wait_until("the item on the map", f"{MAP_POLYGONS} >= 1")
+        page.settle()
         errors = our_errors(chromium, origin)
     assert errors == []

@@ -72,6 +72,7 @@ def test_other_names_are_refused(name: str) -> None:
 
 
 def test_every_published_folder_name_parses_to_its_listed_tile() -> None:
+    assert len(constants.SCENE_FOLDERS) == 38  # ALCD.md: the 38 scene folders
     for folder in constants.SCENE_FOLDERS:
         product = parse_product_name(folder.product)
         assert product.tile in (None, folder.tile)

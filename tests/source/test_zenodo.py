@@ -21,10 +21,12 @@ from stacgen.source import transfer
 from stacgen.source import zenodo as zenodo_source
 from stacgen.source.transfer import DownloadError, retry_after_seconds
 from stacgen.source.zenodo import (
+    RECORD_FILE,
     RecordFile,
     cached_record_json,
     download_archive,
     parse_record,
+    remember_local_copy,
 )
 from tests.fake_zenodo import (
     SHAPES,
@@ -303,6 +305,52 @@ def test_pins_apply_to_a_cached_record_too(
     with pytest.raises(DownloadError, match=r"but stacgen pins .* md5 0{32}"):
         fetch(zenodo, tmp_path, sleeps, record_id=constants.RECORD_ID)
     assert path.read_bytes() == PAYLOAD
+
+
+def test_an_archive_whose_md5_passes_but_not_its_pinned_sha256_is_never_taken(
+    zenodo: FakeZenodo,
+    archive_tgz: Path,
+    tmp_path: Path,
+    sleeps: list[float],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A tampered synthetic archive whose size and md5 pass (as an md5 collision's would):
+    # only its sha256, against the pin, tells it from the archive stacgen was built from.
+    original = archive_tgz.read_bytes()
+    tampered = bytearray(original)
+    tampered[len(tampered) // 2] ^= 0xFF
+    pin_payload(monkeypatch, bytes(tampered))
+    monkeypatch.setattr(constants, "ARCHIVE_SHA256", hashlib.sha256(original).hexdigest())
+    zenodo.add_record(constants.RECORD_ID, bytes(tampered))
+    with pytest.raises(DownloadError) as caught:
+        fetch(zenodo, tmp_path, sleeps, record_id=constants.RECORD_ID)
+    assert f"sha256 {hashlib.sha256(tampered).hexdigest()} is not the pinned" in str(caught.value)
+    folder = tmp_path / "zenodo" / str(constants.RECORD_ID)
+    assert sorted(p.name for p in folder.iterdir() if not p.name.startswith(".")) == [RECORD_FILE]
+    # Given to a build, the same bytes are not noted as the record's copy either.
+    given = tmp_path / "given.tgz"
+    given.write_bytes(tampered)
+    assert not remember_local_copy(given, constants.RECORD_ID, tmp_path)
+
+
+def test_the_pinned_archive_is_kept_with_its_sha256(
+    zenodo: FakeZenodo,
+    archive_tgz: Path,
+    tmp_path: Path,
+    sleeps: list[float],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    payload = archive_tgz.read_bytes()
+    pin_payload(monkeypatch, payload)
+    zenodo.add_record(constants.RECORD_ID, payload)
+    path = fetch(zenodo, tmp_path, sleeps, record_id=constants.RECORD_ID)
+    assert path.read_bytes() == payload
+    memo = fileutil.memo_get(path, path.parent / ".memo", "sha256")
+    assert memo == hashlib.sha256(payload).hexdigest()
+    # A cached archive that is not the pinned bytes any more is not used.
+    monkeypatch.setattr(constants, "ARCHIVE_SHA256", "0" * 64)
+    with pytest.raises(DownloadError, match=r"is not the pinned 0{64}"):
+        fetch(zenodo, tmp_path, sleeps, record_id=constants.RECORD_ID)
 
 
 # --- resuming ------------------------------------------------------------------------------------

@@ -82,6 +82,7 @@ def test_golden_files(built_catalog: Path, request: pytest.FixtureRequest) -> No
             (GOLDEN / f"{name}.json").write_text(json.dumps(_drop_volatile(data), indent=2) + "\n")
         # Files just written from the build would only be compared with themselves.
         pytest.skip(f"golden files rewritten in {GOLDEN}: review the diff, then run without it")
+    assert sorted(current) == sorted(p.stem for p in GOLDEN.glob("*.json"))
     for name, data in current.items():
         path = GOLDEN / f"{name}.json"
         assert path.exists(), f"{path} missing: run pytest --update-golden once"
@@ -89,7 +90,9 @@ def test_golden_files(built_catalog: Path, request: pytest.FixtureRequest) -> No
 
 
 def test_class_counts_and_covers_equal_the_raster(built_catalog: Path, archive_top: Path) -> None:
-    for item in _items(built_catalog):
+    items = _items(built_catalog)
+    assert items
+    for item in items:
         with rasterio.open(
             _scene_dir(archive_top, item["id"]) / constants.CLASSIFICATION_MAP
         ) as src:
@@ -117,7 +120,9 @@ def test_class_counts_and_covers_equal_the_raster(built_catalog: Path, archive_t
 def test_footprint_lies_inside_the_tile_and_covers_the_valid_pixels(
     built_catalog: Path, archive_top: Path
 ) -> None:
-    for item in _items(built_catalog):
+    items = _items(built_catalog)
+    assert items
+    for item in items:
         path = _scene_dir(archive_top, item["id"]) / constants.CLASSIFICATION_MAP
         with rasterio.open(path) as src:
             data, transform, crs = src.read(1), src.transform, src.crs
@@ -169,7 +174,9 @@ def _expected_samples(top: Path, item_id: str) -> list[tuple[int, float, float, 
 
 
 def test_samples_geojson_holds_every_copys_points(built_catalog: Path, archive_top: Path) -> None:
-    for item in _items(built_catalog):
+    items = _items(built_catalog)
+    assert items
+    for item in items:
         href = item["assets"]["samples"]["href"]
         features = json.loads((built_catalog / COLL / item["id"] / href).read_text())["features"]
         expected = _expected_samples(archive_top, item["id"])
@@ -265,7 +272,9 @@ def test_identity_links_and_parameters(built_catalog: Path, archive_top: Path) -
 
 
 def test_statistics_properties(built_catalog: Path, archive_top: Path) -> None:
-    for item in _items(built_catalog):
+    items = _items(built_catalog)
+    assert items
+    for item in items:
         stats = json.loads((_scene_dir(archive_top, item["id"]) / constants.STATISTICS).read_text())
         for i, name in enumerate(stats["metrics_names"]):
             assert item["properties"][f"alcd:{name}"] == stats["means"][i]
@@ -323,7 +332,9 @@ def test_root_href_makes_every_href_absolute(
             archive=archive_tgz, out=out, cache_dir=cache_dir, root_href=root, schemas=schemas
         )
     )
-    for path in out.rglob("*.json"):
+    paths = sorted(out.rglob("*.json"))
+    assert paths
+    for path in paths:
         data = json.loads(path.read_text())
         if "stac_version" not in data:
             continue

@@ -92,7 +92,9 @@ def test_hrefs_resolve_from_the_parquet_folder_and_rows_link_their_json(
     built_catalog: Path, reader: str
 ) -> None:
     folder = built_catalog / COLL
-    for item in READERS[reader](folder / "items.parquet"):
+    rows = list(READERS[reader](folder / "items.parquet"))
+    assert rows
+    for item in rows:
         for asset in item["assets"].values():
             assert not urlsplit(asset["href"]).scheme
             assert (folder / asset["href"]).is_file(), asset["href"]
@@ -112,7 +114,9 @@ def test_published_build_parquet_is_absolute(
     folder = absolute_build / COLL
     items = _json_items(absolute_build)
     store = SchemaStore(schemas)
-    for got in READERS[reader](folder / "items.parquet"):
+    rows = list(READERS[reader](folder / "items.parquet"))
+    assert sorted(row["id"] for row in rows) == sorted(items)
+    for got in rows:
         assert validate_stac_object(got, store) == []
         hrefs = [a["href"] for a in got["assets"].values()] + [x["href"] for x in got["links"]]
         assert all(urlsplit(h).scheme for h in hrefs), hrefs

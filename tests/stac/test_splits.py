@@ -55,7 +55,9 @@ def test_hollstein_only_scenes_are_identifiable(built_catalog: Path) -> None:
         if f.subset == "Hollstein"
         and not any(g.product == f.product for g in constants.SCENE_FOLDERS if g.subset != f.subset)
     }
-    for item in _items(built_catalog):
+    items = _items(built_catalog)
+    assert items
+    for item in items:
         only = item["properties"]["alcd:subsets"] == ["Hollstein"]
         assert only == (item["id"] in hollstein_only)
 

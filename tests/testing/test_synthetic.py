@@ -146,7 +146,9 @@ def test_small_tree_has_exactly_the_scene_files(small_tree: Path) -> None:
 
 
 def test_rasters_are_uint8_on_the_tile_grid(small_tree: Path) -> None:
-    for folder in _folders():
+    folders = _folders()
+    assert len(folders) == 6
+    for folder in folders:
         grid = synthetic.tile_grid(folder.tile)
         for name in (constants.CLASSIFICATION_MAP, constants.CONFIDENCE_MAP):
             with rasterio.open(_scene(small_tree, folder) / name) as ds:
@@ -170,7 +172,9 @@ def _read(path: Path) -> tuple[np.ndarray, rasterio.profiles.Profile]:
 
 
 def test_labels_follow_each_scene_style(small_tree: Path) -> None:
-    for folder in _folders():
+    folders = _folders()
+    assert len(folders) == 6
+    for folder in folders:
         style = synthetic.scene_style(folder.product)
         labels, profile = _read(_scene(small_tree, folder) / constants.CLASSIFICATION_MAP)
         values = set(np.unique(labels).tolist())
@@ -210,7 +214,9 @@ def test_confidence_is_valid_where_labelled_and_sometimes_garbage_elsewhere(
 
 
 def test_contours_png_is_rgb_on_the_same_pixels_and_not_georeferenced(small_tree: Path) -> None:
-    for folder in _folders():
+    folders = _folders()
+    assert len(folders) == 6
+    for folder in folders:
         png = _scene(small_tree, folder) / constants.CONTOURS
         assert png.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
         with pytest.warns(NotGeoreferencedWarning):
@@ -250,6 +256,7 @@ def test_shared_product_copies_differ_in_samples_statistics_and_parameters(
 def test_identical_copies_on_request(tmp_path: Path) -> None:
     folders = [f for f in constants.SCENE_FOLDERS if f.product == constants.SHARED_PRODUCT]
     top = synthetic.make_tree(tmp_path, size=TINY, folders=folders, identical_copies=True)
+    assert len(folders) == 2  # the shared product's two copies
     a, b = (top / f.subset / f.product for f in folders)
     for name in SCENE_FILES:
         assert (a / name).read_bytes() == (b / name).read_bytes(), name
@@ -262,7 +269,9 @@ def _sensing_day(product: str) -> str:
 
 
 def test_used_parameters(small_tree: Path) -> None:
-    for folder in _folders():
+    folders = _folders()
+    assert len(folders) == 6
+    for folder in folders:
         params = json.loads((_scene(small_tree, folder) / constants.PARAMETERS).read_text())
         assert params["cloudy_product_name"] == folder.product
         assert params["tile"] == folder.tile
