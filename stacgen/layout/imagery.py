@@ -15,7 +15,9 @@ The label item links `rel=source` to its imagery item; the imagery item links
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Final, Literal
 
 COLLECTION_ID: Final = "alcd-l1c"
@@ -91,3 +93,17 @@ def parse_bands(spec: str) -> tuple[Band, ...]:
     if not chosen:
         raise ValueError(f"{spec!r} names no band")
     return tuple(b for b in BANDS if b.name in chosen)
+
+
+def item_dir(catalog_root: str | os.PathLike[str], item_id: str) -> Path:
+    """The folder of the imagery item of label item `item_id` (its JSON, bands, manifest)."""
+    return Path(catalog_root) / COLLECTION_ID / item_id
+
+
+def item_json(catalog_root: str | os.PathLike[str], item_id: str) -> Path:
+    return item_dir(catalog_root, item_id) / f"{item_id}.json"
+
+
+def band_path(catalog_root: str | os.PathLike[str], item_id: str, band_name: str) -> Path:
+    """The COG of one band of the imagery item of `item_id` (it may not have been fetched)."""
+    return item_dir(catalog_root, item_id) / band(band_name).file_name

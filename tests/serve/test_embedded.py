@@ -136,6 +136,7 @@ def test_queryables_offer_the_values_and_ranges_there_are(
     """STAC Browser offers a choice for a property with an `enum`: the values the items hold;
     the covers are percentages of the valid pixels."""
     items = [serve_catalog.item(i)["properties"] for i in serve_catalog.item_ids()]
+    assert items
     for path in ("queryables", f"collections/{constants.COLLECTION_ID}/queryables"):
         answer = requests.get(f"{api_server.urls.api}{path}", timeout=TIMEOUT)
         assert answer.status_code == 200, (path, answer.text)
