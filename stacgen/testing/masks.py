@@ -49,7 +49,7 @@ def perturb(groups: npt.NDArray[np.uint8], share: float, seed: int) -> npt.NDArr
     rng = np.random.default_rng(seed)
     out = groups.copy()
     valid = np.flatnonzero(groups != NODATA)
-    moved = rng.choice(valid, int(round(share * valid.size)), replace=False)
+    moved = rng.choice(valid, round(share * valid.size), replace=False)
     shift = rng.integers(1, 3, moved.size).astype(np.uint8)  # 1 or 2 steps round the 3 groups
     out.flat[moved] = (groups.flat[moved] - 1 + shift) % 3 + 1
     return out

@@ -36,7 +36,9 @@ def _benchmark(catalog: Path, sets: list[MaskSet], out: Path, *extra: str) -> di
 
 
 def _score(catalog: Path, s: MaskSet, out: Path) -> dict[str, Any]:
-    code, output = _invoke("score", s.folder, "--codes", s.codes, "--catalog", catalog, "--out", out)
+    code, output = _invoke(
+        "score", s.folder, "--codes", s.codes, "--catalog", catalog, "--out", out
+    )
     assert code == 0, output
     doc: dict[str, Any] = json.loads((out / "scores.json").read_text())
     return doc
@@ -51,7 +53,10 @@ def report(
 
 
 def test_numbers_equal_stacgen_score(
-    report: tuple[Path, dict[str, Any]], built_catalog: Path, mask_sets: list[MaskSet], tmp_path: Path
+    report: tuple[Path, dict[str, Any]],
+    built_catalog: Path,
+    mask_sets: list[MaskSet],
+    tmp_path: Path,
 ) -> None:
     _, doc = report
     assert [p["name"] for p in doc["processors"]] == [s.name for s in mask_sets]
@@ -133,7 +138,7 @@ def test_item_without_every_processor_is_left_out(
 
 
 def test_out_rule(built_catalog: Path, mask_sets: list[MaskSet], tmp_path: Path) -> None:
-    args = ["benchmark", mask_sets[1].spec, "--catalog", built_catalog]
+    args: list[str | Path] = ["benchmark", mask_sets[1].spec, "--catalog", built_catalog]
     foreign = tmp_path / "foreign"
     foreign.mkdir()
     (foreign / "notes.txt").write_text("mine")
@@ -175,9 +180,7 @@ def test_bad_processor_is_one_line(
     built_catalog: Path, mask_sets: list[MaskSet], tmp_path: Path, spec: str, message: str
 ) -> None:
     spec = spec.format(folder=mask_sets[0].folder)
-    code, output = _invoke(
-        "benchmark", spec, "--catalog", built_catalog, "--out", tmp_path / "out"
-    )
+    code, output = _invoke("benchmark", spec, "--catalog", built_catalog, "--out", tmp_path / "out")
     assert code == 1
     assert len(output.strip().splitlines()) == 1, output
     assert message in output
