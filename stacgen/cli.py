@@ -446,3 +446,60 @@ def score(
             if folder is not None:
                 folder.finish(run)
     click.echo(table(run))
+
+
+@main.command()
+@click.argument("processors", nargs=-1, required=True, metavar="NAME=CODES:MASKDIR...")
+@click.option(
+    "--catalog",
+    default=str(config.CATALOG_DIR / "catalog.json"),
+    show_default=True,
+    help="catalog.json path, static catalog URL or STAC API root.",
+)
+@click.option(
+    "--protocol", type=click.Choice(["paper", "cmix"]), default="paper", show_default=True
+)
+@click.option("--items", "items_file", type=PathArg, help="A file of item ids, one a line.")
+@click.option(
+    "--subset",
+    type=click.Choice(["Reference_dataset", "Hollstein", "paper"]),
+    help="A part of the dataset (paper: the paper's validation set).",
+)
+@click.option("--split", type=click.Choice(["train", "validate", "test"]), help="An ml-aoi split.")
+@click.option("--out", required=True, type=PathArg, help="The report folder to write.")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def benchmark(
+    processors: tuple[str, ...],
+    catalog: str,
+    protocol: str,
+    items_file: Path | None,
+    subset: str | None,
+    split: str | None,
+    out: Path,
+    workers: int,
+    quiet: bool,
+) -> None:
+    """Score every processor's masks on every item they all cover; write a report to --out.
+
+    Each processor is NAME=CODES:MASKDIR, e.g. fmask=fmask4:masks/fmask (CODES as in
+    `stacgen score --codes`).
+    """
+    from stacgen.benchmark import BY_NAME, Selection, parse_processor, plan, write_report
+    from stacgen.benchmark.report import check_out
+
+    check_out(out.absolute())
+    selection = Selection(items_file, subset, split)
+    the_plan = plan([parse_processor(p) for p in processors], catalog, selection)
+    with tqdm(
+        total=the_plan.total, desc="masks", unit="mask", disable=not _show_progress(quiet)
+    ) as bar:
+        result = write_report(
+            the_plan, BY_NAME[protocol], out, workers=workers, on_mask=lambda *_: _tick(bar)
+        )
+    headline = result.protocol.headline
+    for r in result.processors:
+        value = r.pooled[headline.comparison].values.get(headline.metric)
+        shown = "n/a" if value is None else f"{value:.3f}"
+        click.echo(f"{r.processor.name}: {headline.label} {shown} ({len(r.scenes)} scenes)")
+    click.echo(f"report: {out / 'index.html'}")

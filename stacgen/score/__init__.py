@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from stacgen.score.codes import BUILTIN, CodeTable, load_codes
 from stacgen.score.errors import ScoreError
-from stacgen.score.metrics import Comparison, Confusion, Metrics, Pooled
+from stacgen.score.metrics import Comparison, Confusion, Metrics, Pooled, pool
 from stacgen.score.scoring import (
     ItemRef,
     MaskScore,
     ScoreOptions,
     ScoreRun,
+    match_masks,
     score_mask,
     score_masks,
 )
@@ -32,6 +33,8 @@ __all__ = [
     "ScoreOptions",
     "ScoreRun",
     "load_codes",
+    "match_masks",
+    "pool",
     "score_mask",
     "score_masks",
 ]
