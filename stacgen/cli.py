@@ -407,10 +407,12 @@ def score(
     MASKS are GeoTIFFs, or folders whose *.tif files are all scored.
     """
     from stacgen.score import ScoreOptions, score_masks
+    from stacgen.score.codes import warn_fmask5
     from stacgen.score.outputs import OutputFolder, check_names, table
     from stacgen.score.reference import iter_masks
 
     paths = list(iter_masks(masks))
+    warn_fmask5(paths)
 
     options = ScoreOptions(
         resampling=resampling,
