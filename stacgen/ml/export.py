@@ -1,12 +1,15 @@
 """`stacgen chips export`: the chips of a split written to a folder, with one GeoParquet index.
 
 The folder (`--out`) holds, for `--format tif`, one GeoTIFF per chip in `images/<item>/` (float32
-reflectance, one band per `--bands`, nodata 0) and one in `labels/<item>/` (int16 class indices,
-nodata `IGNORE_INDEX`), each with the chip's CRS and transform, so that two TorchGeo
-`RasterDataset`s (images, labels) read them; for `--format npz`, one `chips/<item>/<stem>.npz`
-per chip (arrays `image` and `mask`, as `Chips` gives them). A file's stem is the item's
-acquisition time and the chip's window (`20171002T103009_r00064_c00128`), so that a reader
-that takes dates from file names (TorchGeo's `filename_regex`) keeps dates apart. `index.parquet`
+reflectance, one band per `--bands`, 0 where a band has no data) and one in `labels/<item>/`
+(int16 class indices, `IGNORE_INDEX` where ignored), each with the chip's CRS and transform, so
+that two TorchGeo `RasterDataset`s (images, labels) read them; for `--format npz`, one
+`chips/<item>/<stem>.npz` per chip (arrays `image` and `mask`, as `Chips` gives them). The
+GeoTIFFs carry no nodata tag, on purpose: a reader that masks nodata (xarray, which recent
+TorchGeo reads with) would turn the ignore index into NaN, and NaN into garbage when cast to
+int64; the values are those `Chips` gives. A file's stem is the item's acquisition time and the
+chip's window (`20171002T103009_r00064_c00128`), so that a reader that takes dates from file
+names (TorchGeo's `filename_regex`) keeps the dates of one tile apart. `index.parquet`
 (GeoParquet 1.1, WGS84 footprints) has one row per chip: footprint, item, split, acquisition,
 window, CRS, transform, share of each class and of ignored pixels, the files' paths relative
 to the folder. `.stacgen-chips.json` records the options and the inputs: a second export with
@@ -223,9 +226,8 @@ def _write_chip(
     else:
         image_path = f"{IMAGES}/{scene.item_id}/{stem}.tif"
         label_path = f"{LABELS}/{scene.item_id}/{stem}.tif"
-        _write_tif(tmp / image_path, sample["image"], sample, 0, chips.bands)
-        labels = sample["mask"].astype(np.int16)[None]
-        _write_tif(tmp / label_path, labels, sample, IGNORE_INDEX, ("label",))
+        _write_tif(tmp / image_path, sample["image"], sample, chips.bands)
+        _write_tif(tmp / label_path, sample["mask"].astype(np.int16)[None], sample, ("label",))
     if on_chip is not None:
         on_chip(index)
     return {
@@ -245,7 +247,6 @@ def _write_tif(
     path: Path,
     data: npt.NDArray[Any],
     sample: Mapping[str, Any],
-    nodata: float,
     descriptions: tuple[str, ...],
 ) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -258,7 +259,6 @@ def _write_tif(
         "width": width,
         "crs": sample["crs"],
         "transform": Affine(*sample["transform"]),
-        "nodata": nodata,
         "compress": "deflate",
         "predictor": 3 if data.dtype.kind == "f" else 2,
     }

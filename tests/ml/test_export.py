@@ -71,6 +71,7 @@ def test_tif_chips_equal_the_cogs_at_the_same_coordinates(
             assert src.count == len(BANDS)
             assert src.dtypes == ("float32",) * len(BANDS)
             assert src.descriptions == BANDS
+            assert src.nodata is None
             assert src.crs == CRS.from_user_input(row["crs"])
             assert src.transform == Affine(*row["transform"])
             image = src.read()
@@ -79,7 +80,7 @@ def test_tif_chips_equal_the_cogs_at_the_same_coordinates(
             np.testing.assert_allclose(image[b], expected, rtol=1e-6, atol=0)
         with rasterio.open(tif_export / row["label_path"]) as src:
             assert src.dtypes == ("int16",)
-            assert src.nodata == -100
+            assert src.nodata is None  # -100 stays -100 for readers that mask nodata
             labels = src.read(1)
         expected_labels = alcd_index(read_at(label_path(label_grid_catalog, row["item"]), sample))
         np.testing.assert_array_equal(labels, expected_labels)
@@ -161,6 +162,11 @@ def test_torchgeo_finds_image_and_label_files_with_their_dates(tif_export: Path)
         when = datetime.strptime(match["date"], export.DATE_FORMAT).replace(tzinfo=UTC)
         assert when == row["datetime"].replace(microsecond=0)
         assert (tif_export / row["label_path"]).name == path.name
+        for file in (path, tif_export / row["label_path"]):
+            with rasterio.open(file) as src:  # RasterDataset: CRS, res and bounds of each file
+                assert src.crs == CRS.from_user_input(row["crs"])
+                assert src.res == (abs(row["transform"][0]), abs(row["transform"][4]))
+                assert tuple(src.bounds) == pytest.approx(_bounds(row))
 
 
 def test_torchgeo_merge_of_a_query_gives_the_chip(
