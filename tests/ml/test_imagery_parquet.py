@@ -10,6 +10,7 @@ catalog's own parquet writer (`stacgen.stac.parquet`) from the imagery items of 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -30,8 +31,6 @@ from stacgen.testing.imagery_chips import DEFAULT_BANDS, write_imagery
 def imagery_parquet(
     built_catalog: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> tuple[Path, list[str]]:
-    import shutil
-
     root = tmp_path_factory.mktemp("ml-parquet") / "catalog"
     shutil.copytree(built_catalog, root, symlinks=True)
     ids = write_imagery(root, grid="native")
