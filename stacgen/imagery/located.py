@@ -37,6 +37,8 @@ class Located:
     radio_add_offset: dict[str, int] | None = None
     sizes: dict[str, int] = field(default_factory=dict)  # band -> bytes, where the provider knows
     gdal_options: dict[str, str] = field(default_factory=dict)  # non-secret GDAL config options
+    # `s2:datatake_id` (`GS2B_<start>_<absolute orbit>_N<baseline>`), where the provider says it.
+    datatake_id: str | None = None
 
     @property
     def baseline(self) -> str | None:
