@@ -42,7 +42,9 @@ class Located:
 
     @property
     def baseline(self) -> str | None:
-        return self.product.baseline
+        """The product's baseline (a legacy name's, through its compact name)."""
+        compact = self.product.compact
+        return compact.baseline if compact else self.product.baseline
 
 
 class Provider(Protocol):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -164,9 +165,19 @@ class LinkCheck:
         return f"{self.item_id} {self.provider}: {self.answer} ({self.href})"
 
 
-def check_catalog(catalog: Path, timeout: float) -> list[LinkCheck]:
-    """Per label item and provider, whether its `rel=source` link answers (a bounded HEAD)."""
-    checks = []
+def check_catalog(catalog: Path, timeout: float, workers: int = 8) -> list[LinkCheck]:
+    """Per label item and provider, whether its `rel=source` link answers (a bounded HEAD,
+    `workers` at a time), in item and link order."""
+    links = source_links(catalog)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        answers = list(pool.map(lambda link: _answer(link[2], timeout), links))
+    pairs = zip(links, answers, strict=True)
+    return [LinkCheck(i, name, href, answer) for (i, name, href), answer in pairs]
+
+
+def source_links(catalog: Path) -> list[tuple[str, str, str]]:
+    """(item id, provider, href) of every provider `rel=source` link of the label items."""
+    found = []
     for item_id, _ in label_items(catalog):
         path = catalog / constants.COLLECTION_ID / item_id / f"{item_id}.json"
         try:
@@ -176,9 +187,8 @@ def check_catalog(catalog: Path, timeout: float) -> list[LinkCheck]:
         for link in links if isinstance(links, list) else []:
             name = provider_of(link)
             if name is not None and link.get("rel") == "source":
-                href = str(link["href"])
-                checks.append(LinkCheck(item_id, name, href, _answer(href, timeout)))
-    return checks
+                found.append((item_id, name, str(link["href"])))
+    return found
 
 
 def provider_of(link: object) -> str | None:

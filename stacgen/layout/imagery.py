@@ -44,7 +44,6 @@ PROVIDER_TITLES: Final = {
     "earth-search": "Earth Search (Element 84) sentinel-2-l1c",
     "gcs": "Google Cloud public bucket gcp-public-data-sentinel-2",
     "cdse": "Copernicus Data Space STAC",
-    "safe": "local SAFE",
 }
 
 # L1C quantification: reflectance = (DN + RADIO_ADD_OFFSET) / 10000; the catalog's DN are
@@ -137,7 +136,10 @@ class Resolved:
     datatake_id: str | None = None  # `GS2B_<start>_<absolute orbit>_N<baseline>` when known
 
     def to_json(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if v is not None}
+        found = asdict(self)
+        if self.datatake_id is None:
+            del found["datatake_id"]
+        return found
 
 
 def resolution_json(items: dict[str, list[Resolved]]) -> dict[str, Any]:

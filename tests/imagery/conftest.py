@@ -9,7 +9,7 @@ from pytest_httpserver import HTTPServer
 
 from stacgen.imagery.providers import Settings
 from stacgen.testing.pgcluster import free_port
-from tests.imagery.fakes import GcsFake, StacSearchFake
+from tests.imagery.fakes import GCS_BUCKET, GcsFake, StacSearchFake
 
 # An ALCD product (Ispra, ALCD.md) and a legacy one with the compact name the hub gave it.
 ORIGINAL = "S2B_MSIL1C_20171009T102009_N0205_R065_T32TMR_20171009T102008"
@@ -24,7 +24,8 @@ LEGACY_TILE = "32TNR"
 @pytest.fixture
 def gcs(httpserver: HTTPServer) -> GcsFake:
     fake = GcsFake(page_size=7)  # listings of several pages
-    httpserver.expect_request(re.compile("^/")).respond_with_handler(fake)
+    paths = re.compile(f"^/(storage/v1/b/{GCS_BUCKET}/o$|{GCS_BUCKET}/)")
+    httpserver.expect_request(paths).respond_with_handler(fake)
     return fake
 
 

@@ -175,8 +175,12 @@ class StacSearchFake:
     features: list[dict[str, Any]] = field(default_factory=list)
     page_size: int = 1
     queries: list[dict[str, str]] = field(default_factory=list)
+    honours_filter: bool = True  # False: a server that ignores `filter` (the client must judge)
+    matches_everything: bool = False  # a server that returns every item, whatever it is asked
 
     def match(self, feature: dict[str, Any], args: dict[str, str]) -> bool:
+        if self.matches_everything:
+            return True
         if "ids" in args:
             return str(feature["id"]) in args["ids"].split(",")
         if "datetime" in args:
@@ -184,7 +188,7 @@ class StacSearchFake:
             moment = feature["properties"]["datetime"][:19]
             if not low[:19] <= moment <= high[:19]:
                 return False
-        if "filter" in args:
+        if "filter" in args and self.honours_filter:
             code = re.search(r"'(MGRS-[0-9A-Z]+)'", args["filter"])
             return code is not None and feature["properties"].get("grid:code") == code[1]
         return True

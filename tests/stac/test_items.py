@@ -256,8 +256,26 @@ def test_identity_links_and_parameters(built_catalog: Path, archive_top: Path) -
         compact = (
             item["id"] if product.form == "compact" else constants.LEGACY_TO_COMPACT[item["id"]]
         )
-        assert [link["href"] for link in source] == [naming.CDSE_ITEM_URL.format(name=compact)]
-        assert source[0]["type"] == "application/geo+json"
+        # Offline, the links the name gives (../shared/imagery/README.md): Earth Search's id
+        # `S2B_27VWK_20240206_0_L1C`, Google's `tiles/<zz>/<band>/<square>/<PRODUCT_ID>.SAFE`.
+        mission, _, start, _, _, tile = compact.split("_")[:6]
+        tile = tile.removeprefix("T")
+        assert [link["href"] for link in source] == [
+            "https://earth-search.aws.element84.com/v1/collections/sentinel-2-l1c/items/"
+            f"{mission}_{tile}_{start[:8]}_0_L1C",
+            f"https://storage.googleapis.com/gcp-public-data-sentinel-2/tiles/{tile[:2]}/"
+            f"{tile[2]}/{tile[3:]}/{item['id']}.SAFE/manifest.safe",
+        ]
+        assert [link["type"] for link in source] == ["application/geo+json", "application/xml"]
+        baseline = f"{compact.split('_')[3][1:3]}.{compact.split('_')[3][3:]}"
+        assert all(f"baseline {baseline}, original" in link["title"] for link in source)
+        history = [link for link in item["links"] if link["rel"] == "derived_from"]
+        assert [link["href"] for link in history] == [naming.CDSE_ITEM_URL.format(name=compact)]
+        assert history[0]["title"].startswith("History: ")
+        assert props["s2:product_uri"] == f"{compact}.SAFE"
+        assert props["s2:processing_baseline"] == baseline
+        assert props["grid:code"] == f"MGRS-{tile}"
+        assert props["proj:epsg"] == int(props["proj:code"].removeprefix("EPSG:"))
         assert props["sci:doi"] == constants.DOI
         assert set(item["assets"]) == {
             spec.key for spec in labels.asset_specs(props["alcd:subsets"])
