@@ -309,7 +309,7 @@ _GRANULE_OLD = re.compile(
 )
 # A band's JPEG 2000 file in any layout: `T31TFJ_20171002T103009_B8A.jp2`, `..._T53HNA_B01.jp2`,
 # Sinergise's `B04.jp2`.
-_BAND_FILE = re.compile(r"(?:^|_)(?P<band>B(?:0[1-9]|1[0-2]|8A))\.jp2$")
+_BAND_FILE = re.compile(r"(?:^|_)(?P<band>B(?:0[1-9]|1[0-2]|8A))\.jp2$", re.IGNORECASE)
 _SINERGISE_TILE = re.compile(
     r"^tiles/(?P<zone>\d{1,2})/(?P<band>[C-X])/(?P<square>[A-Z]{2})/(?P<year>\d{4})/"
     r"(?P<month>\d{1,2})/(?P<day>\d{1,2})/(?P<sequence>\d+)(?:/|$)"
@@ -363,7 +363,7 @@ def datatake_identifier(product: ProductName, absolute_orbit: int) -> str | None
 def band_of_file(path: str) -> str | None:
     """The band (`B01` ... `B12`, `B8A`) whose JPEG 2000 file `path` is, or None."""
     m = _BAND_FILE.search(path.rsplit("/", 1)[-1])
-    return m["band"] if m else None
+    return m["band"].upper() if m else None
 
 
 def sinergise_tile_folder(path: str) -> tuple[Tile, int] | None:
@@ -381,3 +381,14 @@ def sinergise_product_path(product: ProductName) -> str | None:
         return None
     d = compact.datetime
     return f"products/{d.year}/{d.month}/{d.day}/{compact.name}"
+# --- the files inside a SAFE product --------------------------------------------------------
+def granule_tile(granule_folder: str) -> str | None:
+    """The tile of a SAFE granule folder (`L1C_T46UEU_A039970_...`, `S2A_OPER_MSI_L1C_TL_..._
+    T53HNA_N02.04`), without its `T`."""
+    for part in granule_folder.split("_"):
+        if len(part) == 6 and part[0] == "T":
+            try:
+                return parse_tile(part).id
+            except ValueError:
+                continue
+    return None

@@ -1,24 +1,43 @@
-"""The imagery tests' fakes, each on 127.0.0.1 (pytest-httpserver)."""
+"""Fixtures of the imagery tests: a small 60 m grid on a real tile and SAFEs written on it; the
+providers' fakes, each on 127.0.0.1 (pytest-httpserver)."""
 
 from __future__ import annotations
 
 import re
 
 import pytest
+from affine import Affine
 from pytest_httpserver import HTTPServer
+from rasterio.crs import CRS
 
 from stacgen.imagery.providers import Settings
+from stacgen.raster.grid import Grid
 from stacgen.testing.pgcluster import free_port
 from tests.imagery.fakes import GCS_BUCKET, GcsFake, StacSearchFake
 
-# An ALCD product (Ispra, ALCD.md) and a legacy one with the compact name the hub gave it.
+COMPACT = "S2B_MSIL1C_20171002T103009_N0205_R108_T31TFJ_20171002T103209"
+# Its Collection-1 successor: same datatake, baseline 05.00, a new discriminator.
+REPROCESSED = "S2B_MSIL1C_20171002T103009_N0500_R108_T31TFJ_20230601T101010"
+# A legacy product and the compact name the hub gave it.
+LEGACY = "S2A_OPER_PRD_MSIL1C_PDMC_20161109T224916_R065_V20161108T102232_20161108T102232"
+LEGACY_COMPACT = "S2A_MSIL1C_20161108T102232_N0204_R065_T32TNR_20161108T102425"
+LEGACY_TILE = "32TNR"
+# The providers' tests: an ALCD product (Ispra, ALCD.md) and its successor.
 ORIGINAL = "S2B_MSIL1C_20171009T102009_N0205_R065_T32TMR_20171009T102008"
 TILE = "32TMR"
 GRANULE = "L1C_T32TMR_A003010_20171009T102008"
 SUCCESSOR = "S2B_MSIL1C_20171009T102009_N0500_R065_T32TMR_20230301T120000"
-LEGACY = "S2A_OPER_PRD_MSIL1C_PDMC_20161109T224916_R065_V20161108T102232_20161108T102232"
-LEGACY_COMPACT = "S2A_MSIL1C_20161108T102232_N0204_R065_T32TNR_20161108T102425"
-LEGACY_TILE = "32TNR"
+
+
+@pytest.fixture
+def grid60() -> Grid:
+    """40 x 40 cells of 60 m in the north-west corner of tile 31TFJ (UTM 31N)."""
+    return Grid(CRS.from_epsg(32631), Affine(60.0, 0.0, 600000.0, 0.0, -60.0, 4900020.0), 40, 40)
+
+
+@pytest.fixture
+def grid60_32tnr() -> Grid:
+    return Grid(CRS.from_epsg(32632), Affine(60.0, 0.0, 499980.0, 0.0, -60.0, 5100000.0), 24, 24)
 
 
 @pytest.fixture
