@@ -381,6 +381,8 @@ def sinergise_product_path(product: ProductName) -> str | None:
         return None
     d = compact.datetime
     return f"products/{d.year}/{d.month}/{d.day}/{compact.name}"
+
+
 # --- the files inside a SAFE product --------------------------------------------------------
 def granule_tile(granule_folder: str) -> str | None:
     """The tile of a SAFE granule folder (`L1C_T46UEU_A039970_...`, `S2A_OPER_MSI_L1C_TL_..._
