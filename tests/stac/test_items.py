@@ -362,3 +362,44 @@ def test_root_href_makes_every_href_absolute(
         assert all(h.startswith(root + "/") for h in hrefs), path
         self_href = next(link["href"] for link in data["links"] if link["rel"] == "self")
         assert self_href == f"{root}/{path.relative_to(out).as_posix()}"
+
+
+def test_imagery_links_follow_the_resolution_and_replace_their_own(built_catalog: Path) -> None:
+    import pystac
+
+    from stacgen.layout.imagery import Resolved
+    from stacgen.stac.items import apply_imagery
+
+    product = "S2B_MSIL1C_20171002T103009_N0205_R108_T31TFJ_20171002T103209"
+    successor = "S2B_MSIL1C_20171002T103009_N0500_R108_T31TFJ_20230601T101010"
+    item = pystac.Item.from_dict(_item(built_catalog, product))
+    others = [
+        (link.rel, link.href) for link in item.links if link.rel not in ("source", "derived_from")
+    ]
+    at = "2026-12-07T15:00:00Z"
+    resolved = [
+        Resolved("cdse", "https://cdse.example/items/x", successor, "05.00", "reprocessed", at),
+        Resolved("gcs", "https://gcs.example/m.safe", product, "02.05", "original", at, "GS2B_x"),
+    ]
+    for _ in range(2):  # a rebuild applies it again: the same links, not twice as many
+        apply_imagery(item, resolved)
+    source = [link for link in item.links if link.rel == "source"]
+    assert [link.href for link in source] == [
+        "https://earth-search.aws.element84.com/v1/collections/sentinel-2-l1c/items/"
+        "S2B_31TFJ_20171002_0_L1C",  # not resolved: from the name, an original
+        "https://gcs.example/m.safe",
+        "https://cdse.example/items/x",  # the reprocessed one last
+    ]
+    assert "from the product name, not resolved" in (source[0].title or "")
+    assert f"{successor} (baseline 05.00, reprocessed; resolved)" in (source[2].title or "")
+    assert [link.rel for link in item.links].count("derived_from") == 1
+    assert item.properties["s2:datatake_id"] == "GS2B_x"
+    assert [
+        (link.rel, link.href) for link in item.links if link.rel not in ("source", "derived_from")
+    ] == others
+    # CDSE still holding the original: its link is a source, no history link beside it.
+    apply_imagery(
+        item, [Resolved("cdse", "https://cdse.example/o", product, "02.05", "original", at)]
+    )
+    assert [link.rel for link in item.links].count("derived_from") == 0
+    assert "s2:datatake_id" not in item.properties
