@@ -14,6 +14,7 @@ from tqdm import tqdm
 
 from stacgen import __version__, config, constants
 from stacgen.errors import StacgenError, printable
+from stacgen.layout.imagery import LINK_PROVIDERS
 
 if TYPE_CHECKING:
     from stacgen.publish.pipeline import PublishReport
@@ -565,3 +566,96 @@ def chips_export(
         result = write_export(plan, on_chip=lambda _: _tick(bar))
     state = "written" if result.written else "up to date, nothing written"
     click.echo(f"{result.chips} chips in {result.out} ({state}); index: {result.index}")
+
+
+# --- stacgen imagery: the L1C products behind the labels ---------------------------------------
+
+
+@main.group()
+def imagery() -> None:
+    """The L1C product each label was drawn on: resolve it at the providers, check the links."""
+
+
+def _endpoints(pairs: tuple[str, ...]) -> dict[str, str]:
+    found = {}
+    for pair in pairs:
+        name, sep, url = pair.partition("=")
+        if not sep or not name or not url.startswith(("http://", "https://")):
+            _fail(f"--endpoint: {pair!r} is not NAME=URL (an http(s) URL)")
+        found[name] = url.rstrip("/")
+    return found
+
+
+endpoint_option = click.option(
+    "--endpoint",
+    "endpoints",
+    multiple=True,
+    metavar="NAME=URL",
+    help="Another base URL for a provider (a mirror, a test's fake); `<name>-s3` for an S3 "
+    "endpoint (earth-search-s3, cdse-s3). Repeatable.",
+)
+timeout_option = click.option(
+    "--timeout",
+    type=click.FloatRange(min=0.1),
+    default=30.0,
+    show_default=True,
+    help="Connect and read bound of every request, in seconds.",
+)
+
+
+@imagery.command("resolve")
+@click.argument("catalog", type=PathArg, default=config.CATALOG_DIR)
+@click.option(
+    "--provider",
+    "providers",
+    multiple=True,
+    type=click.Choice(LINK_PROVIDERS),
+    help="Ask this provider (repeatable) [default: all of them].",
+)
+@endpoint_option
+@timeout_option
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def imagery_resolve(
+    catalog: Path,
+    providers: tuple[str, ...],
+    endpoints: tuple[str, ...],
+    timeout: float,
+    quiet: bool,
+) -> None:
+    """Find each label item's L1C product at each provider; write the resolution file.
+
+    The next `stacgen build` into CATALOG links every item to what was found.
+    """
+    from stacgen.imagery.providers import Settings
+    from stacgen.imagery.resolve import resolve_catalog
+
+    settings = Settings(endpoints=_endpoints(endpoints), timeout=timeout)
+    with tqdm(desc="items", unit="item", disable=not _show_progress(quiet)) as bar:
+        report = resolve_catalog(
+            catalog, providers or LINK_PROVIDERS, settings, on_item=lambda _: _tick(bar)
+        )
+    for problem in report.problems:
+        click.echo(printable(problem), err=True)
+    kinds = [r.kind for entries in report.resolved.values() for r in entries]
+    click.echo(
+        f"{report.path}: {len(report.resolved)} of {report.items} items resolved "
+        f"({kinds.count('original')} original, {kinds.count('reprocessed')} reprocessed)"
+    )
+    if report.problems:
+        _fail(f"{len(report.problems)} problem(s); what was found is in {report.path}")
+
+
+@imagery.command("check")
+@click.argument("catalog", type=PathArg, default=config.CATALOG_DIR)
+@timeout_option
+def imagery_check(catalog: Path, timeout: float) -> None:
+    """Whether each label item's provider links (rel=source) answer, per item and provider."""
+    from stacgen.imagery.resolve import check_catalog
+
+    checks = check_catalog(catalog, timeout)
+    for check in checks:
+        click.echo(printable(str(check)))
+    failed = [c for c in checks if not c.ok]
+    if failed:
+        _fail(f"{len(failed)} of {len(checks)} provider links do not answer")
+    click.echo(f"{catalog}: all {len(checks)} provider links answer")

@@ -6,6 +6,8 @@ The new catalog is written beside `out`, validated, and swapped in whole; an unc
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -29,6 +31,7 @@ from stacgen.assemble.workers import Producer, Target, pool, start_forkserver
 from stacgen.errors import OutputError, Problem, StacgenError, printable
 from stacgen.fileutil import atomic_write_json, recover_swap, swap_in
 from stacgen.layout.catalog import STATE_FILE
+from stacgen.layout.imagery import RESOLUTION_FILE, Resolved, read_resolution, resolution_json
 from stacgen.source.archive import ArchiveError, OpenedArchive, Unpacking, extracted, unpacking
 from stacgen.source.scene import FolderRead, Scene, combine, discover, read_folder, scene_folders
 
@@ -41,6 +44,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 README_FILE = "README.md"
+IMAGERY_LINKS_FORMAT = 1  # bump when apply_imagery writes other links from the same inputs
 
 
 class BuildError(StacgenError):
@@ -115,6 +119,7 @@ def _build_locked(
             log.info("archive opened after %.2f s", time.perf_counter() - started)
             shown = Shown(options.archive, source.root)
             run = Run(out, previous, options, source.sha256, BuildReport(), on_scene, shown)
+            run.resolution = read_resolution(out)  # `stacgen imagery resolve`'s, if any
             if isinstance(source, OpenedArchive):
                 _build_extracted(run, source.top)
             else:
@@ -266,6 +271,8 @@ class Run:
     on_scene: Callable[[str], None] | None
     shown: Shown
     state: dict[str, Any] = field(default_factory=dict)
+    # Per label item, what each provider holds (stacgen imagery resolve); kept across builds.
+    resolution: dict[str, list[Resolved]] = field(default_factory=dict)
 
     @property
     def staging(self) -> Path:
@@ -279,6 +286,9 @@ class Run:
         keys = {s.id: self.key(s) for s in scenes}
         collection = collection_key(self.options.root_href, self.options.record)
         self.state = {"format": FORMAT, "collection": collection, "items": keys}
+        # The items' imagery links change with the resolution file: a new one is a rebuild
+        # (of the links only: the scenes are reused).
+        self.state["imagery"] = imagery_key(self.resolution)
         self.report.items = len(scenes)
 
     def target(self) -> Target:
@@ -306,7 +316,7 @@ def _build_into(run: Run, feed: Callable[[Producer], None]) -> None:
             items = producer.finish()
         _accept_scene_errors(producer, run)
         with _timed("catalog saved"):
-            save_catalog(items, run.staging, run.options)
+            save_catalog(items, run.staging, run.options, run.resolution)
             files = manifest(run.staging)
             atomic_write_json(run.staging / STATE_FILE, {**run.state, "files": files})
         with _timed("catalog validated"):
@@ -332,12 +342,30 @@ def _accept_scene_errors(producer: Producer, run: Run) -> None:
         raise BuildError(["no scene could be published"])
 
 
-def save_catalog(items: list[pystac.Item], staging: Path, options: BuildOptions) -> None:
-    """Write catalog.json, the collection (with its items.parquet) and the items."""
+def imagery_key(resolution: dict[str, list[Resolved]]) -> str:
+    """Changes whenever the items' imagery links would: the links' form, the resolution."""
+    text = json.dumps([IMAGERY_LINKS_FORMAT, resolution_json(resolution)], sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def save_catalog(
+    items: list[pystac.Item],
+    staging: Path,
+    options: BuildOptions,
+    resolution: dict[str, list[Resolved]] | None = None,
+) -> None:
+    """Write catalog.json, the collection (with its items.parquet) and the items; the
+    resolution file, if any, is folded into the items and kept in the new catalog."""
     import pystac
 
     from stacgen.stac.collection import create_collection
+    from stacgen.stac.items import apply_imagery
     from stacgen.stac.splits import apply_splits
+
+    for item in items:  # made now or reused: the links follow the resolution in either case
+        apply_imagery(item, (resolution or {}).get(item.id, []))
+    if resolution:
+        atomic_write_json(staging / RESOLUTION_FILE, resolution_json(resolution))
 
     catalog = pystac.Catalog(
         id="alcd",
