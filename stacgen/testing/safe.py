@@ -58,6 +58,7 @@ NODATA_COLUMNS: Final = 3
 SCATTERED_NODATA: Final = 97
 OLD_CENTRE: Final = "SGS_"
 OLD_BASELINE: Final = "02.04"
+ALL_BANDS: Final = tuple(b.name for b in imagery.BANDS)
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,7 @@ class SafeSpec:
     tile: str  # the granule with pixels, `31TFJ`
     grid: Grid  # the tile's 60 m grid (refined for the 10 and 20 m bands)
     radio_add_offset: int | None = None  # None: no Radiometric_Offset_List (before 04.00)
-    bands: tuple[str, ...] = tuple(b.name for b in imagery.BANDS)
+    bands: tuple[str, ...] = ALL_BANDS
     other_tiles: tuple[str, ...] = ()  # old layout: further granules (small, other tiles)
     seed: int = 0
 
@@ -338,3 +339,40 @@ def _write_manifest(safe: Path) -> None:
         '<xfdu:XFDU xmlns:xfdu="urn:ccsds:schema:xfdu:1" xmlns:safe="http://www.esa.int/safe/sentinel/1.1">\n'
         f"    <dataObjectSection>\n{body}\n    </dataObjectSection>\n</xfdu:XFDU>\n"
     )
+
+
+def write_safes_for_catalog(
+    catalog: Path,
+    safe_dir: Path,
+    *,
+    items: Sequence[str] | None = None,
+    bands: Sequence[str] | None = None,
+    radio_add_offset: int | None = None,
+    as_zip: bool = False,
+) -> dict[str, SafeSpec]:
+    """A SAFE for each label item of a built catalog (those of `items`, else all), on the
+    item's own label grid, named by its product: item id -> what was written. Reads the label
+    items' JSON with json alone, none of stacgen's readers."""
+    import json
+
+    from stacgen import constants
+
+    written = {}
+    for path in sorted((catalog / constants.COLLECTION_ID).glob("*/*.json")):
+        if path.stem != path.parent.name or (items is not None and path.stem not in items):
+            continue
+        props = json.loads(path.read_text())["properties"]
+        grid = Grid.from_proj(props["proj:code"], props["proj:transform"], props["proj:shape"])
+        tile = (
+            f"{props['mgrs:utm_zone']:02d}{props['mgrs:latitude_band']}{props['mgrs:grid_square']}"
+        )
+        spec = SafeSpec(
+            path.stem,
+            tile,
+            grid,
+            radio_add_offset=radio_add_offset,
+            bands=tuple(bands) if bands else ALL_BANDS,
+        )
+        write_safe(spec, safe_dir, as_zip=as_zip)
+        written[path.stem] = spec
+    return written
