@@ -7,7 +7,9 @@ full-resolution read of a JPEG 2000 needs every byte of it anyway, and a file on
 decoded without a round trip per code block. Every request has connect and read timeouts; a
 connection cut midway resumes with a range request, a bounded number of times, and a file
 shorter than its Content-Length is a truncated band. Other GDAL paths (/vsis3/ with the
-requester-pays flag, /vsigs/) are read through GDAL itself, with GDAL_HTTP_TIMEOUT and a
+requester-pays flag, /vsigs/), and any band whose provider gives GDAL options (headers,
+requester pays: GDAL's business, with the credentials it finds), are read through GDAL itself,
+by range requests, with GDAL_HTTP_TIMEOUT and a
 bounded GDAL_HTTP_MAX_RETRY; their digest is then not known (the manifest says so).
 """
 
@@ -31,6 +33,8 @@ from stacgen.imagery.located import ImageryError
 log = logging.getLogger(__name__)
 
 RETRIES: Final = 3  # resumptions of one download after a cut connection
+# Small enough that a cut connection leaves most of what arrived on disk, to resume from.
+STREAM_CHUNK: Final = 64 << 10
 
 
 @dataclass(frozen=True)
@@ -70,9 +74,13 @@ def http_url(gdal_path: str) -> str | None:
     return rest if rest.startswith(("http://", "https://")) else None
 
 
-def prepare(gdal_path: str, work: Path, band: str, timeout: float) -> Readable:
-    """The band at `gdal_path` made readable (downloaded into `work` if it is HTTP(S))."""
+def prepare(gdal_path: str, work: Path, band: str, timeout: float, via_gdal: bool) -> Readable:
+    """The band at `gdal_path` made readable: downloaded into `work` if it is HTTP(S), unless
+    `via_gdal` (the provider gave GDAL options: requester pays, headers, an endpoint)."""
     url = http_url(gdal_path)
+    if via_gdal and gdal_path.startswith("/vsi"):
+        shown = public(url) if url else gdal_path
+        return Readable(gdal_path, shown, None, None)
     if url is not None:
         target = work / f"{band}.source"
         size, sha = download(url, target, timeout)
@@ -146,7 +154,7 @@ def _stream(
         if expected is None and resp.status_code == 200:
             length = resp.headers.get("Content-Length")
             expected = int(length) if length and length.isdigit() else None
-        for chunk in resp.iter_content(CHUNK):
+        for chunk in resp.iter_content(STREAM_CHUNK):
             out.write(chunk)  # type: ignore[attr-defined]
             h.update(chunk)
     return expected

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import logging
 import shutil
-from collections.abc import Callable
-from concurrent.futures import Executor
+from collections.abc import Callable, Iterator
+from concurrent.futures import Executor, Future, wait
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from rasterio._env import del_gdal_config, get_gdal_config, set_gdal_config
 
 import stacgen
 from stacgen.fileutil import atomic_write_json, digests
@@ -60,29 +63,51 @@ def fetch_item(
     partial = partial_dir(work, plan.item_id)
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
+    options = {**gdal_network_options(timeout), **plan.located.gdal_options}
+    futures: list[Future[BandDone]] = []
     try:
-        futures = [executor.submit(_band, plan, band.name, partial, timeout) for band in plan.bands]
-        done = []
-        for future in futures:
-            done.append(future.result())
-            if on_band:
-                on_band(done[-1].band)
+        with global_config(options):
+            futures = [executor.submit(_band, plan, b.name, partial, timeout) for b in plan.bands]
+            done = []
+            for future in futures:
+                done.append(future.result())
+                if on_band:
+                    on_band(done[-1].band)
         atomic_write_json(partial / imagery.MANIFEST, manifest(plan, done))
         target = done_dir(work, plan.item_id)
         shutil.rmtree(target, ignore_errors=True)
         partial.rename(target)
     except BaseException:
-        for future in futures if "futures" in locals() else []:
+        for future in futures:
             future.cancel()
+        wait(futures)
         shutil.rmtree(partial, ignore_errors=True)
         raise
     return target
 
 
+@contextmanager
+def global_config(options: dict[str, str]) -> Iterator[None]:
+    """GDAL config options for every thread, GDAL's own included (a JPEG 2000 is decoded, and
+    its bytes fetched, by GDAL's worker threads, which do not see a thread's rasterio.Env):
+    the network bounds and the provider's settings hold for every request. Restored after."""
+    saved = {key: get_gdal_config(key) for key in options}
+    for key, value in options.items():
+        set_gdal_config(key, value)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                del_gdal_config(key)
+            else:
+                set_gdal_config(key, value)
+
+
 def _band(plan: Plan, band: str, folder: Path, timeout: float) -> BandDone:
     located = plan.located
-    readable = prepare(located.bands[band], folder, band, timeout)
-    options = {**gdal_network_options(timeout), **located.gdal_options}
+    readable = prepare(located.bands[band], folder, band, timeout, bool(located.gdal_options))
+    options = {**gdal_network_options(timeout), **located.gdal_options}  # this thread's too
     target = folder / imagery.band(band).file_name
     offset = plan.offset(band)
     try:

@@ -35,6 +35,8 @@ from xml.sax.saxutils import escape
 import numpy as np
 import numpy.typing as npt
 import rasterio
+import rasterio.shutil
+from rasterio.windows import Window
 
 from stacgen.fileutil import digests
 from stacgen.layout import imagery
@@ -55,6 +57,7 @@ JP2_OPTIONS: Final = {
 }
 # West strip of no data, in 60 m cells; and one full-resolution pixel in this many is 0.
 NODATA_COLUMNS: Final = 3
+STRIP_ROWS: Final = 1024  # rows of a band computed at once
 SCATTERED_NODATA: Final = 97
 OLD_CENTRE: Final = "SGS_"
 OLD_BASELINE: Final = "02.04"
@@ -205,26 +208,41 @@ def _write_old(spec: SafeSpec, safe: Path) -> WrittenSafe:
 
 # --- files ----------------------------------------------------------------------------------
 def _write_jp2(spec: SafeSpec, band_name: str, path: Path, *, small: bool = False) -> None:
+    """One band as ESA's are: JPEG 2000, lossless. Written strip by strip into a plain tiled
+    GeoTIFF first (the JP2 driver only copies a whole dataset), so that a full-size 10 m band
+    never sits in memory whole."""
     path.parent.mkdir(parents=True, exist_ok=True)
     grid = band_grid(spec.grid, band_name)
     if small:
         grid = Grid(grid.crs, grid.transform, 16, 16)
-        data = np.full((16, 16), 1, dtype=np.uint16)
-    else:
-        data = band_values(spec, band_name)
+    tmp = path.with_name(f".{path.name}.tif")
     profile = dict(
-        driver="JP2OpenJPEG",
+        driver="GTiff",
         width=grid.width,
         height=grid.height,
         count=1,
         dtype="uint16",
         crs=grid.crs,
         transform=grid.transform,
-        **JP2_OPTIONS,
+        tiled=True,
+        blockxsize=1024,
+        blockysize=1024,
+        BIGTIFF="IF_SAFER",
     )
     # No .aux.xml beside the JP2: ESA's products have none.
-    with rasterio.Env(GDAL_PAM_ENABLED="NO"), rasterio.open(path, "w", **profile) as dst:
-        dst.write(data, 1)
+    with rasterio.Env(GDAL_PAM_ENABLED="NO"):
+        try:
+            with rasterio.open(tmp, "w", **profile) as dst:
+                for start in range(0, grid.height, STRIP_ROWS):
+                    rows = slice(start, min(start + STRIP_ROWS, grid.height))
+                    if small:
+                        data = np.ones((rows.stop - rows.start, grid.width), dtype=np.uint16)
+                    else:
+                        data = band_values(spec, band_name, rows)
+                    dst.write(data, 1, window=Window(0, start, grid.width, data.shape[0]))
+            rasterio.shutil.copy(tmp, path, driver="JP2OpenJPEG", **JP2_OPTIONS)
+        finally:
+            tmp.unlink(missing_ok=True)
 
 
 def _granule_xml(tag: str, granule_id: str, child: str, names: Sequence[str]) -> str:
