@@ -25,6 +25,8 @@ import numpy as np
 import psutil
 import rasterio
 
+from bench import benchmark as bench_benchmark
+from bench import ml as bench_ml
 from bench import publish as bench_publish
 from bench import score
 from bench import serve as serve_bench
@@ -155,16 +157,19 @@ def main() -> None:
         build_s, peak = run_build(tgz, out, cache, args.workers)
         noop_s, _ = run_build(tgz, out, cache, args.workers)
         score.run(out, workers=2)
+        bench_benchmark.run(out, workers=2)  # issue 22: the report against score alone
         untar_s, encode_s = floor(tgz, scratch, args.workers)
         naive_s = naive(tgz, scratch)
         # Memory must not grow with the number of scenes: the same build on 6 folders.
         small = archive(args.size, synthetic.REPRESENTATIVE_COUNT)
         _, small_peak = run_build(small, scratch / "small", scratch / "small-cache", args.workers)
         bench_publish.report(out, scratch)  # issue 11: publish to a local S3 server
-        # Issue 20: one full-size L1C product fetched onto the label grid (bench/imagery.py).
+        # Issue 20: one full-size L1C product fetched onto the label grid (bench/imagery.py),
+        # on copies of `out`: before the ML bench, which writes imagery into `out` itself.
         from bench import imagery as bench_imagery
 
         imagery_lines = bench_imagery.run(out, scratch, args.workers)
+        bench_ml.run(out, scratch)  # issue 23: writes imagery into `out`, so it comes last
     floor_s = untar_s + encode_s
     print(f"workers: {args.workers}")
     print(f"build (cold: no extraction cache, empty output): {build_s:.2f} s")

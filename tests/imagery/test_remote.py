@@ -52,7 +52,10 @@ class FileServer:
             first, _, last = wanted.removeprefix("bytes=").partition("-")
             end = int(last) + 1 if last else len(data)
             part = data[int(first) : end]
-            headers = {"Content-Range": f"bytes {first}-{end - 1}/{len(data)}", "Accept-Ranges": "bytes"}
+            headers = {
+                "Content-Range": f"bytes {first}-{end - 1}/{len(data)}",
+                "Accept-Ranges": "bytes",
+            }
             return Response(part, status=206, headers=headers)
         if request.path in self.cut_once:
             self.cut_once.discard(request.path)
@@ -76,12 +79,19 @@ class FakeProvider:
         bands = {}
         for jp2 in safe.rglob("*.jp2"):
             band = jp2.stem.rsplit("_", 1)[-1]
-            bands[band] = f"/vsicurl/{self.base}/{jp2.relative_to(self.safes).as_posix()}?token=secret"
+            bands[band] = (
+                f"/vsicurl/{self.base}/{jp2.relative_to(self.safes).as_posix()}?token=secret"
+            )
         bands.update(self.extra)
         return Located(
-            provider="fake", item_id=item_id, product=product, kind="original",
-            provider_ref=f"{self.base}/{safe.name}", bands=bands,
-            radio_add_offset=dict.fromkeys(bands, 0), gdal_options=self.options,
+            provider="fake",
+            item_id=item_id,
+            product=product,
+            kind="original",
+            provider_ref=f"{self.base}/{safe.name}",
+            bands=bands,
+            radio_add_offset=dict.fromkeys(bands, 0),
+            gdal_options=self.options,
         )
 
 
@@ -93,25 +103,42 @@ def catalog(built_catalog: Path, tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def served(catalog: Path, tmp_path: Path, httpserver: HTTPServer) -> tuple[str, FileServer, dict[str, Any]]:
+def served(
+    catalog: Path, tmp_path: Path, httpserver: HTTPServer
+) -> tuple[str, FileServer, dict[str, Any]]:
     item_id = sorted(p.name for p in (catalog / constants.COLLECTION_ID).iterdir() if p.is_dir())[0]
     specs = write_safes_for_catalog(catalog, tmp_path / "safes", items=[item_id], bands=BANDS)
     return item_id, FileServer(httpserver, tmp_path / "safes"), specs
 
 
-def _run(catalog: Path, item_id: str, fake: FakeProvider, monkeypatch: pytest.MonkeyPatch,
-         schemas: Path, timeout: float = 10.0) -> fetch_module.FetchReport:
+def _run(
+    catalog: Path,
+    item_id: str,
+    fake: FakeProvider,
+    monkeypatch: pytest.MonkeyPatch,
+    schemas: Path,
+    timeout: float = 10.0,
+) -> fetch_module.FetchReport:
     monkeypatch.setattr(fetch_module, "provider", lambda name, settings: fake)
     options = FetchOptions(
-        catalog, "fake", Settings(timeout=timeout), bands=tuple(imagery.band(b) for b in BANDS),
-        items=(item_id,), workers=2, schemas=schemas,
+        catalog,
+        "fake",
+        Settings(timeout=timeout),
+        bands=tuple(imagery.band(b) for b in BANDS),
+        items=(item_id,),
+        workers=2,
+        schemas=schemas,
     )
     return fetch(options)
 
 
 def test_http_bands_are_downloaded_once_hashed_and_resumed(
-    catalog: Path, tmp_path: Path, served: Any, httpserver: HTTPServer,
-    monkeypatch: pytest.MonkeyPatch, schemas: Path,
+    catalog: Path,
+    tmp_path: Path,
+    served: Any,
+    httpserver: HTTPServer,
+    monkeypatch: pytest.MonkeyPatch,
+    schemas: Path,
 ) -> None:
     item_id, files, specs = served
     b02 = next((tmp_path / "safes").rglob("*_B02.jp2"))
@@ -136,8 +163,12 @@ def test_http_bands_are_downloaded_once_hashed_and_resumed(
 
 
 def test_gdal_reads_by_range_requests_when_the_provider_sets_options(
-    catalog: Path, tmp_path: Path, served: Any, httpserver: HTTPServer,
-    monkeypatch: pytest.MonkeyPatch, schemas: Path,
+    catalog: Path,
+    tmp_path: Path,
+    served: Any,
+    httpserver: HTTPServer,
+    monkeypatch: pytest.MonkeyPatch,
+    schemas: Path,
 ) -> None:
     """A provider's GDAL options (requester pays, headers) mean GDAL reads the file itself."""
     item_id, files, specs = served
@@ -186,8 +217,12 @@ def silent_port() -> Iterator[int]:
 
 
 def test_a_server_that_never_answers_is_one_line_within_the_bound(
-    catalog: Path, tmp_path: Path, served: Any, silent_port: int,
-    monkeypatch: pytest.MonkeyPatch, schemas: Path,
+    catalog: Path,
+    tmp_path: Path,
+    served: Any,
+    silent_port: int,
+    monkeypatch: pytest.MonkeyPatch,
+    schemas: Path,
 ) -> None:
     item_id, _, _ = served
     fake = FakeProvider(f"http://127.0.0.1:{silent_port}", tmp_path / "safes")
@@ -202,8 +237,12 @@ def test_a_server_that_never_answers_is_one_line_within_the_bound(
 
 
 def test_a_missing_file_is_one_line(
-    catalog: Path, tmp_path: Path, served: Any, httpserver: HTTPServer,
-    monkeypatch: pytest.MonkeyPatch, schemas: Path,
+    catalog: Path,
+    tmp_path: Path,
+    served: Any,
+    httpserver: HTTPServer,
+    monkeypatch: pytest.MonkeyPatch,
+    schemas: Path,
 ) -> None:
     item_id, _, _ = served
     next((tmp_path / "safes").rglob("*_B05.jp2")).unlink()
