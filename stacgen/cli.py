@@ -508,6 +508,80 @@ def benchmark(
     click.echo(f"report: {out / 'index.html'}")
 
 
+# --- stacgen imagery ------------------------------------------------------------------------
+@main.group()
+def imagery() -> None:
+    """The L1C product behind each label: where it is, and its bands in the catalog."""
+
+
+def _csv(value: str | None) -> tuple[str, ...] | None:
+    return tuple(v.strip() for v in value.split(",") if v.strip()) if value else None
+
+
+@imagery.command("fetch")
+@click.argument("catalog", type=PathArg, default=config.CATALOG_DIR)
+@click.option("--provider", "provider_name", required=True, help="safe, gcs, earth-search, cdse.")
+@click.option("--safe-dir", type=PathArg, help="Where the SAFE folders or zips are (safe).")
+@click.option("--bands", default="all", show_default=True, help="B01,B02,... or all.")
+@click.option("--grid", type=click.Choice(["label", "native"]), default="label", show_default=True)
+@click.option("--items", "items", help="Only these label items (comma-separated ids).")
+@click.option("--split", help="Only the items of this ml-aoi:split (train, validation, test).")
+@click.option("--workers", type=click.IntRange(min=1), default=config.workers())
+@click.option(
+    "--dry-run", is_flag=True, help="Say what would be fetched, from where; fetch nothing."
+)
+@click.option("--schemas", type=PathArg, help="STAC schema mirror [env STACGEN_SCHEMAS].")
+@click.option("--no-validate", is_flag=True, help="Do not validate before swapping in.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def imagery_fetch(
+    catalog: Path,
+    provider_name: str,
+    safe_dir: Path | None,
+    bands: str,
+    grid: str,
+    items: str | None,
+    split: str | None,
+    workers: int,
+    dry_run: bool,
+    schemas: Path | None,
+    no_validate: bool,
+    quiet: bool,
+) -> None:
+    """Fetch each label item's L1C bands into the catalog's alcd-l1c collection."""
+    from stacgen.imagery.fetch import FetchOptions, fetch
+    from stacgen.imagery.providers import Settings
+    from stacgen.layout.imagery import parse_bands
+
+    if items and split:
+        _fail("--items and --split: choose one")
+    try:
+        chosen = parse_bands(bands)
+    except ValueError as err:
+        _fail(f"--bands: {err}")
+    options = FetchOptions(
+        catalog=catalog,
+        provider=provider_name,
+        settings=Settings(safe_dir=safe_dir),
+        bands=chosen,
+        grid="native" if grid == "native" else "label",
+        items=_csv(items),
+        split=split,
+        workers=workers,
+        dry_run=dry_run,
+        schemas=None if no_validate else config.schemas_dir(schemas),
+    )
+    with tqdm(desc="bands", unit="band", disable=dry_run or not _show_progress(quiet)) as bar:
+        report = fetch(options, on_band=lambda *_: _tick(bar))
+    for line in report.lines:
+        click.echo(line)
+    if not dry_run:
+        click.echo(
+            f"{catalog}: {report.selected} item(s): {len(report.fetched)} fetched, "
+            f"{len(report.resumed)} resumed, {len(report.up_to_date)} up to date, "
+            f"{report.seconds:.1f} s"
+        )
+
+
 @main.group()
 def chips() -> None:
     """Aligned (image, label) chips of a split, for training (stacgen.ml.Chips)."""
