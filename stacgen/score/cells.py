@@ -34,10 +34,10 @@ from numpy.lib.stride_tricks import as_strided
 from rasterio.windows import Window
 
 from stacgen.score.codes import CLEAR, CLOUD, NODATA, SHADOW, UNLISTED, Groups
+from stacgen.score.decoding import Decoder
 from stacgen.score.rules import PRIORITY, Method, choose
 
 U8 = npt.NDArray[np.uint8]
-Decoder = Callable[[npt.NDArray[Any]], Groups]
 OnRows = Callable[[int, int, Groups], None]
 T = TypeVar("T")
 MAX_FACTOR: Final = 3
@@ -113,7 +113,7 @@ class CellReducer:
         """Each pixel's group (pick) or weight; an unlisted value raises, naming them."""
         looked_up = raw.translate(self.table)
         if self.missing in looked_up:
-            self.decode(np.frombuffer(raw, np.uint8))  # raises ScoreError naming the values
+            self.decode(np.frombuffer(raw, np.uint8))  # raises Unlisted
             raise AssertionError("the tables miss a value that the decoder lists")
         return np.frombuffer(looked_up, np.uint8).reshape(shape)
 

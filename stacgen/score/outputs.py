@@ -1,7 +1,8 @@
 """What a scoring run writes: the table on stdout, and in --out scores.json, scores.csv and,
 per mask, the agreement picture (PNG) and the same on the reference grid (COG).
 
---out is written atomically: everything goes to a temp folder beside it, swapped in at the end.
+--out is written atomically: everything goes to a temp folder beside it, swapped in at the end,
+and only over a folder that is missing, empty or marked as this command's (`check_out`).
 """
 
 from __future__ import annotations
@@ -9,8 +10,10 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import shutil
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Final
 
@@ -38,6 +41,8 @@ AGREEMENT: Final = {
     4: ("false negative", (213, 94, 0, 255)),
 }
 # mkdtemp makes an owner-only folder; the published one follows the umask like the files.
+# What marks a folder as written by `stacgen score` (and so replaceable by the next run).
+MARKER: Final = ".stacgen-score.json"
 DIR_MODE: Final = FILE_MODE | ((FILE_MODE & 0o444) >> 2)
 _RGBA: Final = np.array([rgba for _, rgba in AGREEMENT.values()], dtype=np.uint8)
 
@@ -195,19 +200,29 @@ def write_cog(score: MaskScore, agreement: npt.NDArray[np.uint8], dst: Path) -> 
 class OutputFolder:
     """--out, filled in a temp folder beside it and swapped in whole by `finish`.
 
-    Each mask's pictures are written as its score arrives (`add`), so no agreement array is
-    kept; leaving the `with` block without `finish` (an error) removes the temp folder and
-    leaves --out as it was.
+    `--out` may be replaced only if it is missing, an empty folder, or a folder this command
+    wrote (it carries MARKER); never a file, a link, a folder of the user's, the mask folder or
+    a folder inside it, nor a folder that holds a mask (`check_out`). Each mask's pictures are
+    written as its score arrives (`add`), so no agreement array is kept; leaving the `with`
+    block without `finish` (an error) removes the temp folder and leaves --out as it was.
     """
 
-    def __init__(self, out: Path) -> None:
+    def __init__(self, out: Path, masks: Sequence[str | Path] = ()) -> None:
         self.out = out.absolute()
+        self.masks = tuple(masks)
         self.tmp: Path | None = None
 
     def __enter__(self) -> OutputFolder:
-        self.out.parent.mkdir(parents=True, exist_ok=True)
-        prefix = f".{self.out.name}."
-        self.tmp = Path(tempfile.mkdtemp(prefix=prefix, suffix=".tmp", dir=self.out.parent))
+        check_out(self.out, self.masks)
+        parent = self.out.parent
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+            prefix = f".{self.out.name}."
+            self.tmp = Path(tempfile.mkdtemp(prefix=prefix, suffix=".tmp", dir=parent))
+        except OSError as err:
+            raise ScoreError(
+                f"--out {self.out}: cannot write in {parent} ({err.strerror or err})"
+            ) from None
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -230,14 +245,49 @@ class OutputFolder:
         text = json.dumps(scores_json(run), indent=2, ensure_ascii=False) + "\n"
         (self.tmp / "scores.json").write_text(text, encoding="utf-8")
         (self.tmp / "scores.csv").write_text(scores_csv(run), encoding="utf-8")
+        marker = {"written_by": "stacgen score", "stacgen_version": __version__}
+        (self.tmp / MARKER).write_text(json.dumps(marker) + "\n", encoding="utf-8")
         self.tmp.chmod(DIR_MODE)
+        check_out(self.out, self.masks)  # still ours to replace, after the scoring
         swap_in(self.tmp, self.out)
         self.tmp = None
 
 
+def _inside(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def check_out(out: Path, masks: Sequence[str | Path] = ()) -> None:
+    """`out` may be replaced only if it is missing, empty, or a folder `stacgen score` wrote,
+    and it neither holds a mask nor lies in a mask folder; anything else is one ScoreError."""
+    where = f"--out {out}"
+    real = Path(os.path.realpath(out))
+    for mask in masks:
+        given = Path(os.path.realpath(mask))
+        if _inside(given, real):
+            raise ScoreError(f"{where}: holds the mask {mask}: refusing to replace it")
+        if given.is_dir() and _inside(real, given):
+            raise ScoreError(f"{where}: inside the mask folder {mask}: choose a folder outside it")
+    if out.is_symlink():
+        raise ScoreError(f"{where}: is a symbolic link: refusing to replace it; name a folder")
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise ScoreError(f"{where}: exists and is not a folder: refusing to replace it")
+    try:
+        ours = (out / MARKER).is_file() or not any(out.iterdir())
+    except OSError as err:
+        raise ScoreError(f"{where}: cannot be read ({err.strerror or err})") from None
+    if not ours:
+        raise ScoreError(
+            f"{where}: not empty and not a folder stacgen score wrote (no {MARKER}): "
+            "refusing to replace it; choose another --out or empty this folder"
+        )
+
+
 def write_outputs(run: ScoreRun, out: Path) -> None:
     """scores.json, scores.csv and the agreement files of a run that kept its agreements."""
-    with OutputFolder(out) as folder:
+    with OutputFolder(out, [s.mask for s in run.scores]) as folder:
         for score in run.scores:
             folder.add(score)
         folder.finish(run)

@@ -40,12 +40,25 @@ ASSET_KEY = "classification"
 TIMEOUT = 30
 # Tags some processors write with the acquisition date (GDAL metadata domain "").
 DATE_TAGS = ("ACQUISITION_DATE", "SENSING_TIME", "DATATAKE_SENSING_START", "DATE_ACQUIRED")
-# /vsicurl/ reads of the reference: no directory listing, no sidecar probing.
-GDAL_HTTP_ENV: Mapping[str, Any] = {
-    "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
-    "CPL_VSIL_CURL_ALLOWED_EXTENSIONS": ".tif,.tiff",
-    "GDAL_HTTP_MAX_RETRY": 2,
-}
+# Every HTTP wait has a bound (seconds): connecting, then each answer whole (GDAL's
+# GDAL_HTTP_TIMEOUT is curl's total time per request, so a server dripping bytes is cut too).
+CONNECT_TIMEOUT = 10
+READ_TIMEOUT = 30
+RETRIES = 2
+RETRY_DELAY = 1
+
+
+def gdal_http_env() -> dict[str, Any]:
+    """/vsicurl/ reads of the reference: no directory listing, no sidecar probing, and every
+    request bounded in time (read when called, so that the tests may lower the bounds)."""
+    return {
+        "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
+        "CPL_VSIL_CURL_ALLOWED_EXTENSIONS": ".tif,.tiff",
+        "GDAL_HTTP_CONNECTTIMEOUT": CONNECT_TIMEOUT,
+        "GDAL_HTTP_TIMEOUT": READ_TIMEOUT,
+        "GDAL_HTTP_MAX_RETRY": RETRIES,
+        "GDAL_HTTP_RETRY_DELAY": RETRY_DELAY,
+    }
 
 
 def is_url(href: str) -> bool:
@@ -320,11 +333,17 @@ class RefWindow:
         return (int(self.values.shape[0]), int(self.values.shape[1]))
 
 
+def first_line(err: BaseException) -> str:
+    """An error's message cut to its first line: GDAL's may run over several."""
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
 def open_reference(href: str) -> rasterio.io.DatasetReader:
     try:
         return rasterio.open(href)
     except rasterio.errors.RasterioIOError as err:
-        raise ScoreError(f"reference {href}: cannot be read ({err})") from err
+        raise ScoreError(f"reference {href}: cannot be read ({first_line(err)})") from None
 
 
 def _outward(w: rasterio.windows.Window) -> rasterio.windows.Window:
@@ -340,7 +359,7 @@ def read_window(
     href: str, mask_crs: CRS, mask_bounds: tuple[float, float, float, float], where: str
 ) -> RefWindow:
     """The reference pixels the mask's bounds touch; only those blocks are read."""
-    with rasterio.Env(**GDAL_HTTP_ENV), open_reference(href) as ref:
+    with rasterio.Env(**gdal_http_env()), open_reference(href) as ref:
         bounds = rasterio.warp.transform_bounds(mask_crs, ref.crs, *mask_bounds, densify_pts=21)
         window = _outward(rasterio.windows.from_bounds(*bounds, transform=ref.transform))
         full = rasterio.windows.Window(0, 0, ref.width, ref.height)
@@ -350,7 +369,10 @@ def read_window(
             window = None
         if window is None or window.width < 1 or window.height < 1:
             raise ScoreError(f"{where}: does not overlap the reference {href}")
-        values = ref.read(1, window=window)
+        try:
+            values = ref.read(1, window=window)
+        except rasterio.errors.RasterioError as err:
+            raise ScoreError(f"reference {href}: cannot be read ({first_line(err)})") from None
         return RefWindow(
             values,
             ref.crs,

@@ -27,7 +27,6 @@ from stacgen.score.cells import (
     MAX_FACTOR,
     CellReducer,
     Chunk,
-    Decoder,
     OnRows,
     by_tables,
     chunks,
@@ -35,6 +34,7 @@ from stacgen.score.cells import (
     in_chunks,
 )
 from stacgen.score.codes import CLEAR, CLOUD, NODATA, SHADOW, Groups
+from stacgen.score.decoding import Decoder
 from stacgen.score.rules import PRIORITY, Method, choose
 
 
@@ -64,8 +64,7 @@ def to_reference(
     aligned = block_alignment(ds, target)
     if aligned is not None:
         factor, row0, col0 = aligned
-        lut_for = getattr(decode, "lut_for", None)
-        lut = lut_for(np.dtype(ds.dtypes[band - 1])) if lut_for is not None else None
+        lut = decode.lut_for(np.dtype(ds.dtypes[band - 1]))
         if lut is not None and lut.size == 256 and (factor <= MAX_FACTOR or method == "nearest"):
             reducer = CellReducer(lut, factor, method, decode)
             shape = (target.height, target.width)
@@ -111,8 +110,7 @@ class Packer:
         for slot, g in enumerate(PRIORITY):
             by_group[g] = 1 << (self.bits * slot)
         self.by_group = by_group
-        lut_for = getattr(decode, "lut_for", None)
-        lut = lut_for(np.dtype(dtype)) if lut_for is not None else None
+        lut = decode.lut_for(np.dtype(dtype))
         self.by_value = None if lut is None else by_group[lut]
 
     def pack(self, raw: npt.NDArray[Any]) -> npt.NDArray[Any]:
@@ -191,14 +189,6 @@ def _by_blocks(
     return in_chunks(pieces, lambda chunk: packer.read(ds, band, chunk), reduce, shape, on_rows)
 
 
-def reduce_blocks(groups: Groups, factor: int, method: Method) -> Groups:
-    """One group per factor x factor block of decoded `groups` (shape a multiple of factor)."""
-    packer = Packer(lambda g: g, "uint8", factor)
-    return choose(
-        packer.counts(packer.pack(groups), method), "any" if method == "any" else "majority"
-    )
-
-
 def _by_warping(
     ds: rasterio.io.DatasetReader, band: int, decode: Decoder, target: Target, method: Method
 ) -> Groups:
@@ -223,8 +213,12 @@ def _by_warping(
 def dilate(groups: Groups, cloud: int, shadow: int) -> Groups:
     """Grow cloud over clear and shadow by `cloud` cells, shadow over clear by `shadow` cells.
 
-    Square structuring element of (2N+1) cells; no data is never overwritten.
+    Square structuring element of (2N+1) cells; no data is never overwritten. A dilation
+    beyond the grid's size grows as far as one of that size does, so it is cut there: memory
+    stays that of the grid whatever N is asked.
     """
+    reach = max(groups.shape, default=0)
+    cloud, shadow = min(cloud, reach), min(shadow, reach)
     out = groups.copy()
     grown_cloud = _grow(groups == CLOUD, cloud)
     grown_shadow = _grow(groups == SHADOW, shadow)

@@ -20,17 +20,24 @@ from typing import Any, TypeAlias
 import pystac
 import rasterio
 from affine import Affine
-from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
+from rasterio.errors import NotGeoreferencedWarning, RasterioError, RasterioIOError
+from rasterio.windows import Window
 
-from stacgen.score import codes as codes_mod
-from stacgen.score.cells import Decoder
-from stacgen.score.codes import Class1, CodeTable, Groups, load_codes
+from stacgen.score.codes import Class1, CodeTable, Groups, alcd_table, load_codes
+from stacgen.score.decoding import (
+    Decoder,
+    TableDecoder,
+    ThresholdDecoder,
+    Unlisted,
+    unlisted_counts,
+)
 from stacgen.score.errors import ScoreError
 from stacgen.score.metrics import Comparison, Pooled, Tally, compare, pool
 from stacgen.score.reference import (
     Match,
     StacItem,
     find_reference,
+    first_line,
     load_json,
     mask_facts,
     open_catalog,
@@ -113,7 +120,7 @@ def _open(mask: MaskInput) -> Any:
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
             return rasterio.open(mask)
     except RasterioIOError as err:
-        raise ScoreError(f"mask {mask}: not a readable raster ({err})") from err
+        raise ScoreError(f"mask {mask}: not a readable raster ({first_line(err)})") from None
 
 
 def check_mask(ds: rasterio.io.DatasetReader, options: ScoreOptions) -> int:
@@ -121,6 +128,9 @@ def check_mask(ds: rasterio.io.DatasetReader, options: ScoreOptions) -> int:
     where = f"mask {ds.name}"
     if ds.crs is None:
         raise ScoreError(f"{where}: has no CRS")
+    if not (ds.crs.is_geographic or ds.crs.is_projected):
+        # An engineering (local) CRS names no place on Earth: no reference can be found for it.
+        raise ScoreError(f"{where}: its CRS is neither geographic nor projected (a local one)")
     if ds.transform == Affine.identity():
         raise ScoreError(f"{where}: has no geotransform")
     if options.band is None:
@@ -135,14 +145,22 @@ def check_mask(ds: rasterio.io.DatasetReader, options: ScoreOptions) -> int:
 def decoder(
     table: CodeTable, options: ScoreOptions, where: str, nodata: float | None = None
 ) -> Decoder:
+    """The mask's decoder: its code table, or s2cloudless probabilities over `--threshold`."""
     if options.threshold is not None:
         if not table.probability:
             raise ScoreError(f"--threshold applies to s2cloudless probabilities, not {table.name}")
-        if not 0.0 <= options.threshold <= 1.0:
-            raise ScoreError(f"--threshold {options.threshold}: must be between 0 and 1")
-        threshold = options.threshold
-        return lambda values: codes_mod.threshold_probability(values, threshold, nodata)
-    return codes_mod.decoder(table, where)
+        return ThresholdDecoder(options.threshold, where, nodata)
+    return TableDecoder(table, where, nodata)
+
+
+def _unlisted_line(ds: rasterio.io.DatasetReader, band: int, decode: Decoder) -> str:
+    """The values `decode` cannot place, counted over the whole mask (not the first block)."""
+
+    def rows(start: int, stop: int) -> Any:
+        return ds.read(band, window=Window(0, start, ds.width, stop - start))
+
+    found, counts = unlisted_counts(decode, rows, ds.height)
+    return decode.problem(found, counts)
 
 
 def _item_ref(item: pystac.Item | StacItem | str, matched_by: str) -> ItemRef:
@@ -182,15 +200,18 @@ def score_mask(
         band = check_mask(ds, options)
         decode = decoder(table, options, where, ds.nodatavals[band - 1])
         window = read_window(ref_item.asset_href, ds.crs, tuple(ds.bounds), where)
-        decode_reference = codes_mod.decoder(
-            codes_mod.alcd_table(options.class_1), f"reference {ref_item.id}"
-        )
+        decode_reference = TableDecoder(alcd_table(options.class_1), f"reference {ref_item.id}")
         target = Target(window.crs, window.transform, *window.shape)
         dilating = bool(options.dilate_cloud or options.dilate_shadow)
         # Without dilation, each band of rows is tallied as soon as it is resampled.
         counted = Tally(window.values, decode_reference)
         on_rows = None if dilating else counted.add
-        user = to_reference(ds, band, decode, target, options.resampling, on_rows)
+        try:
+            user = to_reference(ds, band, decode, target, options.resampling, on_rows)
+        except Unlisted:
+            raise ScoreError(_unlisted_line(ds, band, decode)) from None
+        except RasterioError as err:
+            raise ScoreError(f"{where}: cannot be read ({first_line(err)})") from None
     if dilating:
         counted.add(0, user.shape[0], dilate(user, options.dilate_cloud, options.dilate_shadow))
     comparisons = compare(counted.joint, table.has_shadow)

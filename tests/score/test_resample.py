@@ -14,6 +14,8 @@ import rasterio.warp
 from rasterio.enums import Resampling
 
 from stacgen.score import ScoreOptions, codes, resample, score_mask
+from stacgen.score.decoding import TableDecoder
+from stacgen.score.rules import choose
 from tests.score.helpers import (
     CLEAR,
     CLOUD,
@@ -203,6 +205,12 @@ def test_block_sums_equal_numpy_reshape_sums() -> None:
 
 # Four 3 x 3 cells, side by side: X cloud, S shadow, C clear, N no data.
 X, S, C, N = codes.CLOUD, codes.SHADOW, codes.CLEAR, codes.NODATA
+# The group codes themselves, as a code table.
+GROUPS = codes.CodeTable(
+    "groups",
+    "stacgen's group codes",
+    {"nodata": (N,), "clear": (C,), "cloud": (X,), "shadow": (S,)},
+)
 CELLS = [
     [[C, C, C], [C, X, C], [C, C, C]],  # one cloud pixel in the middle of clear
     [[X, X, X], [X, S, S], [S, S, C]],  # 4 cloud, 4 shadow, 1 clear: a tie
@@ -220,7 +228,9 @@ BY_METHOD = {
 def test_reduce_blocks_by_hand(method: str) -> None:
     grid = np.concatenate([np.array(cell, dtype=np.uint8) for cell in CELLS], axis=1)
     assert grid.shape == (3, 12)
-    got_cells = resample.reduce_blocks(grid, 3, method)  # type: ignore[arg-type]
+    packer = resample.Packer(TableDecoder(GROUPS, "cells"), "uint8", 3)
+    rule = "any" if method == "any" else "majority"
+    got_cells = choose(packer.counts(packer.pack(grid), method), rule)  # type: ignore[arg-type]
     assert got_cells.tolist() == [BY_METHOD[method]]
 
 

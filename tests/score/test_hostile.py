@@ -1,0 +1,245 @@
+"""`stacgen score` against hostile input (issue 18): every case is made at test time, and each
+ends in exit status 1 and one line naming the file or parameter (or in a score), with the bytes
+of everything that existed before unchanged and every wait under its stated bound."""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import rasterio
+from click.testing import CliRunner, Result
+from rasterio.crs import CRS
+
+from stacgen.cli import main
+from stacgen.score import ScoreError, ScoreOptions, score_mask
+from stacgen.score import reference as reference_mod
+from stacgen.score.outputs import MARKER
+from tests.bounded import finishes_within
+from tests.score.helpers import (
+    ITEM,
+    alcd_groups,
+    encode,
+    item_json,
+    read_reference,
+    write_mask,
+)
+
+
+def _snapshot(*folders: Path) -> dict[str, bytes]:
+    return {
+        str(p): p.read_bytes()
+        for folder in folders
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+def _cli(*args: object) -> Result:
+    return CliRunner().invoke(main, ["score", *map(str, args)])
+
+
+def _one_line(result: Result, *needles: str) -> str:
+    """The one line of a refused run (exit 1, nothing else on stdout or stderr)."""
+    assert result.exit_code == 1, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1, result.output
+    (line,) = lines
+    assert line.startswith("Error: "), line
+    for needle in needles:
+        assert needle in line, line
+    return line
+
+
+@pytest.fixture(name="mask")
+def mask_fixture(built_catalog: Path, tmp_path: Path) -> Path:
+    """A good 20 m Sen2Cor mask of ITEM, in a folder of its own."""
+    ref = read_reference(built_catalog)
+    folder = tmp_path / "masks"
+    folder.mkdir()
+    return write_mask(
+        folder / f"{ITEM}_SCL.tif", encode(alcd_groups(ref.values), "sen2cor"), ref, 3
+    )
+
+
+# --- 1. --out: missing, empty or score's own; anything else refused, nothing touched -------------
+def _out_cases(tmp_path: Path, mask: Path, catalog: Path) -> Iterator[tuple[str, Path, str]]:
+    users = tmp_path / "mine"
+    (users / "notes").mkdir(parents=True)
+    (users / "notes" / "todo.txt").write_text("keep me")
+    yield "a folder of the user's files", users, "not empty and not a folder stacgen score wrote"
+    yield "the mask folder", mask.parent, "holds the mask"
+    yield "inside the mask folder", mask.parent / "scores", "inside the mask folder"
+    a_file = tmp_path / "results.txt"
+    a_file.write_text("keep me too")
+    yield "a file", a_file, "exists and is not a folder"
+    yield "a catalog", catalog, "not empty and not a folder stacgen score wrote"
+    link = tmp_path / "link"
+    link.symlink_to(users)
+    yield "a link to a folder", link, "is a symbolic link"
+    yield "under a file", a_file / "scores", "cannot write in"
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "a folder of the user's files",
+        "the mask folder",
+        "inside the mask folder",
+        "a file",
+        "a catalog",
+        "a link to a folder",
+        "under a file",
+    ],
+)
+def test_out_that_is_not_ours_is_refused_and_untouched(
+    built_catalog: Path, tmp_path: Path, mask: Path, case: str
+) -> None:
+    cases = {
+        name: (out, message) for name, out, message in _out_cases(tmp_path, mask, built_catalog)
+    }
+    out, message = cases[case]
+    before = _snapshot(tmp_path, built_catalog)
+    listing = sorted(p.name for p in tmp_path.iterdir())
+    masks = mask.parent if case == "inside the mask folder" else mask
+    result = _cli(masks, "--codes", "sen2cor", "--catalog", built_catalog, "--out", out)
+    _one_line(result, f"--out {out.absolute()}", message)
+    assert _snapshot(tmp_path, built_catalog) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == listing  # no temp folder left
+
+
+def test_out_of_a_previous_run_is_replaced_and_an_empty_one_filled(
+    built_catalog: Path, tmp_path: Path, mask: Path
+) -> None:
+    out = tmp_path / "scores"
+    out.mkdir()
+    args = [mask, "--codes", "sen2cor", "--catalog", built_catalog, "--out", out]
+    assert _cli(*args).exit_code == 0
+    assert json.loads((out / MARKER).read_text())["written_by"] == "stacgen score"
+    (out / "old.txt").write_text("from the first run's folder")
+    assert _cli(*args).exit_code == 0
+    assert not (out / "old.txt").exists()
+    assert (out / "scores.json").is_file()
+
+
+# --- 2. inputs that used to end in a traceback ---------------------------------------------------
+def test_a_truncated_mask_is_one_line(built_catalog: Path, tmp_path: Path, mask: Path) -> None:
+    with rasterio.open(mask, "r+") as ds:
+        ds.update_tags(note="tiles at the end")
+    cut = tmp_path / f"{ITEM}_cut.tif"
+    data = mask.read_bytes()
+    cut.write_bytes(data[: len(data) * 2 // 3])
+    result = _cli(cut, "--codes", "sen2cor", "--catalog", built_catalog)
+    _one_line(result, f"mask {cut}")
+
+
+def test_a_mask_in_an_engineering_crs_is_one_line(built_catalog: Path, tmp_path: Path) -> None:
+    ref = read_reference(built_catalog)
+    local = CRS.from_wkt(
+        'LOCAL_CS["lab",UNIT["metre",1],AXIS["Easting",EAST],AXIS["Northing",NORTH]]'
+    )
+    path = tmp_path / f"{ITEM}_local.tif"
+    profile = dict(driver="GTiff", width=8, height=8, count=1, dtype="uint8", crs=local)
+    with rasterio.open(path, "w", transform=ref.transform, **profile) as dst:
+        dst.write(np.full((8, 8), 4, np.uint8), 1)
+    result = _cli(path, "--codes", "sen2cor", "--catalog", built_catalog)
+    _one_line(result, f"mask {path}", "neither geographic nor projected")
+
+
+def test_a_huge_dilation_is_bounded_by_the_grid(built_catalog: Path, mask: Path) -> None:
+    item = str(item_json(built_catalog))
+    huge = finishes_within(
+        120, lambda: score_mask(mask, "sen2cor", item, ScoreOptions(dilate_cloud=100_000))
+    )
+    ref = read_reference(built_catalog)
+    whole = max(ref.values.shape)
+    grid = score_mask(mask, "sen2cor", item, ScoreOptions(dilate_cloud=whole))
+    assert huge.joint == grid.joint
+    # Every clear or shadow cell of the mask became cloud: the tile holds cloud somewhere.
+    assert sum(row[1] + row[3] for row in huge.joint) == 0
+
+
+def _deep(depth: int) -> str:
+    return "[" * depth + "]" * depth
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('{"cloud": ' + _deep(100_000) + "}", "nested too deep"),
+        ('{"cloud": [1], "clear": [' + "1" + "0" * 30 + "]}", "has 31 digits"),
+        ('{"cloud": [4, 4]}', "value 4 is twice in 'cloud'"),
+        ('{"cloud": 5}', "'cloud' must be a list of integers"),
+        ("[1, 2]", "expected an object"),
+    ],
+)
+def test_hostile_code_files_are_one_line(
+    built_catalog: Path, tmp_path: Path, mask: Path, text: str, message: str
+) -> None:
+    codes = tmp_path / "codes.json"
+    codes.write_text(text)
+    result = finishes_within(60, lambda: _cli(mask, "--codes", codes, "--catalog", built_catalog))
+    _one_line(result, str(codes), message)
+
+
+@pytest.mark.parametrize(
+    ("dtype", "bad", "message"),
+    [
+        ("float32", 1.5, "not s2cloudless probabilities (0-1): values outside it: 1.5 ("),
+        ("float32", -0.25, "values outside it: -0.25 ("),
+        ("uint8", 200, "not s2cloudless probabilities (0-100): values outside it: 200 ("),
+    ],
+)
+def test_probabilities_outside_their_range_are_refused(
+    built_catalog: Path, tmp_path: Path, dtype: str, bad: float, message: str
+) -> None:
+    ref = read_reference(built_catalog)
+    scale = 1.0 if dtype == "float32" else 100.0
+    values = np.full(ref.values.shape, 0.3 * scale, dtype=dtype)
+    values[5:9, 5:9] = bad  # 16 cells, 4 x 4 pixels each at 15 m
+    path = write_mask(tmp_path / f"{ITEM}_prob.tif", values, ref, 4)
+    result = _cli(path, "--codes", "s2cloudless", "--threshold", "0.4", "--catalog", built_catalog)
+    line = _one_line(result, f"mask {path}", message)
+    assert f"{bad} (256 px)" in line, "counted over the whole mask"
+
+
+def test_unlisted_values_are_counted_over_the_whole_mask(
+    built_catalog: Path, tmp_path: Path
+) -> None:
+    ref = read_reference(built_catalog)
+    values = encode(alcd_groups(ref.values), "sen2cor")
+    values[values == 4] = 77  # every clear land cell, all over the tile
+    want = int((values == 77).sum()) * 9
+    path = write_mask(tmp_path / f"{ITEM}_77.tif", values, ref, 3)
+    result = _cli(path, "--codes", "sen2cor", "--catalog", built_catalog)
+    _one_line(result, f"values not in the sen2cor table: 77 ({want} px)")
+
+
+# --- 3. waits: a reference server that accepts and never answers ---------------------------------
+@pytest.fixture(name="silent_url")
+def silent_url_fixture() -> Iterator[str]:
+    """A server that accepts connections (the kernel's backlog) and never answers."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen(16)
+        yield f"http://127.0.0.1:{s.getsockname()[1]}"
+
+
+def test_a_reference_server_that_never_answers_is_cut_by_the_gdal_timeouts(
+    built_catalog: Path, tmp_path: Path, mask: Path, silent_url: str, monkeypatch: Any
+) -> None:
+    monkeypatch.setattr(reference_mod, "CONNECT_TIMEOUT", 1)
+    monkeypatch.setattr(reference_mod, "READ_TIMEOUT", 2)
+    doc = json.loads(item_json(built_catalog).read_text())
+    doc["assets"]["classification"]["href"] = f"{silent_url}/classification.tif"
+    item = tmp_path / "item.json"
+    item.write_text(json.dumps(doc))
+    with pytest.raises(
+        ScoreError, match=rf"^reference {silent_url}/classification.tif: cannot be read"
+    ):
+        finishes_within(60, lambda: score_mask(mask, "sen2cor", str(item)))
