@@ -23,6 +23,7 @@ from affine import Affine
 from rasterio.errors import NotGeoreferencedWarning, RasterioError, RasterioIOError
 from rasterio.windows import Window
 
+from stacgen.score.bounded import first_line
 from stacgen.score.codes import Class1, CodeTable, Groups, alcd_table, load_codes
 from stacgen.score.decoding import (
     Decoder,
@@ -37,7 +38,6 @@ from stacgen.score.reference import (
     Match,
     StacItem,
     find_reference,
-    first_line,
     load_json,
     mask_facts,
     open_catalog,
@@ -172,9 +172,7 @@ def _item_ref(item: pystac.Item | StacItem | str, matched_by: str) -> ItemRef:
             item.id, item.get_self_href() or "", asset.get_absolute_href() or "", matched_by
         )
     if isinstance(item, str):
-        import requests
-
-        item = StacItem(load_json(item, requests.Session()), item)
+        item = StacItem(load_json(item), item)
     return ItemRef(item.id, item.href, item.asset_href, matched_by)
 
 

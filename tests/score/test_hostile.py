@@ -4,9 +4,12 @@ of everything that existed before unchanged and every wait under its stated boun
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +20,7 @@ from click.testing import CliRunner, Result
 from rasterio.crs import CRS
 
 from stacgen.cli import main
-from stacgen.score import ScoreError, ScoreOptions, score_mask
+from stacgen.score import ScoreError, ScoreOptions, bounded, score_mask
 from stacgen.score import reference as reference_mod
 from stacgen.score.outputs import MARKER
 from tests.bounded import finishes_within
@@ -243,3 +246,172 @@ def test_a_reference_server_that_never_answers_is_cut_by_the_gdal_timeouts(
         ScoreError, match=rf"^reference {silent_url}/classification.tif: cannot be read"
     ):
         finishes_within(60, lambda: score_mask(mask, "sen2cor", str(item)))
+
+
+# --- 4. hostile catalogs: each is one line, every wait bounded ----------------------------------
+def _catalog_file(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "hostile" / "catalog.json"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def _root(**fields: Any) -> dict[str, Any]:
+    return {"type": "Catalog", "stac_version": "1.0.0", "id": "c", "description": "d", **fields}
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('{"links": ' + _deep(100_000) + "}", "malformed JSON (nested too deep)"),
+        (json.dumps(_root(links=5)), "'links' is not a list"),
+        (json.dumps(_root(links=["./a/catalog.json", "b"])), "a link is not an object"),
+        (json.dumps(_root(links=[{"rel": 5, "href": "x.json"}])), "'rel' is not a string"),
+        (
+            json.dumps(
+                _root(
+                    links=[{"rel": "child", "href": f"./d{k}/catalog.json"} for k in range(100_000)]
+                )
+            ),
+            "100000 links, more than 10000: not followed",
+        ),
+        (
+            json.dumps(_root(links=[{"rel": "child", "href": "./dead/catalog.json"}])),
+            "dead/catalog.json: cannot be read",
+        ),
+        ("[]", "malformed JSON (expected an object)"),
+    ],
+)
+def test_hostile_static_catalogs_are_one_line(
+    tmp_path: Path, mask: Path, text: str, message: str
+) -> None:
+    catalog = _catalog_file(tmp_path, text)
+    before = _snapshot(tmp_path)
+    result = finishes_within(60, lambda: _cli(mask, "--codes", "sen2cor", "--catalog", catalog))
+    _one_line(result, message)
+    assert _snapshot(tmp_path) == before
+
+
+API_CONFORMS = [
+    "https://api.stacspec.org/v1.0.0/core",
+    "https://api.stacspec.org/v1.0.0/item-search",
+]
+
+
+def _landing(base: str, **fields: Any) -> dict[str, Any]:
+    search = {
+        "rel": "search",
+        "href": f"{base}search",
+        "type": "application/geo+json",
+        "method": "GET",
+    }
+    return {**_root(conformsTo=API_CONFORMS, links=[search]), **fields}
+
+
+def test_an_api_whose_conformance_is_not_a_list_is_one_line(httpserver: Any, mask: Path) -> None:
+    base = httpserver.url_for("/")
+    httpserver.expect_request("/").respond_with_json(_landing(base, conformsTo=5))
+    result = finishes_within(60, lambda: _cli(mask, "--codes", "sen2cor", "--catalog", base))
+    _one_line(result, base, "'conformsTo' is not a list of strings")
+
+
+def test_an_api_with_features_that_are_not_objects_is_one_line(httpserver: Any, mask: Path) -> None:
+    base = httpserver.url_for("/")
+    httpserver.expect_request("/").respond_with_json(_landing(base))
+    page = {"type": "FeatureCollection", "features": [5, "x"], "links": []}
+    httpserver.expect_request("/search").respond_with_json(page)
+    result = finishes_within(60, lambda: _cli(mask, "--codes", "sen2cor", "--catalog", base))
+    _one_line(result, "'features' is not a list of objects")
+
+
+def test_an_api_paging_for_ever_is_cut(httpserver: Any, mask: Path, monkeypatch: Any) -> None:
+    monkeypatch.setattr(reference_mod, "MAX_ITEMS", 25)
+    base = httpserver.url_for("/")
+    httpserver.expect_request("/").respond_with_json(_landing(base))
+    other: dict[str, Any] = {
+        "type": "Feature",
+        "stac_version": "1.0.0",
+        "id": "other",
+        "geometry": None,
+        "properties": {"datetime": "2017-10-02T10:30:00Z"},
+        "assets": {},
+        "links": [],
+    }
+    forever = {"rel": "next", "href": f"{base}search?token=again", "type": "application/geo+json"}
+    page = {"type": "FeatureCollection", "features": [other], "links": [forever]}
+    httpserver.expect_request("/search").respond_with_json(page)
+    result = finishes_within(60, lambda: _cli(mask, "--codes", "sen2cor", "--catalog", base))
+    _one_line(result, "item other")  # found by product name (the server lies), no asset
+    assert len(httpserver.log) <= 1 + 3 * 25  # the landing page, then at most 25 pages a search
+
+
+def test_an_api_answering_empty_pages_with_next_links_stops(httpserver: Any, mask: Path) -> None:
+    base = httpserver.url_for("/")
+    httpserver.expect_request("/").respond_with_json(_landing(base))
+    forever = {"rel": "next", "href": f"{base}search?token=again", "type": "application/geo+json"}
+    empty = {"type": "FeatureCollection", "features": [], "links": [forever]}
+    httpserver.expect_request("/search").respond_with_json(empty)
+    result = finishes_within(60, lambda: _cli(mask, "--codes", "sen2cor", "--catalog", base))
+    _one_line(result, "no reference item found")
+    assert len(httpserver.log) <= 4  # the landing page, then one empty page per search
+
+
+@contextmanager
+def _raw_server(answer: Callable[[socket.socket, threading.Event], None]) -> Iterator[str]:
+    """A TCP server on 127.0.0.1 that reads each request's head, then lets `answer` misbehave."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(16)
+    srv.settimeout(0.1)
+    stop = threading.Event()
+
+    def one(conn: socket.socket) -> None:
+        with conn:
+            conn.settimeout(5)
+            head = b""
+            with contextlib.suppress(OSError):
+                while b"\r\n\r\n" not in head:
+                    head += conn.recv(4096) or b"\r\n\r\n"
+                answer(conn, stop)
+
+    def loop() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = srv.accept()
+            except TimeoutError:
+                continue
+            threading.Thread(target=one, args=(conn,), daemon=True).start()
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{srv.getsockname()[1]}/catalog.json"
+    finally:
+        stop.set()
+        thread.join(5)
+        srv.close()
+
+
+def _drip(conn: socket.socket, stop: threading.Event) -> None:
+    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n")
+    conn.sendall(b'{"type": "Catalog", "description": "')
+    while not stop.wait(0.05):
+        conn.sendall(b"x")
+
+
+def _silence(conn: socket.socket, stop: threading.Event) -> None:
+    stop.wait(30)
+
+
+def test_a_catalog_that_drips_bytes_is_cut(mask: Path, monkeypatch: Any) -> None:
+    monkeypatch.setattr(bounded, "DOCUMENT_SECONDS", 1.0)
+    with _raw_server(_drip) as url:
+        result = finishes_within(60, lambda: _cli(mask, "--codes", "sen2cor", "--catalog", url))
+    _one_line(result, f"{url}: the answer took over 1 s: cut")
+
+
+def test_a_catalog_that_never_answers_is_cut(mask: Path, monkeypatch: Any) -> None:
+    monkeypatch.setattr(bounded, "READ_SECONDS", 1.0)
+    with _raw_server(_silence) as url:
+        result = finishes_within(60, lambda: _cli(mask, "--codes", "sen2cor", "--catalog", url))
+    _one_line(result, f"{url}: cannot be reached (ConnectionError)")
