@@ -10,10 +10,8 @@ from __future__ import annotations
 import logging
 import warnings
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any, TypeAlias
 
@@ -23,6 +21,7 @@ from affine import Affine
 from rasterio.errors import NotGeoreferencedWarning, RasterioError, RasterioIOError
 from rasterio.windows import Window
 
+from stacgen.processes import forkserver_pool
 from stacgen.score.bounded import first_line
 from stacgen.score.codes import Class1, CodeTable, Groups, alcd_table, load_codes
 from stacgen.score.decoding import (
@@ -303,7 +302,7 @@ def score_masks(
         for a in args:
             done(_score_task(*a))
     else:
-        with ProcessPoolExecutor(workers, mp_context=get_context("forkserver")) as ex:
+        with forkserver_pool(workers) as ex:
             for score in ex.map(_score_task, *zip(*args, strict=True)):
                 done(score)
     pooled = pool([s.comparisons for s in scores])

@@ -6,14 +6,19 @@ from __future__ import annotations
 
 import contextlib
 import json
+import signal
 import socket
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import psutil
 import pytest
 import rasterio
 from click.testing import CliRunner, Result
@@ -415,3 +420,51 @@ def test_a_catalog_that_never_answers_is_cut(mask: Path, monkeypatch: Any) -> No
     with _raw_server(_silence) as url:
         result = finishes_within(60, lambda: _cli(mask, "--codes", "sen2cor", "--catalog", url))
     _one_line(result, f"{url}: cannot be reached (ConnectionError)")
+
+
+# --- 5. the worker processes die with `stacgen score` --------------------------------------------
+def _gone(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def _slow_catalog(built_catalog: Path, folder: Path, asset_url: str) -> Path:
+    """A catalog of ITEM alone whose reference COG is at `asset_url`."""
+    doc = json.loads(item_json(built_catalog).read_text())
+    doc["assets"]["classification"]["href"] = asset_url
+    doc["links"] = []
+    (folder / "item.json").write_text(json.dumps(doc))
+    root = _root(links=[{"rel": "item", "href": "./item.json", "type": "application/geo+json"}])
+    (folder / "catalog.json").write_text(json.dumps(root))
+    return folder / "catalog.json"
+
+
+def test_killing_score_leaves_no_worker_alive(
+    built_catalog: Path, tmp_path: Path, mask: Path
+) -> None:
+    second = mask.with_name(f"{ITEM}_copy.tif")
+    second.write_bytes(mask.read_bytes())
+    with _raw_server(_silence) as url:  # the workers wait on the reference: killed meanwhile
+        catalog = _slow_catalog(built_catalog, tmp_path, url.replace("catalog.json", "c.tif"))
+        command = [sys.executable, "-m", "stacgen", "score", mask, second, "--codes", "sen2cor"]
+        command += ["--catalog", catalog, "--workers", "2", "--quiet"]
+        proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        family: list[psutil.Process] = []
+        while proc.poll() is None and len(family) < 3 and time.monotonic() < deadline:
+            family = psutil.Process(proc.pid).children(recursive=True)
+            time.sleep(0.05)
+        assert proc.poll() is None, "score ended before it could be killed"
+        assert len(family) >= 3, "the forkserver and the two workers"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        deadline = time.monotonic() + 15
+        while not all(_gone(p.pid) for p in family) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    alive = [(p.pid, p.name()) for p in family if not _gone(p.pid)]
+    for p in family:
+        if not _gone(p.pid):
+            p.kill()  # do not leave them to the next test
+    assert alive == []
