@@ -114,6 +114,10 @@ def scores_json(run: ScoreRun) -> dict[str, Any]:
             }
             for s in run.scores
         ],
+        "unscored": [
+            {"mask": u.mask, "item": {"id": u.item.id, "href": u.item.href}, "reason": u.reason}
+            for u in run.unscored
+        ],
         "pooled": {
             "summed": {k: _comparison_dict(v) for k, v in run.pooled.summed.items()},
             "mean": run.pooled.mean,
@@ -127,16 +131,18 @@ def scores_csv(run: ScoreRun) -> str:
     """One row per mask and comparison, then the pooled rows (summed matrix, mean)."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["mask", "item", "comparison", "tp", "fp", "fn", "tn", "n", *METRICS])
+    head = ["mask", "item", "comparison", "tp", "fp", "fn", "tn", "n", *METRICS, "reason"]
+    writer.writerow(head)
     for s in run.scores:
         for name in COMPARISONS:
-            writer.writerow([s.mask, s.item.id, name, *_row(s.comparisons[name])])
+            writer.writerow([s.mask, s.item.id, name, *_row(s.comparisons[name]), ""])
+    for u in run.unscored:
+        writer.writerow([u.mask, u.item.id, "", *[""] * (len(head) - 4), u.reason])
     for name in COMPARISONS:
-        writer.writerow(["pooled (summed matrix)", "", name, *_row(run.pooled.summed[name])])
-        mean = run.pooled.mean[name]
-        writer.writerow(
-            ["pooled (mean over masks)", "", name, "", "", "", "", "", *map(_cell, mean.values())]
-        )
+        summed = ["pooled (summed matrix)", "", name, *_row(run.pooled.summed[name]), ""]
+        writer.writerow(summed)
+        mean = [*map(_cell, run.pooled.mean[name].values()), ""]
+        writer.writerow(["pooled (mean over masks)", "", name, "", "", "", "", "", *mean])
     return buf.getvalue()
 
 
@@ -167,11 +173,14 @@ TABLE_COLUMNS: Final = (
 def table(run: ScoreRun) -> str:
     """The stdout table: one row per mask, a pooled row (metrics of the summed matrices)."""
     names = [Path(s.mask).name for s in run.scores]
-    width = max(len("pooled"), *(len(n) for n in names))
+    skipped = [Path(u.mask).name for u in run.unscored]
+    width = max(len("pooled"), *(len(n) for n in names + skipped))
     head = f"{'mask':<{width}} " + " ".join(f"{h:>6}" for _, _, h in TABLE_COLUMNS)
     lines = [head + f" {'pixels':>9}  item"]
     for name, s in zip(names, run.scores, strict=True):
         lines.append(_line(name, width, s.comparisons) + f"  {s.item.id}")
+    for name, u in zip(skipped, run.unscored, strict=True):
+        lines.append(f"{name:<{width}} not scored: {u.reason}")
     lines.append(_line("pooled", width, run.pooled.summed) + f"  {len(run.scores)} mask(s)")
     return "\n".join(lines)
 

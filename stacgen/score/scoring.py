@@ -2,7 +2,8 @@
 
 `score_mask` scores one mask against one reference item; `score_masks` finds each mask's
 reference in a catalog first (so that a bad input fails before any work), then scores them,
-in parallel when asked.
+in parallel when asked (a pool whose workers end with this process); a mask that cannot be
+scored gets its row with the reason, and the others are scored.
 """
 
 from __future__ import annotations
@@ -230,14 +231,26 @@ def score_mask(
 
 
 @dataclass(frozen=True)
+class Unscored:
+    """A mask of a batch that could not be scored (all of it over reference no data, values
+    its table does not list...): its row says why, and the other masks are scored."""
+
+    mask: str
+    item: ItemRef
+    reason: str
+
+
+@dataclass(frozen=True)
 class ScoreRun:
-    """A batch: its inputs and options, each mask's score, the pooled figures."""
+    """A batch: its inputs and options, each mask's score, the pooled figures (over the masks
+    scored), and the masks that could not be scored with the reason."""
 
     catalog: str
     codes: CodeTable
     options: ScoreOptions
     scores: list[MaskScore]
     pooled: Pooled
+    unscored: list[Unscored] = field(default_factory=list)
 
 
 def match_masks(
@@ -259,8 +272,20 @@ def match_masks(
 
 def _score_task(
     mask: str, table: CodeTable, item: StacItem, options: ScoreOptions, matched_by: str
-) -> MaskScore:
-    return score_mask(mask, table, item, options, matched_by=matched_by)
+) -> MaskScore | Unscored:
+    """One mask of a batch: its score, or why it has none (the batch goes on)."""
+    try:
+        return score_mask(mask, table, item, options, matched_by=matched_by)
+    except ScoreError as err:
+        return Unscored(mask, _item_ref(item, matched_by), str(err))
+
+
+def _none_scored(unscored: list[Unscored]) -> ScoreError:
+    if len(unscored) == 1:
+        return ScoreError(unscored[0].reason)
+    return ScoreError(
+        f"no mask could be scored: {unscored[0].reason} (and {len(unscored) - 1} more)"
+    )
 
 
 def score_masks(
@@ -292,8 +317,12 @@ def score_masks(
     matches = match_masks(paths, catalog, item_id, options)
     args = [(p, table, m.item, options, m.matched_by) for p, m in zip(paths, matches, strict=True)]
     scores: list[MaskScore] = []
+    unscored: list[Unscored] = []
 
-    def done(score: MaskScore) -> None:
+    def done(score: MaskScore | Unscored) -> None:
+        if isinstance(score, Unscored):
+            unscored.append(score)
+            return
         if on_done:
             on_done(score)
         scores.append(score if keep_agreement else replace(score, agreement=None))
@@ -305,5 +334,7 @@ def score_masks(
         with forkserver_pool(workers) as ex:
             for score in ex.map(_score_task, *zip(*args, strict=True)):
                 done(score)
+    if not scores:
+        raise _none_scored(unscored)
     pooled = pool([s.comparisons for s in scores])
-    return ScoreRun(str(catalog), table, options, scores, pooled)
+    return ScoreRun(str(catalog), table, options, scores, pooled, unscored)

@@ -468,3 +468,25 @@ def test_killing_score_leaves_no_worker_alive(
         if not _gone(p.pid):
             p.kill()  # do not leave them to the next test
     assert alive == []
+
+
+# --- 6. a batch is not all-or-nothing ------------------------------------------------------------
+def test_a_mask_over_reference_no_data_gets_its_row_and_the_rest_are_scored(
+    built_catalog: Path, tmp_path: Path, mask: Path
+) -> None:
+    ref = read_reference(built_catalog)
+    empty = write_mask(
+        tmp_path / f"{ITEM}_nodata.tif", np.zeros(ref.values.shape, np.uint8), ref, 3
+    )  # Sen2Cor 0: no data everywhere
+    out = tmp_path / "scores"
+    result = _cli(mask, empty, "--codes", "sen2cor", "--catalog", built_catalog, "--out", out)
+    assert result.exit_code == 0, result.output
+    rows = {line.split()[0]: line for line in result.output.splitlines()[1:]}
+    assert f"not scored: mask {empty}: no pixel left to compare" in rows[empty.name]
+    assert rows["pooled"].endswith("1 mask(s)")
+    doc = json.loads((out / "scores.json").read_text())
+    assert [m["mask"] for m in doc["masks"]] == [str(mask)]
+    (unscored,) = doc["unscored"]
+    assert unscored["mask"] == str(empty)
+    assert "no pixel left to compare" in unscored["reason"]
+    assert sorted(p.name for p in out.glob("*.agreement.png")) == [f"{mask.stem}.agreement.png"]
