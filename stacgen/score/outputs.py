@@ -20,12 +20,10 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 import rasterio
-from rasterio.crs import CRS
 
 from stacgen import __version__, constants
 from stacgen.fileutil import FILE_MODE, swap_in
 from stacgen.raster.cog import cog_profile
-from stacgen.raster.grid import Grid
 from stacgen.raster.png import png_bytes
 from stacgen.score.errors import ScoreError
 from stacgen.score.metrics import COMPARISONS, METRICS, Comparison
@@ -98,12 +96,12 @@ def scores_json(run: ScoreRun) -> dict[str, Any]:
                     "matched_by": s.item.matched_by,
                 },
                 "grid": {
-                    "crs": s.grid.crs,
-                    "transform": list(s.grid.transform),
+                    "crs": s.grid.crs.to_string(),
+                    "transform": s.grid.proj_transform,
                     "width": s.grid.width,
                     "height": s.grid.height,
-                    "col_off": s.grid.col_off,
-                    "row_off": s.grid.row_off,
+                    "col_off": s.offset[1],
+                    "row_off": s.offset[0],
                 },
                 "joint_counts": {
                     "rows": "reference nodata, clear, cloud, shadow",
@@ -197,9 +195,7 @@ def agreement_rgba(codes: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
 
 def write_cog(score: MaskScore, agreement: npt.NDArray[np.uint8], dst: Path) -> None:
     """The agreement codes on the reference grid, a palette, 0 (ignored) as no data."""
-    crs = CRS.from_user_input(score.grid.crs)
-    grid = Grid(crs, score.grid.affine, score.grid.width, score.grid.height)
-    profile = cog_profile(grid, 1, "mode", nodata=0)
+    profile = cog_profile(score.grid, 1, "mode", nodata=0)
     with rasterio.open(dst, "w", **profile) as out:
         out.write(agreement, 1)
         out.write_colormap(1, {k: rgba for k, (_, rgba) in AGREEMENT.items()})

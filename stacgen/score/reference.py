@@ -32,7 +32,6 @@ import rasterio.windows
 import shapely
 import shapely.errors
 import shapely.geometry
-from affine import Affine
 from pystac_client import Client
 from pystac_client.conformance import ConformanceClasses
 from pystac_client.errors import ClientTypeError
@@ -40,6 +39,7 @@ from pystac_client.exceptions import APIError
 from pystac_client.warnings import PystacClientWarning
 from rasterio.crs import CRS
 
+from stacgen.raster.grid import Grid
 from stacgen.score.bounded import MAX_ITEMS, BoundedIO, first_line
 from stacgen.score.errors import ScoreError
 from stacgen.source import naming
@@ -356,17 +356,12 @@ def _one(found: list[StacItem], where: str, how: str) -> StacItem:
 # --- reading the window -----------------------------------------------------------------------
 @dataclass(frozen=True)
 class RefWindow:
-    """The reference's classes inside the mask's footprint, and their grid."""
+    """The reference's classes inside the mask's footprint, their grid, and where that grid's
+    first pixel sits in the reference (row, col)."""
 
     values: np.ndarray[Any, np.dtype[np.uint8]]
-    crs: CRS
-    transform: Affine
-    col_off: int
-    row_off: int
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        return (int(self.values.shape[0]), int(self.values.shape[1]))
+    grid: Grid
+    offset: tuple[int, int]
 
 
 def open_reference(href: str) -> rasterio.io.DatasetReader:
@@ -404,11 +399,7 @@ def read_window(
         except rasterio.errors.RasterioError as err:
             raise ScoreError(f"reference {href}: cannot be read ({first_line(err)})") from None
         return RefWindow(
-            values,
-            ref.crs,
-            ref.window_transform(window),
-            int(window.col_off),
-            int(window.row_off),
+            values, Grid.of(ref).window(window), (int(window.row_off), int(window.col_off))
         )
 
 

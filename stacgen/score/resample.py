@@ -12,17 +12,15 @@ each reference cell gets one group by the rules of `rules.py`. Three ways, faste
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import rasterio
 import rasterio.warp
-from affine import Affine
-from rasterio.crs import CRS
 from rasterio.enums import Resampling
 
+from stacgen.raster.grid import Grid
 from stacgen.score.cells import (
     MAX_FACTOR,
     CellReducer,
@@ -38,21 +36,11 @@ from stacgen.score.decoding import Decoder
 from stacgen.score.rules import PRIORITY, Method, choose
 
 
-@dataclass(frozen=True)
-class Target:
-    """The reference window's grid."""
-
-    crs: CRS
-    transform: Affine
-    height: int
-    width: int
-
-
 def to_reference(
     ds: rasterio.io.DatasetReader,
     band: int,
     decode: Decoder,
-    target: Target,
+    target: Grid,
     method: Method,
     on_rows: OnRows | None = None,
 ) -> Groups:
@@ -76,7 +64,7 @@ def to_reference(
     return out
 
 
-def block_alignment(ds: rasterio.io.DatasetReader, target: Target) -> tuple[int, int, int] | None:
+def block_alignment(ds: rasterio.io.DatasetReader, target: Grid) -> tuple[int, int, int] | None:
     """(factor, row, col) when each target cell is exactly factor x factor mask pixels."""
     if ds.crs != target.crs:
         return None
@@ -171,7 +159,7 @@ def _by_blocks(
     ds: rasterio.io.DatasetReader,
     band: int,
     decode: Decoder,
-    target: Target,
+    target: Grid,
     method: Method,
     aligned: tuple[int, int, int],
     on_rows: OnRows | None,
@@ -190,7 +178,7 @@ def _by_blocks(
 
 
 def _by_warping(
-    ds: rasterio.io.DatasetReader, band: int, decode: Decoder, target: Target, method: Method
+    ds: rasterio.io.DatasetReader, band: int, decode: Decoder, target: Grid, method: Method
 ) -> Groups:
     groups = decode(ds.read(band))
     common: dict[str, Any] = {

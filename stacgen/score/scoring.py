@@ -23,6 +23,7 @@ from rasterio.errors import NotGeoreferencedWarning, RasterioError, RasterioIOEr
 from rasterio.windows import Window
 
 from stacgen.processes import forkserver_pool
+from stacgen.raster.grid import Grid
 from stacgen.score.bounded import first_line
 from stacgen.score.codes import Class1, CodeTable, Groups, alcd_table, load_codes
 from stacgen.score.decoding import (
@@ -43,7 +44,7 @@ from stacgen.score.reference import (
     open_catalog,
     read_window,
 )
-from stacgen.score.resample import Target, dilate, to_reference
+from stacgen.score.resample import dilate, to_reference
 from stacgen.score.rules import Method
 
 log = logging.getLogger(__name__)
@@ -77,22 +78,6 @@ class ItemRef:
 
 
 @dataclass(frozen=True)
-class Grid:
-    """The reference window the scores were computed on."""
-
-    crs: str
-    transform: tuple[float, ...]
-    width: int
-    height: int
-    col_off: int
-    row_off: int
-
-    @property
-    def affine(self) -> Affine:
-        return Affine(*self.transform[:6])
-
-
-@dataclass(frozen=True)
 class MaskScore:
     """One mask's result: its reference, the joint counts and the three comparisons."""
 
@@ -101,7 +86,9 @@ class MaskScore:
     item: ItemRef
     joint: list[list[int]]
     comparisons: dict[str, Comparison]
+    # The reference window the scores were computed on, and its (row, col) in the reference.
     grid: Grid
+    offset: tuple[int, int]
     # The `invalid` comparison per reference pixel (metrics.Tally); None once written out.
     agreement: Groups | None = field(default=None, repr=False)
 
@@ -199,13 +186,12 @@ def score_mask(
         decode = decoder(table, options, where, ds.nodatavals[band - 1])
         window = read_window(ref_item.asset_href, ds.crs, tuple(ds.bounds), where)
         decode_reference = TableDecoder(alcd_table(options.class_1), f"reference {ref_item.id}")
-        target = Target(window.crs, window.transform, *window.shape)
         dilating = bool(options.dilate_cloud or options.dilate_shadow)
         # Without dilation, each band of rows is tallied as soon as it is resampled.
         counted = Tally(window.values, decode_reference)
         on_rows = None if dilating else counted.add
         try:
-            user = to_reference(ds, band, decode, target, options.resampling, on_rows)
+            user = to_reference(ds, band, decode, window.grid, options.resampling, on_rows)
         except Unlisted:
             raise ScoreError(_unlisted_line(ds, band, decode)) from None
         except RasterioError as err:
@@ -217,16 +203,16 @@ def score_mask(
         raise ScoreError(
             f"{where}: no pixel left to compare with {ref_item.id} once no data is removed"
         )
-    grid = Grid(
-        window.crs.to_string(),
-        tuple(window.transform)[:6],
-        window.shape[1],
-        window.shape[0],
-        window.col_off,
-        window.row_off,
-    )
+    joint = counted.joint.tolist()
     return MaskScore(
-        name, table.name, ref_item, counted.joint.tolist(), comparisons, grid, counted.agreement
+        name,
+        table.name,
+        ref_item,
+        joint,
+        comparisons,
+        window.grid,
+        window.offset,
+        counted.agreement,
     )
 
 
@@ -280,6 +266,16 @@ def _score_task(
         return Unscored(mask, _item_ref(item, matched_by), str(err))
 
 
+def _results(args: list[tuple[Any, ...]], workers: int) -> Iterator[MaskScore | Unscored]:
+    """Each mask's result in order: here, or in a pool whose workers end with this process."""
+    if workers <= 1 or len(args) == 1:
+        for a in args:
+            yield _score_task(*a)
+        return
+    with forkserver_pool(workers) as ex:
+        yield from ex.map(_score_task, *zip(*args, strict=True))
+
+
 def _none_scored(unscored: list[Unscored]) -> ScoreError:
     if len(unscored) == 1:
         return ScoreError(unscored[0].reason)
@@ -327,13 +323,8 @@ def score_masks(
             on_done(score)
         scores.append(score if keep_agreement else replace(score, agreement=None))
 
-    if workers <= 1 or len(paths) == 1:
-        for a in args:
-            done(_score_task(*a))
-    else:
-        with forkserver_pool(workers) as ex:
-            for score in ex.map(_score_task, *zip(*args, strict=True)):
-                done(score)
+    for result in _results(args, workers):
+        done(result)
     if not scores:
         raise _none_scored(unscored)
     pooled = pool([s.comparisons for s in scores])
