@@ -76,13 +76,13 @@ def tables(factor: int, method: Method) -> U8:
     if factor == 2:
         counts, sums = _counts_by_sum(4)
         decide = np.full(256, UNLISTED, np.uint8)
-        decide[sums] = choose(counts, method)
+        decide[sums] = choose(counts, method, whole=4)
         return decide
     first, first_sum = _counts_by_sum(6)
     last, last_sum = _counts_by_sum(3)
     decide = np.full(1 << 16, UNLISTED, np.uint8)
     index = first_sum[:, None] | (last_sum[None, :] << 8)
-    decide[index] = choose(first[:, :, None] + last[:, None, :], method)
+    decide[index] = choose(first[:, :, None] + last[:, None, :], method, whole=9)
     return decide
 
 
