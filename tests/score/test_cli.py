@@ -193,8 +193,12 @@ def test_second_run_replaces_out_and_same_names_are_refused(
     assert _run(second, *common)[0] == 0
     assert sorted(p.name for p in out.iterdir()) == [
         MARKER,
+        f"{ITEM}.agreement.legend.png",
+        f"{ITEM}.agreement.pgw",
         f"{ITEM}.agreement.png",
+        f"{ITEM}.agreement.png.aux.xml",
         f"{ITEM}.agreement.tif",
+        f"{ITEM}.agreement.tif.aux.xml",
         "scores.csv",
         "scores.json",
     ]

@@ -448,8 +448,8 @@ def test_killing_score_leaves_no_worker_alive(
     second.write_bytes(mask.read_bytes())
     with _raw_server(_silence) as url:  # the workers wait on the reference: killed meanwhile
         catalog = _slow_catalog(built_catalog, tmp_path, url.replace("catalog.json", "c.tif"))
-        command = [sys.executable, "-m", "stacgen", "score", mask, second, "--codes", "sen2cor"]
-        command += ["--catalog", catalog, "--workers", "2", "--quiet"]
+        command = [sys.executable, "-m", "stacgen", "score", str(mask), str(second)]
+        command += ["--codes", "sen2cor", "--catalog", str(catalog), "--workers", "2", "--quiet"]
         proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 60
         family: list[psutil.Process] = []

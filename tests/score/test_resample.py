@@ -15,7 +15,7 @@ from rasterio.enums import Resampling
 
 from stacgen.score import ScoreOptions, codes, resample, score_mask
 from stacgen.score.decoding import TableDecoder
-from stacgen.score.rules import choose
+from stacgen.score.rules import Method, choose
 from tests.score.helpers import (
     CLEAR,
     CLOUD,
@@ -213,8 +213,9 @@ def test_a_mask_moved_by_a_hair_is_scored_exactly(built_catalog: Path, tmp_path:
         t = ds.transform
         ds.transform = rasterio.Affine(t.a, 0, t.c + 1e-4, 0, t.e, t.f - 1e-4)
     item = str(item_json(built_catalog))
-    for method in ("majority", "any", "nearest"):
-        options = ScoreOptions(resampling=method)  # type: ignore[arg-type]
+    methods: tuple[Method, ...] = ("majority", "any", "nearest")
+    for method in methods:
+        options = ScoreOptions(resampling=method)
         assert got(score_mask(moved, "sen2cor", item, options)) == expected(ref_g, user_g)
 
 
