@@ -214,6 +214,7 @@ def test_a_mask_moved_by_a_hair_is_scored_exactly(built_catalog: Path, tmp_path:
         ds.transform = rasterio.Affine(t.a, 0, t.c + 1e-4, 0, t.e, t.f - 1e-4)
     item = str(item_json(built_catalog))
     methods: tuple[Method, ...] = ("majority", "any", "nearest")
+    assert len(methods) == 3
     for method in methods:
         options = ScoreOptions(resampling=method)
         assert got(score_mask(moved, "sen2cor", item, options)) == expected(ref_g, user_g)
