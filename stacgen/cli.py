@@ -423,7 +423,7 @@ def score(
         band=band,
         threshold=threshold,
     )
-    folder = OutputFolder(out) if out is not None else None
+    folder = OutputFolder(out, [*masks, *paths]) if out is not None else None
     with tqdm(
         total=len(paths), desc="masks", unit="mask", disable=not _show_progress(quiet)
     ) as bar:
