@@ -9,14 +9,22 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from stacgen import config
 from stacgen.publish.absolute import StagingError, stage_absolute, validate_staged
 from stacgen.publish.plan import LocalFile, Plan, catalog_files, make_plan
-from stacgen.publish.store import Store, StoreError, Target, read_seen, write_seen
+from stacgen.publish.store import (
+    Store,
+    StoreError,
+    Target,
+    Timeouts,
+    check_endpoint,
+    read_seen,
+    write_seen,
+)
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +46,7 @@ class PublishOptions:
     # What earlier publishes from here wrote: items.parquet by its items' digest, and the
     # objects published with their headers (to skip a HEAD per unchanged object).
     memo_dir: Path | None = None
+    timeouts: Timeouts = field(default_factory=Timeouts)  # every request to the store: bounded
 
 
 @dataclass(frozen=True)
@@ -71,7 +80,10 @@ def _publish(
     target = Target.parse(options.to)
     if urlsplit(options.root_href).scheme not in ("http", "https"):
         raise StagingError(f"--root-href {options.root_href}: expected an http(s) URL")
+    if options.endpoint_url is not None:  # before the staging, which takes a while
+        check_endpoint(options.endpoint_url, "--endpoint-url")
     with _staging_folder(options.source) as staging:
+        log.info("staging the absolute catalog for %s", options.root_href)
         stage_absolute(options.source, options.root_href, staging, options.memo_dir)
         local = catalog_files(staging)
         store = Store(
@@ -79,10 +91,18 @@ def _publish(
             endpoint_url=options.endpoint_url,
             region=options.region,
             workers=options.workers,
+            timeouts=options.timeouts,
         )
         memo = _seen_file(options, target)
         seen = read_seen(memo) if memo else {}
+        log.info("listing %s at %s", target, store.endpoint)
         plan = make_plan(local, store.inventory(local, seen), options.delete)
+        log.info(
+            "%d files to send, %d already there, %d to delete",
+            len(plan.send),
+            len(plan.keep),
+            len(plan.delete),
+        )
         if plan.send or plan.delete:
             # Before anything changes on the store; a publish that changes nothing cannot
             # make the published catalog worse, and skips reading every asset again.
@@ -107,11 +127,18 @@ def _send(store: Store, plan: Plan, on_progress: Callable[[int, int], None] | No
             on_progress(done, total)
 
     for batch in plan.phases():
+        log.info(
+            "sending %d %s file(s), %d bytes", len(batch), batch[0].phase.name.lower(), _size(batch)
+        )
         store.put_all(batch, sent)  # each phase complete before the next one starts
     # Only now, with the new root in place, does nothing published link to the stale objects.
     json_keys = [o.key for o in plan.delete if o.key.endswith(".json")]
     store.delete(json_keys)
     store.delete([o.key for o in plan.delete if not o.key.endswith(".json")])
+
+
+def _size(files: list[LocalFile]) -> int:
+    return sum(f.size for f in files)
 
 
 def _seen_file(options: PublishOptions, target: Target) -> Path | None:
