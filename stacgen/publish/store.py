@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 import obstore
-from obstore.exceptions import BaseError
+from obstore.exceptions import BaseError, NotFoundError
 from obstore.store import S3Store
 
 from stacgen.errors import StacgenError
@@ -29,7 +29,7 @@ from stacgen.fileutil import JsonFileError, atomic_write_json, read_json_object
 from stacgen.publish.plan import LocalFile, RemoteObject
 
 if TYPE_CHECKING:
-    from obstore import ObjectMeta, PutResult
+    from obstore import Attributes, ObjectMeta, PutResult
     from obstore.store import S3CredentialProvider
 
 log = logging.getLogger(__name__)
@@ -150,10 +150,7 @@ class Store:
         self.target = target
         self._listed: dict[str, Listed] = {}
         self._put_etags: dict[str, str | None] = {}
-        if endpoint_url is not None:
-            check_endpoint(endpoint_url, "--endpoint-url")
-        elif os.environ.get("AWS_ENDPOINT_URL"):  # obstore reads it itself
-            check_endpoint(os.environ["AWS_ENDPOINT_URL"], "AWS_ENDPOINT_URL")
+        check_endpoints(endpoint_url)
         self.endpoint = endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or "AWS S3"
         self.workers = workers
         self.timeouts = timeouts
@@ -222,6 +219,19 @@ class Store:
                 seen[file.key] = Seen(now, file.attributes())
         return seen
 
+    def read_object(self, key: str) -> bytes | None:
+        """The bytes of a small object (the published state); None if it is not there."""
+        try:
+            return self._call(lambda: bytes(obstore.get(self._store, key).bytes()))
+        except StoreError as err:
+            if isinstance(err.__cause__, NotFoundError):
+                return None
+            raise
+
+    def put_bytes(self, key: str, data: bytes, content_type: str, cache_control: str) -> None:
+        attributes: Attributes = {"Content-Type": content_type, "Cache-Control": cache_control}
+        self._call(lambda: obstore.put(self._store, key, data, attributes=attributes))
+
     def delete(self, keys: list[str]) -> None:
         if keys:
             self._call(lambda: obstore.delete(self._store, keys))
@@ -277,6 +287,14 @@ class Store:
             return fn()
         except BaseError as err:
             raise StoreError(describe(err, self.target, self.endpoint, self.timeouts)) from err
+
+
+def check_endpoints(endpoint_url: str | None) -> None:
+    """The endpoint given, else the one in AWS_ENDPOINT_URL (obstore reads it itself)."""
+    if endpoint_url is not None:
+        check_endpoint(endpoint_url, "--endpoint-url")
+    elif os.environ.get("AWS_ENDPOINT_URL"):
+        check_endpoint(os.environ["AWS_ENDPOINT_URL"], "AWS_ENDPOINT_URL")
 
 
 def check_endpoint(url: str, name: str) -> None:

@@ -8,6 +8,8 @@ one moto (a peer S3 implementation) gave for the same listing, sent in part.
 
 from __future__ import annotations
 
+import json
+import shutil
 import socket
 import threading
 from collections.abc import Iterator
@@ -20,6 +22,7 @@ import requests
 from click.testing import CliRunner
 
 from stacgen.cli import main
+from stacgen.layout.catalog import LICENSE_STATE, STATE_FILE
 from stacgen.publish.pipeline import PublishOptions, publish
 from stacgen.publish.store import StoreError, Timeouts
 from tests.bounded import finishes_within
@@ -30,6 +33,7 @@ pytestmark = pytest.mark.timeout(180)
 # Small bounds, so that a hang shows in seconds; the defaults are in seconds too (below).
 QUICK = Timeouts(connect=1, read=1, request=5, retries=1, retry_within=2)
 Fault = Literal["silent", "cut-stall", "cut-close"]
+COLLECTION = "alcd-reference-cloud-masks"
 
 
 def cli(*args: object) -> Any:
@@ -207,3 +211,45 @@ def test_the_default_waits_are_seconds_and_bounded() -> None:
     assert 0 < default.read <= 60
     assert default.retries <= 3
     assert default.bound() <= 600
+
+
+# --- a licence never read from the Zenodo record ------------------------------------------------
+def publish_cli(catalog: Path, bucket: Bucket, schemas: Path, *extra: str) -> Any:
+    return cli(
+        "publish", catalog, "--to", f"s3://{bucket.name}/alcd", "--root-href", bucket.root_href,
+        "--endpoint-url", bucket.server.endpoint, "--schemas", schemas, "--quiet", *extra,
+    )  # fmt: skip
+
+
+def test_a_catalog_whose_licence_says_other_is_refused_unless_allowed(
+    built_catalog: Path, bucket: Bucket, schemas: Path
+) -> None:
+    """The session catalog is built without a record: its collection says `other`."""
+    collection = json.loads((built_catalog / COLLECTION / "collection.json").read_text())
+    assert collection["license"] == "other"
+    line = one_error_line(publish_cli(built_catalog, bucket, schemas))
+    assert "licence was never read from the Zenodo record" in line
+    assert "--allow-unread-license" in line
+    assert str(built_catalog) in line
+    assert bucket.objects(with_state=True) == {}, "nothing was sent"
+    allowed = publish_cli(built_catalog, bucket, schemas, "--allow-unread-license")
+    assert allowed.exit_code == 0, allowed.output
+    assert bucket.objects()
+
+
+def test_the_build_states_word_on_the_licence_decides(
+    licensed_catalog: Path, bucket: Bucket, schemas: Path, tmp_path: Path
+) -> None:
+    """The build state's `license` entry (written by the build) is what publish believes."""
+    collection = json.loads((licensed_catalog / COLLECTION / "collection.json").read_text())
+    assert collection["license"] == "CC-BY-4.0"
+    good = publish_cli(licensed_catalog, bucket, schemas)
+    assert good.exit_code == 0, good.output
+
+    unread = tmp_path / "catalog"
+    shutil.copytree(licensed_catalog, unread)
+    state = json.loads((unread / STATE_FILE).read_text())
+    state[LICENSE_STATE] = {"id": "other", "from_record": False}
+    (unread / STATE_FILE).write_text(json.dumps(state))
+    line = one_error_line(publish_cli(unread, bucket, schemas))
+    assert f"{unread / STATE_FILE}: the collection's licence was never read" in line
