@@ -169,17 +169,18 @@ def _check_license(source: Path, staging: Path, options: PublishOptions) -> None
 
 
 def _unread_license(source: Path, staging: Path) -> Path | None:
-    """The file that shows the licence unread: the build state's word, else a collection."""
+    """The file (relative to the catalog folder) that shows the licence unread: the build
+    state's word, else a collection's `license`."""
     try:
         said = read_json_object(source / STATE_FILE).get(LICENSE_STATE)
     except JsonFileError:
         said = None
     if isinstance(said, dict) and isinstance(said.get("from_record"), bool):
-        return None if said["from_record"] else source / STATE_FILE
+        return None if said["from_record"] else Path(STATE_FILE)
     for path in sorted(staging.rglob("collection.json")):
         try:
             if read_json_object(path).get("license") in (None, "other"):
-                return source / path.relative_to(staging)
+                return path.relative_to(staging)
         except JsonFileError:
             continue  # not a collection to judge; the validation reports it
     return None
