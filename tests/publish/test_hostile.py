@@ -9,8 +9,11 @@ one moto (a peer S3 implementation) gave for the same listing, sent in part.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -254,3 +257,20 @@ def test_the_build_states_word_on_the_licence_decides(
     (unread / STATE_FILE).write_text(json.dumps(state))
     line = one_error_line(publish_cli(unread, bucket, schemas))
     assert f"{unread}: {STATE_FILE}: the collection's licence was never read" in line
+
+
+def test_progress_shows_with_v(built_catalog: Path, bucket: Bucket, schemas: Path) -> None:
+    """`stacgen -v publish` says each step on stderr: what a user watches when a store is slow."""
+    command = [sys.executable, "-m", "stacgen", "-v", "publish", str(built_catalog)]
+    command += ["--to", f"s3://{bucket.name}/alcd", "--root-href", bucket.root_href]
+    command += ["--endpoint-url", bucket.server.endpoint, "--schemas", str(schemas)]
+    command += ["--quiet", "--allow-unread-license"]
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": bucket.server.key_id}
+    env["AWS_SECRET_ACCESS_KEY"] = bucket.server.secret
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 0, done.stderr
+    info = [line for line in done.stderr.splitlines() if line.startswith("INFO: ")]
+    assert any(line.startswith("INFO: staging the absolute catalog") for line in info), info
+    assert any(line.startswith(f"INFO: listing s3://{bucket.name}/alcd") for line in info), info
+    phases = [line for line in info if line.startswith("INFO: sending ")]
+    assert [p.split()[3] for p in phases] == ["assets", "items", "parquet", "collections", "root"]

@@ -18,7 +18,9 @@ from typing import Any
 
 import pytest
 import requests
+from click.testing import CliRunner
 
+from stacgen.cli import main
 from stacgen.publish.plan import RemoteObject
 from stacgen.publish.state import STATE_KEY, PublishedState, decide
 from stacgen.publish.store import Store
@@ -287,3 +289,26 @@ def test_decide_sorts_each_stale_object() -> None:
 )
 def test_a_state_of_another_shape_is_empty(data: bytes) -> None:
     assert PublishedState.from_bytes(data, "x").ours() == set()
+
+
+def test_dry_run_lists_what_waits_and_what_is_not_ours(
+    catalog_copy: Path, bucket: Bucket, schemas: Path
+) -> None:
+    run_publish(catalog_copy, bucket, schemas)
+    gone = item_ids(catalog_copy)[0]
+    stale = {k.removeprefix("alcd/") for k in bucket.objects() if f"/{gone}/" in k}
+    drop_scene(catalog_copy, gone)
+    bucket.server.client().put_object(Bucket=bucket.name, Key="alcd/mine.txt", Body=b"x")
+    before = bucket.objects(with_state=True)
+    args = ["publish", str(catalog_copy), "--to", f"s3://{bucket.name}/alcd"]
+    args += ["--root-href", bucket.root_href, "--endpoint-url", bucket.server.endpoint]
+    args += ["--schemas", str(schemas), "--quiet", "--allow-unread-license", "--dry-run"]
+    result = CliRunner().invoke(main, [*args, "--delete"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    waiting = {ln.split()[1] for ln in lines if ln.endswith(", after the wait)")}
+    assert waiting == stale
+    assert [ln.split()[1] for ln in lines if ln.startswith("other ")] == ["mine.txt"]
+    assert bucket.objects(with_state=True) == before, "a dry run changes nothing"
+    without = CliRunner().invoke(main, args)
+    assert {ln.split()[1] for ln in without.output.splitlines() if ln.startswith("stale ")} == stale
