@@ -18,6 +18,7 @@ from stacgen.fileutil import JsonFileError, read_json_object
 from stacgen.layout.catalog import LICENSE_STATE, STATE_FILE
 from stacgen.publish.absolute import StagingError, stage_absolute, validate_staged
 from stacgen.publish.plan import (
+    JSON_MAX_AGE,
     LocalFile,
     Plan,
     RemoteObject,
@@ -27,7 +28,6 @@ from stacgen.publish.plan import (
 )
 from stacgen.publish.state import (
     DELETE_MARGIN,
-    JSON_MAX_AGE,
     STATE_KEY,
     Deletions,
     PublishedState,
@@ -144,7 +144,7 @@ def _publish(
             # Before anything changes on the store; a publish that changes nothing cannot
             # make the published catalog worse, and skips reading every asset again.
             validate_staged(staging, options.root_href, options.schemas, options.workers)
-        _warn(plan, deletions, target, options)
+        _warn(plan, deletions, target)
         if not options.dry_run:
             run = _Run(store, options, published, set(remote))
             run.send(plan, on_progress)
@@ -211,7 +211,7 @@ def _deletions(plan: Plan, published: PublishedState, options: PublishOptions) -
     return deletions
 
 
-def _warn(plan: Plan, deletions: Deletions, target: Target, options: PublishOptions) -> None:
+def _warn(plan: Plan, deletions: Deletions, target: Target) -> None:
     for key in plan.replaced_assets:
         log.warning("%s changes under the same name: caches may serve the old one", key)
     if deletions.foreign:

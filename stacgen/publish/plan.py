@@ -24,8 +24,10 @@ from stacgen.stac.links import links_of
 # Assets never change under their name: the ALCD record is a fixed Zenodo version and the build
 # is deterministic, so a browser or CDN may keep them for a year without asking again.
 IMMUTABLE = "public, max-age=31536000, immutable"
-# STAC JSON and the items.parquet index change with every publish that changes anything.
-SHORT = "public, max-age=60, must-revalidate"
+# STAC JSON and the items.parquet index change with every publish that changes anything; a
+# reader may hold a copy this long, so what it links is deleted only after (state.py).
+JSON_MAX_AGE = 60  # s
+SHORT = f"public, max-age={JSON_MAX_AGE}, must-revalidate"
 FALLBACK_TYPES = {
     ".tif": "image/tiff; application=geotiff",
     ".geojson": "application/geo+json",

@@ -4,8 +4,8 @@ The published state (`.stacgen-published.json` under the prefix) names every obj
 wrote there, and each object a later catalog dropped with the time it was dropped: the time
 the new root replaced the JSON that linked it. Only those objects are ever deleted, and only
 once no reader can still hold a JSON that links them: a JSON is served with max-age
-`JSON_MAX_AGE` (plan.SHORT), so a copy fetched before the new root went up has expired
-everywhere `JSON_MAX_AGE` seconds later; a margin covers clocks and caches that count from
+`plan.JSON_MAX_AGE` (plan.SHORT), so a copy fetched before the new root went up has expired
+everywhere that many seconds later; a margin covers clocks and caches that count from
 the end of a slow transfer. An object under the prefix that stacgen never wrote (another
 dataset, the user's notes, a catalog published before the state existed) is listed, never
 deleted, unless the user names it.
@@ -30,7 +30,6 @@ log = logging.getLogger(__name__)
 
 STATE_KEY: Final = ".stacgen-published.json"
 STATE_FORMAT: Final = "stacgen-published/1"
-JSON_MAX_AGE: Final = 60  # s: the max-age of every JSON and items.parquet (plan.SHORT)
 DELETE_MARGIN: Final = 30.0  # s: clocks that differ, a cache that counts from a slow transfer
 
 
