@@ -269,7 +269,24 @@ def serve(
 @click.option("--endpoint-url", help="An S3-compatible endpoint [env AWS_ENDPOINT_URL].")
 @click.option("--region", help="The bucket's region [env AWS_REGION; default us-east-1].")
 @click.option("--dry-run", is_flag=True, help="Print what would be sent, kept and deleted.")
-@click.option("--delete", is_flag=True, help="Delete objects under PREFIX the catalog lacks.")
+@click.option(
+    "--delete",
+    is_flag=True,
+    help="Delete the objects stacgen published under PREFIX that the catalog no longer has, "
+    "once no reader can hold a JSON linking them (waits up to 90 s).",
+)
+@click.option(
+    "--also-delete",
+    "also_delete",
+    multiple=True,
+    metavar="KEY",
+    help="Delete this object under PREFIX that stacgen did not write (a glob; repeatable).",
+)
+@click.option(
+    "--allow-unread-license",
+    is_flag=True,
+    help="Publish a catalog whose licence was never read from the Zenodo record.",
+)
 @click.option(
     "--workers", type=click.IntRange(min=1), default=config.PUBLISH_WORKERS, show_default=True
 )
@@ -283,6 +300,8 @@ def publish(
     region: str | None,
     dry_run: bool,
     delete: bool,
+    also_delete: tuple[str, ...],
+    allow_unread_license: bool,
     workers: int,
     schemas: Path | None,
     quiet: bool,
@@ -300,8 +319,11 @@ def publish(
         region=region,
         dry_run=dry_run,
         delete=delete,
+        also_delete=also_delete,
+        allow_unread_license=allow_unread_license,
         workers=workers,
         memo_dir=config.cache_dir() / "publish",
+        on_wait=_waiting,
     )
     with _byte_progress(quiet, "upload") as on_progress:
         report = run_publish(options, on_progress=on_progress)
@@ -309,11 +331,22 @@ def publish(
         click.echo(line)
 
 
+def _waiting(seconds: float, count: int) -> None:
+    click.echo(
+        f"waiting {seconds:.0f} s before deleting {count} object(s) that readers of the "
+        "previous catalog may still be linked to (Ctrl-C: the next publish --delete does it)",
+        err=True,
+    )
+
+
 def _publish_lines(report: PublishReport) -> Iterator[str]:
-    plan = report.plan
+    plan, gone = report.plan, report.deletions
     if report.dry_run:
         yield from (f"send    {f.key} ({f.size} bytes)" for f in plan.send)
-        yield from (f"delete  {o.key} ({o.size} bytes)" for o in plan.delete)
+        yield from (f"delete  {o.key} ({o.size} bytes)" for o in (*gone.named, *gone.due))
+        yield from (f"delete  {o.key} ({o.size} bytes, after the wait)" for o in gone.waiting)
+        yield from (f"stale   {o.key} ({o.size} bytes, kept: no --delete)" for o in gone.kept)
+        yield from (f"other   {o.key} ({o.size} bytes, not stacgen's: kept)" for o in gone.foreign)
     verbs = (
         ("would send", "would keep", "would delete")
         if report.dry_run

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -87,7 +88,7 @@ def build(options: BuildOptions, on_scene: Callable[[str], None] | None = None) 
     ArchiveError when the archive cannot be read, OutputError when `out` is not ours to replace,
     another build is writing it or it cannot be locked."""
     started = time.perf_counter()
-    out = options.out.absolute()
+    out = resolve_out(options.out)
     try:
         with stage.output_lock(out):
             recover_swap(out)
@@ -150,6 +151,24 @@ class Shown:
         if self.root is not None:
             text = text.replace(f"{self.root}/", f"{self.archive} member ")
         return printable(text)
+
+
+def resolve_out(out: Path) -> Path:
+    """The folder a build writes for `--out`: a symbolic link is followed, and said so (the
+    link stays, the catalog it points to is replaced); the root of the file system, or a link
+    that leads nowhere, is refused."""
+    absolute = Path(os.path.abspath(out))
+    if absolute.is_symlink():
+        real = Path(os.path.realpath(absolute))
+        if real.is_symlink():
+            raise OutputError(f"--out {out}: a symbolic link that loops: refusing to follow it")
+        log.warning(
+            "--out %s is a symbolic link: the build writes the folder it points to, %s", out, real
+        )
+        absolute = real
+    if absolute.parent == absolute:
+        raise OutputError(f"--out {out}: the root of the file system cannot be a catalog folder")
+    return absolute
 
 
 def check_out(out: Path) -> None:
