@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -133,13 +136,57 @@ def test_validate_reports_problems_and_exits_1(
     assert result.stderr.strip() == f"Error: {copy}: {len(result.stdout.splitlines())} problem(s)"
 
 
-def test_missing_schema_setting_is_a_clear_error(
-    built_catalog: Path, monkeypatch: pytest.MonkeyPatch
+def _offline_without_a_mirror(tmp_path: Path) -> dict[str, str]:
+    """The environment of a machine with neither a schema mirror nor a network: the pinned
+    schemas' host refuses every connection, and the cache is empty."""
+    env = {k: v for k, v in os.environ.items() if k != "STACGEN_SCHEMAS"}
+    return {
+        **env,
+        "STACGEN_SCHEMA_URL": _free_port_url(),
+        "STACGEN_CACHE_DIR": str(tmp_path / "cache"),
+    }
+
+
+def _stacgen(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "stacgen", *args]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_validate_without_schemas_fails_in_one_line(built_catalog: Path, tmp_path: Path) -> None:
+    result = _stacgen(["validate", str(built_catalog)], _offline_without_a_mirror(tmp_path))
+    assert result.returncode == 1
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("Error: cannot fetch schema http://127.0.0.1:")
+    assert line.endswith("(offline? pass --schemas DIR or set STACGEN_SCHEMAS to a schema mirror)")
+    assert result.stdout == ""
+
+
+def test_offline_build_without_schemas_publishes_and_says_how_to_validate(
+    archive_tgz: Path, tmp_path: Path, schemas: Path
 ) -> None:
-    monkeypatch.delenv("STACGEN_SCHEMAS", raising=False)
-    result = CliRunner().invoke(main, ["validate", str(built_catalog)])
+    out = tmp_path / "out"
+    env = _offline_without_a_mirror(tmp_path)
+    result = _stacgen(["build", "--archive", str(archive_tgz), "--out", str(out), "--quiet"], env)
+    assert result.returncode == 0, result.stderr
+    (skipped,) = [ln for ln in result.stderr.splitlines() if "schema" in ln]
+    assert skipped.startswith("WARNING: schema validation skipped: cannot fetch schema ")
+    assert skipped.endswith(
+        f"; every other check passed; validate later with `stacgen validate {out}`"
+    )
+    assert (out / "catalog.json").is_file()
+    # The command the warning names, run where the schemas are at hand, finds it valid.
+    later = _stacgen(["validate", str(out), "--schemas", str(schemas)], env)
+    assert later.returncode == 0, later.stdout + later.stderr
+    assert later.stdout.strip() == f"{out}: valid"
+
+
+def test_a_missing_schema_mirror_is_named_with_its_option(tmp_path: Path) -> None:
+    gone = tmp_path / "gone"
+    result = CliRunner().invoke(main, ["validate", str(tmp_path), "--schemas", str(gone)])
     assert result.exit_code == 1
-    assert "set STACGEN_SCHEMAS" in result.stderr
+    assert result.stderr.strip() == (
+        f"Error: {gone}: schema mirror folder does not exist (--schemas)"
+    )
 
 
 # --- offline (issue 12, item 4) -------------------------------------------------------------------

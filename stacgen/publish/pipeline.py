@@ -17,6 +17,7 @@ from stacgen import config
 from stacgen.publish.absolute import StagingError, stage_absolute, validate_staged
 from stacgen.publish.plan import LocalFile, Plan, catalog_files, make_plan
 from stacgen.publish.store import Store, StoreError, Target, read_seen, write_seen
+from stacgen.stac.schemas import SchemaSource
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +30,7 @@ class PublishOptions:
     source: Path
     to: str  # s3://BUCKET/PREFIX
     root_href: str  # the public URL that PREFIX is served under
-    schemas: Path
+    schemas: SchemaSource | Path  # where validation reads the STAC schemas
     endpoint_url: str | None = None
     region: str | None = None
     dry_run: bool = False
