@@ -9,7 +9,9 @@ DEV := $(VENV)/.installed-dev
 OUT ?= catalog
 ARCHIVE ?=
 WORKERS ?=
-BUILD_ARGS := $(if $(ARCHIVE),--archive "$(ARCHIVE)") $(if $(WORKERS),--workers $(WORKERS))
+RECORD_JSON ?=
+BUILD_ARGS := $(if $(ARCHIVE),--archive "$(ARCHIVE)") $(if $(RECORD_JSON),--record-json "$(RECORD_JSON)") \
+	$(if $(WORKERS),--workers $(WORKERS))
 # Validation fetches the STAC schemas pinned in stacgen once into the user cache; an offline
 # machine sets STACGEN_SCHEMAS (environment) to a schema mirror folder instead.
 

@@ -141,6 +141,12 @@ def download(
     "Without it the archive is downloaded (or taken from the cache).",
 )
 @record_option
+@click.option(
+    "--record-json",
+    type=PathArg,
+    help="The Zenodo record JSON saved with the archive (zenodo.org/api/records/ID): the "
+    "collection's license, title and version come from it. Default: the one saved by a download.",
+)
 @zenodo_option
 @cache_option
 @refresh_option
@@ -157,6 +163,7 @@ def download(
 def build(
     archive: Path | None,
     record: int,
+    record_json: Path | None,
     zenodo_url: str | None,
     cache_dir: Path | None,
     refresh: bool,
@@ -172,10 +179,12 @@ def build(
     """Build the STAC catalog into --out (atomically: all or nothing)."""
     from stacgen.assemble.pipeline import BuildOptions
     from stacgen.assemble.pipeline import build as run_build
+    from stacgen.source.zenodo import read_record_json
     from stacgen.stac.schemas import schema_source
 
     cache = cache_dir or config.cache_dir()
     schema_files = None if no_validate else schema_source(schemas)  # a bad --schemas: at once
+    given_record = read_record_json(record_json, record) if record_json else None
     source = archive or _fetch(record, zenodo_url, cache, quiet, refresh)
     options = BuildOptions(
         archive=source,
@@ -185,7 +194,7 @@ def build(
         force=force,
         skip_bad_scenes=skip_bad_scenes,
         root_href=root_href,
-        record=_saved_record(record, cache),
+        record=given_record or _saved_record(record, cache),
         schemas=schema_files,
     )
     with tqdm(desc="scenes", unit="scene", disable=not _show_progress(quiet)) as bar:
@@ -219,7 +228,13 @@ def _saved_record(record: int, cache_dir: Path) -> dict[str, Any] | None:
 
     saved = zenodo.cached_record_json(record, cache_dir)
     if saved is None:
-        log.warning("no saved Zenodo record %s: license and title fall back to defaults", record)
+        log.warning(
+            "no Zenodo record JSON for record %s: the collection carries license 'other' with a "
+            "license link to %s, and the default title; to take them from the record, pass "
+            "--record-json FILE (make RECORD_JSON=FILE), the record JSON saved with the archive",
+            record,
+            constants.RECORD_PAGE,
+        )
     return saved
 
 

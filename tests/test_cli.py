@@ -10,12 +10,13 @@ import sys
 from pathlib import Path
 
 import pytest
+import requests
 from click.testing import CliRunner
 
 from stacgen import constants
 from stacgen.cli import main
 from stacgen.testing import synthetic
-from tests.fake_zenodo import FakeZenodo, pin_payload
+from tests.fake_zenodo import TEST_LICENSE, FakeZenodo, pin_payload
 
 COLL = constants.COLLECTION_ID
 
@@ -173,11 +174,65 @@ def test_offline_build_without_schemas_publishes_and_says_how_to_validate(
     assert skipped.endswith(
         f"; every other check passed; validate later with `stacgen validate {out}`"
     )
-    assert (out / "catalog.json").is_file()
+    # Without a record JSON: one warning saying what the collection carries and how to fix it.
+    (licence,) = [ln for ln in result.stderr.splitlines() if "licen" in ln]
+    assert licence.startswith("WARNING: no Zenodo record JSON for record 1460961: ")
+    assert "license 'other' with a license link to https://zenodo.org/records/1460961" in licence
+    assert "--record-json FILE (make RECORD_JSON=FILE)" in licence
+    collection = json.loads((out / COLL / "collection.json").read_text())
+    assert collection["license"] == "other"
+    assert [ln["href"] for ln in collection["links"] if ln["rel"] == "license"] == [
+        "https://zenodo.org/records/1460961"
+    ]
+    state = json.loads((out / ".stacgen-state.json").read_text())
+    assert state["license"] == {"id": "other", "from_record": False}
     # The command the warning names, run where the schemas are at hand, finds it valid.
     later = _stacgen(["validate", str(out), "--schemas", str(schemas)], env)
     assert later.returncode == 0, later.stdout + later.stderr
     assert later.stdout.strip() == f"{out}: valid"
+
+
+def test_build_takes_the_record_json_saved_with_the_archive(
+    zenodo: FakeZenodo, archive_tgz: Path, tmp_path: Path, schemas: Path
+) -> None:
+    zenodo.add_record(constants.RECORD_ID, b"the archive", concept_id=constants.CONCEPT_RECORD_ID)
+    saved = tmp_path / "1460961.json"  # what a user saves from zenodo.org/api/records/1460961
+    saved.write_bytes(requests.get(f"{zenodo.url}/api/records/1460961", timeout=10).content)
+    out = tmp_path / "out"
+    env = {**_offline_without_a_mirror(tmp_path), "STACGEN_SCHEMAS": str(schemas)}
+    args = ["build", "--archive", str(archive_tgz), "--record-json", str(saved), "--out", str(out)]
+    result = _stacgen([*args, "--quiet"], env)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""  # no warning at all
+    collection = json.loads((out / COLL / "collection.json").read_text())
+    assert collection["license"] == TEST_LICENSE.upper()
+    assert collection["title"] == "Test record 1460961"
+    state = json.loads((out / ".stacgen-state.json").read_text())
+    assert state["license"] == {"id": TEST_LICENSE.upper(), "from_record": True}
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        ("[1, 2", "malformed JSON"),
+        ('{"id": 1460962, "metadata": {}}', "Zenodo record 1460962, not record 1460961"),
+        ('{"metadata": {}}', "not a Zenodo record JSON"),
+    ],
+)
+def test_a_bad_record_json_is_one_line_before_any_work(
+    tmp_path: Path, content: str, reason: str
+) -> None:
+    saved = tmp_path / "record.json"
+    saved.write_text(content)
+    out = tmp_path / "out"
+    args = ["build", "--archive", str(tmp_path / "none.tgz"), "--record-json", str(saved)]
+    result = CliRunner().invoke(main, [*args, "--out", str(out), "--no-validate"])
+    assert result.exit_code == 1
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(f"Error: {saved}: ")
+    assert reason in line
+    assert line.endswith("(--record-json)")
+    assert not out.exists()
 
 
 def test_a_missing_schema_mirror_is_named_with_its_option(tmp_path: Path) -> None:

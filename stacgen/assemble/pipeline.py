@@ -21,6 +21,7 @@ from stacgen.assemble.state import (
     FORMAT,
     collection_key,
     is_up_to_date,
+    license_state,
     manifest,
     read_state,
     scene_key,
@@ -28,7 +29,7 @@ from stacgen.assemble.state import (
 from stacgen.assemble.workers import Producer, Target, pool, start_forkserver
 from stacgen.errors import OutputError, Problem, StacgenError, printable
 from stacgen.fileutil import atomic_write_json, recover_swap, swap_in
-from stacgen.layout.catalog import STATE_FILE
+from stacgen.layout.catalog import LICENSE_STATE, STATE_FILE
 from stacgen.source.archive import ArchiveError, OpenedArchive, Unpacking, extracted, unpacking
 from stacgen.source.scene import FolderRead, Scene, combine, discover, read_folder, scene_folders
 from stacgen.stac.schemas import SchemaSource, SchemasUnavailable
@@ -281,7 +282,12 @@ class Run:
         """The scenes the new catalog publishes: its state and item count follow."""
         keys = {s.id: self.key(s) for s in scenes}
         collection = collection_key(self.options.root_href, self.options.record)
-        self.state = {"format": FORMAT, "collection": collection, "items": keys}
+        self.state = {
+            "format": FORMAT,
+            "collection": collection,
+            "items": keys,
+            LICENSE_STATE: license_state(self.options.record),
+        }
         self.report.items = len(scenes)
 
     def target(self) -> Target:
