@@ -108,6 +108,6 @@ bench-scale: $(DEV) postgres
 	$(BIN)/python -m bench.serve --scale 10000 100000
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info bench/out browser screenshots
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info bench/out browser screenshots out
 	find catalog -mindepth 1 -maxdepth 1 ! -name README.md -exec rm -rf {} +
 	rm -rf catalog.*
