@@ -57,7 +57,8 @@ PGSTAC_SERVE = "$$0" pgstac load "$$STACGEN_DSN" "$$1" --root-href "$$2" && \
 
 serve-pgstac: $(RUNTIME)
 ifdef DSN
-	@STACGEN_DSN='$(DSN)' sh -c '$(PGSTAC_SERVE)' $(BIN)/stacgen $(OUT) $(ROOT_HREF) $(HOST) $(PORT)
+	@STACGEN_DSN='$(DSN)' $(BIN)/python -m stacgen.testing.foreground -- \
+		sh -c '$(PGSTAC_SERVE)' $(BIN)/stacgen $(OUT) $(ROOT_HREF) $(HOST) $(PORT)
 else
 	@$(MAKE) --no-print-directory postgres
 	$(BIN)/python -m stacgen.testing.pgcluster -- \
