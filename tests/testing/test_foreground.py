@@ -10,6 +10,7 @@ import os
 import pty
 import select
 import shutil
+import signal
 import sys
 from pathlib import Path
 
@@ -38,6 +39,10 @@ def make_in_a_terminal(tmp_path: Path, recipe: str, ctrl_c: bool = True) -> tupl
     (tmp_path / "Makefile").write_text(f"t:\n\t{recipe}\n")
     pid, fd = pty.fork()
     if pid == 0:  # the child: make, in the new terminal
+        # A terminal session starts with SIGINT at its default, unblocked, whatever the test
+        # process has done with it (dispositions and the mask are inherited across exec).
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_SETMASK, [])
         os.chdir(tmp_path)
         os.execv(make, [make, "--no-print-directory", "t"])
     shown = b""
