@@ -107,6 +107,12 @@ refresh_option = click.option(
     is_flag=True,
     help="Ask Zenodo for the record again instead of trusting the saved copy.",
 )
+schemas_option = click.option(
+    "--schemas",
+    type=PathArg,
+    help="A local mirror of the STAC JSON Schemas [env STACGEN_SCHEMAS; default: the schemas "
+    "pinned in stacgen, fetched once into the cache].",
+)
 cache_option = click.option(
     "--cache-dir",
     type=PathArg,
@@ -136,6 +142,12 @@ def download(
     "Without it the archive is downloaded (or taken from the cache).",
 )
 @record_option
+@click.option(
+    "--record-json",
+    type=PathArg,
+    help="The Zenodo record JSON saved with the archive (zenodo.org/api/records/ID): the "
+    "collection's license, title and version come from it. Default: the one saved by a download.",
+)
 @zenodo_option
 @cache_option
 @refresh_option
@@ -146,12 +158,13 @@ def download(
     "--skip-bad-scenes", is_flag=True, help="Publish the good scenes, warn about the rest."
 )
 @click.option("--root-href", help="Write an absolute catalog published under this URL.")
-@click.option("--schemas", type=PathArg, help="STAC schema mirror [env STACGEN_SCHEMAS].")
+@schemas_option
 @click.option("--no-validate", is_flag=True, help="Do not validate before swapping in.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def build(
     archive: Path | None,
     record: int,
+    record_json: Path | None,
     zenodo_url: str | None,
     cache_dir: Path | None,
     refresh: bool,
@@ -167,8 +180,12 @@ def build(
     """Build the STAC catalog into --out (atomically: all or nothing)."""
     from stacgen.assemble.pipeline import BuildOptions
     from stacgen.assemble.pipeline import build as run_build
+    from stacgen.source.zenodo import read_record_json
+    from stacgen.stac.schemas import schema_source
 
     cache = cache_dir or config.cache_dir()
+    schema_files = None if no_validate else schema_source(schemas)  # a bad --schemas: at once
+    given_record = read_record_json(record_json, record) if record_json else None
     source = archive or _fetch(record, zenodo_url, cache, quiet, refresh)
     options = BuildOptions(
         archive=source,
@@ -178,8 +195,8 @@ def build(
         force=force,
         skip_bad_scenes=skip_bad_scenes,
         root_href=root_href,
-        record=_saved_record(record, cache),
-        schemas=None if no_validate else config.schemas_dir(schemas),
+        record=given_record or _saved_record(record, cache),
+        schemas=schema_files,
     )
     with tqdm(desc="scenes", unit="scene", disable=not _show_progress(quiet)) as bar:
         report = run_build(options, on_scene=lambda _: _tick(bar))
@@ -212,21 +229,28 @@ def _saved_record(record: int, cache_dir: Path) -> dict[str, Any] | None:
 
     saved = zenodo.cached_record_json(record, cache_dir)
     if saved is None:
-        log.warning("no saved Zenodo record %s: license and title fall back to defaults", record)
+        log.warning(
+            "no Zenodo record JSON for record %s: the collection carries license 'other' with a "
+            "license link to %s, and the default title; to take them from the record, pass "
+            "--record-json FILE (make RECORD_JSON=FILE), the record JSON saved with the archive",
+            record,
+            constants.RECORD_PAGE,
+        )
     return saved
 
 
 @main.command()
 @click.argument("directory", type=PathArg, default=config.CATALOG_DIR)
-@click.option("--schemas", type=PathArg, help="STAC schema mirror [env STACGEN_SCHEMAS].")
+@schemas_option
 @click.option("--root-href", help="The URL the catalog was published under, if absolute.")
 @click.option("--workers", type=click.IntRange(min=1), default=config.workers())
 def validate(directory: Path, schemas: Path | None, root_href: str | None, workers: int) -> None:
-    """Validate a catalog offline: schemas, asset sizes and checksums, COGs."""
+    """Validate a catalog: schemas, links, asset sizes and checksums, COGs."""
+    from stacgen.stac.schemas import schema_source
     from stacgen.stac.validate import validate_catalog
 
-    schema_dir = config.schemas_dir(schemas)
-    problems = validate_catalog(directory, schema_dir, root_href=root_href, workers=workers)
+    source = schema_source(schemas)
+    problems = validate_catalog(directory, source, root_href=root_href, workers=workers)
     for problem in problems:
         click.echo(str(problem))
     if problems:
@@ -290,7 +314,7 @@ def serve(
 @click.option(
     "--workers", type=click.IntRange(min=1), default=config.PUBLISH_WORKERS, show_default=True
 )
-@click.option("--schemas", type=PathArg, help="STAC schema mirror [env STACGEN_SCHEMAS].")
+@schemas_option
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def publish(
     directory: Path,
@@ -309,12 +333,13 @@ def publish(
     """Publish the catalog in DIRECTORY to object storage, with absolute hrefs, root last."""
     from stacgen.publish.pipeline import PublishOptions
     from stacgen.publish.pipeline import publish as run_publish
+    from stacgen.stac.schemas import schema_source
 
     options = PublishOptions(
         source=directory,
         to=to,
         root_href=root_href,
-        schemas=config.schemas_dir(schemas),
+        schemas=schema_source(schemas),
         endpoint_url=endpoint_url,
         region=region,
         dry_run=dry_run,
