@@ -569,7 +569,8 @@ def benchmark(
 # --- stacgen imagery ------------------------------------------------------------------------
 @main.group()
 def imagery() -> None:
-    """The L1C product behind each label: where it is, and its bands in the catalog."""
+    """The L1C product each label was drawn on: resolve it at the providers, check the links,
+    fetch its bands into the catalog."""
 
 
 def _csv(value: str | None) -> tuple[str, ...] | None:
@@ -700,12 +701,7 @@ def chips_export(
     click.echo(f"{result.chips} chips in {result.out} ({state}); index: {result.index}")
 
 
-# --- stacgen imagery: the L1C products behind the labels ---------------------------------------
-
-
-@main.group()
-def imagery() -> None:
-    """The L1C product each label was drawn on: resolve it at the providers, check the links."""
+# --- stacgen imagery resolve / check -----------------------------------------------------------
 
 
 def _endpoints(pairs: tuple[str, ...]) -> dict[str, str]:
