@@ -30,6 +30,7 @@ from stacgen.raster.cog import cog_profile
 from stacgen.raster.png import png_bytes
 from stacgen.score.errors import ScoreError
 from stacgen.score.metrics import COMPARISONS, METRICS, Comparison
+from stacgen.score.presets import preset
 from stacgen.score.scoring import MaskScore, ScoreRun
 
 # Agreement codes (metrics.Tally.agreement) -> RGBA, for the `invalid` comparison. TP blue,
@@ -94,6 +95,7 @@ def scores_json(run: ScoreRun) -> dict[str, Any]:
         "catalog": run.catalog,
         "codes": run.codes.describe(),
         "options": run.options.as_dict(),
+        **_preset(run),
         "reference_groups": {
             "cloud": list(constants.CLOUD_VALUES),
             "shadow": list(constants.SHADOW_VALUES),
@@ -137,6 +139,11 @@ def scores_json(run: ScoreRun) -> dict[str, Any]:
         },
         "cite": {"dataset": constants.DATASET_CITATION, "paper": constants.PAPER_CITATION},
     }
+
+
+def _preset(run: ScoreRun) -> dict[str, Any]:
+    name = run.options.dilate_preset
+    return {} if name is None else {"dilate_preset": preset(name).describe()}
 
 
 def scores_csv(run: ScoreRun) -> str:
