@@ -11,8 +11,14 @@ import rasterio
 from affine import Affine
 
 from stacgen.score import ScoreError, load_codes
-from stacgen.score.codes import BUILTIN, fmask5_reason, warn_fmask5
-from stacgen.score.decoding import ThresholdDecoder, decode
+from stacgen.score.codes import BUILTIN, CodeTable, fmask5_reason, warn_fmask5
+from stacgen.score.decoding import TableDecoder, ThresholdDecoder
+
+
+def decode(values: np.ndarray, table: CodeTable, where: str) -> np.ndarray:
+    """A table's groups of `values`, unlisted values an error naming them."""
+    return TableDecoder(table, where)(values)
+
 
 N, C, K, S = 0, 1, 2, 3  # no data, clear, cloud, shadow: the order of stacgen's group codes
 
