@@ -441,6 +441,12 @@ def pgstac_load(dsn: str, directory: Path, root_href: str | None) -> None:
 )
 @click.option("--dilate-cloud", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option("--dilate-shadow", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option(
+    "--dilate-preset",
+    metavar="NAME",
+    help="A processor's own assessment dilation (fmask: shadow 3 of its 20 m pixels), in 60 m "
+    "cells; recorded in scores.json.",
+)
 @click.option("--band", type=click.IntRange(min=1), help="The band of a multi-band mask.")
 @click.option("--threshold", type=float, help="Cloud if s2cloudless probability >= this (0-1).")
 @click.option("--out", type=PathArg, help="Write scores.json, scores.csv and agreement maps.")
@@ -455,6 +461,7 @@ def score(
     class_1: Class1,
     dilate_cloud: int,
     dilate_shadow: int,
+    dilate_preset: str | None,
     band: int | None,
     threshold: float | None,
     out: Path | None,
@@ -478,6 +485,7 @@ def score(
         class_1=class_1,
         dilate_cloud=dilate_cloud,
         dilate_shadow=dilate_shadow,
+        dilate_preset=dilate_preset,
         band=band,
         threshold=threshold,
     )
