@@ -104,3 +104,26 @@ def test_cli(label_catalog: Path, tmp_path: Path) -> None:
     bad = CliRunner().invoke(main, [*args, "--out", str(out), "--resolution", "45"])
     assert bad.exit_code == 1
     assert bad.output.strip().splitlines()[-1].startswith("Error: --resolution 45: must divide")
+
+
+def test_a_mask_is_scored_with_its_no_data_left_out(label_catalog: Path, tmp_path: Path) -> None:
+    import numpy as np
+    import rasterio
+
+    from stacgen.score import score_mask
+
+    item_id = _ids(label_catalog)[0]
+    run = detect("s2cloudless", label_catalog, tmp_path / "m", items=[item_id])
+    codes = tmp_path / "codes.json"
+    codes.write_text('{"clear": [0], "cloud": [1], "nodata": [255]}')
+    item = label_catalog / "alcd-reference-cloud-masks" / item_id / f"{item_id}.json"
+    score = score_mask(run.masks[0].path, codes, str(item))
+    with rasterio.open(run.masks[0].path) as src:
+        mask = src.read(1)
+    label_path = item.parent / json.loads(item.read_text())["assets"]["classification"]["href"]
+    with rasterio.open(label_path) as src:
+        label = src.read(1)
+    # cloud in the mask where the reference says cloud (ALCD 2, 3), counted with numpy
+    tp = int(((mask == 1) & np.isin(label, [2, 3])).sum())
+    assert tp > 0
+    assert score.comparisons["cloud"].confusion.tp == tp
