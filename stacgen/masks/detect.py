@@ -111,8 +111,9 @@ def detect(
     outputs.check_out(out.absolute())
     chosen = scenes.select(catalog, items, split)
     det = detectors.make(name, options or {})
-    for scene in chosen:
-        scene.require(det.bands, det.name)  # every missing band is found before any work
+    for scene in chosen:  # every missing band and unusable grid is found before any work
+        scene.require(det.bands, det.name)
+        det.check_grid(det.target.grid(scene.label_grid), scene.item_id)
     described = det.describe()
     entries, written_all = [], []
     with outputs.Staging(out, f"stacgen masks detect {name}") as staging:

@@ -19,6 +19,7 @@ import numpy.typing as npt
 
 from stacgen.masks.errors import MasksError
 from stacgen.masks.reflectance import Reader, Target
+from stacgen.raster.grid import Grid
 
 NODATA: Final = 255
 MODULES: Final = {
@@ -40,6 +41,10 @@ class Detector(Protocol):
 
     def describe(self) -> dict[str, Any]:
         """Package, version, model (file and sha256) and every parameter, for tags and manifest."""
+        ...
+
+    def check_grid(self, grid: Grid, where: str) -> None:
+        """A grid the detector cannot run on is a MasksError, found before any work."""
         ...
 
     def run(self, reader: Reader) -> Mask: ...

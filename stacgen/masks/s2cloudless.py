@@ -25,6 +25,7 @@ from stacgen.fileutil import digests
 from stacgen.masks.detector import NODATA, Mask, check_options, require_package, window_rows
 from stacgen.masks.errors import MasksError
 from stacgen.masks.reflectance import Reader, Target
+from stacgen.raster.grid import Grid
 
 NAME: Final = "s2cloudless"
 BANDS: Final = ("B01", "B02", "B04", "B05", "B08", "B8A", "B09", "B10", "B11", "B12")
@@ -89,6 +90,9 @@ class S2Cloudless:
             },
             "classes": {str(k): v for k, v in CLASSES.items()},
         }
+
+    def check_grid(self, grid: Grid, where: str) -> None:
+        """Any grid will do: the probability is per pixel."""
 
     def probability(self, reader: Reader) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
         """The cloud probability on the reader's grid, window by window, and where it is valid."""
