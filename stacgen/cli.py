@@ -554,3 +554,54 @@ def masks_detect(
     click.echo(
         f"{len(run.masks)} mask(s) in {run.out}; score: stacgen score {target} --codes {run.codes}"
     )
+
+
+@masks.command("fetch")
+@click.argument("processor", type=click.Choice(["sen2cor"]))
+@click.argument("catalog", type=PathArg, default=config.CATALOG_DIR)
+@click.option(
+    "--provider", required=True, type=click.Choice(["earth-search", "planetary-computer"])
+)
+@click.option("--items", help="Comma-separated item ids (default: every label item).")
+@click.option("--split", type=click.Choice(["train", "validate", "test"]), help="An ml-aoi split.")
+@click.option("--out", type=PathArg, help="The mask folder [default: masks/sen2cor].")
+@click.option("--api", help="Another STAC API root than the provider's (a mirror).")
+@click.option("--sas", help="Another SAS token endpoint (planetary-computer).")
+@click.option("--timeout", type=click.FloatRange(min=1), default=30.0, show_default=True)
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def masks_fetch(
+    processor: str,
+    catalog: Path,
+    provider: str,
+    items: str | None,
+    split: str | None,
+    out: Path | None,
+    api: str | None,
+    sas: str | None,
+    timeout: float,
+    quiet: bool,
+) -> None:
+    """Fetch PROCESSOR's masks (Sen2Cor's SCL) of each item of CATALOG from a provider's L2A."""
+    from stacgen.masks.l2a import Settings
+    from stacgen.masks.scenes import select
+    from stacgen.masks.sen2cor import fetch, summary
+
+    ids = [i.strip() for i in items.split(",") if i.strip()] if items else None
+    target = out or Path("masks") / processor
+    total = len(select(catalog, ids, split, need_imagery=False))
+    settings = Settings(api=api, sas=sas, timeout=timeout)
+    with tqdm(total=total, desc=processor, unit="item", disable=not _show_progress(quiet)) as bar:
+        run = fetch(
+            provider,
+            catalog,
+            target,
+            items=ids,
+            split=split,
+            settings=settings,
+            on_item=lambda _: _tick(bar),
+        )
+    for line in summary(run):
+        click.echo(line)
+    click.echo(
+        f"{len(run.masks)} mask(s) in {run.out}; score: stacgen score {target} --codes sen2cor"
+    )

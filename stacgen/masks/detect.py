@@ -72,11 +72,7 @@ def _entry(
         "id": scene.item_id,
         "file": written.path.name,
         "sha256": outputs.sha256(written.path),
-        "grid": {
-            "proj:code": f"EPSG:{grid.epsg}" if grid.epsg else grid.crs.to_wkt(),
-            "proj:shape": list(grid.shape),
-            "proj:transform": grid.proj_transform,
-        },
+        "grid": outputs.grid_record(grid),
         "pixels": written.pixels,
         "imagery": {
             "item": str(scene.imagery_json),

@@ -59,10 +59,12 @@ def write_mask(
     grid: Grid,
     classes: Mapping[int, str],
     tags: Mapping[str, str],
+    *,
+    nodata: int = 255,
 ) -> None:
     """The mask as a COG (mode overviews: class values are never averaged), its class names in
-    band tags, the detector and its parameters in dataset tags."""
-    profile = cog_profile(grid, 1, "mode", nodata=255)
+    band tags, the processor and its parameters in dataset tags."""
+    profile = cog_profile(grid, 1, "mode", nodata=nodata)
     with rasterio.open(dst, "w", **profile) as out:
         out.write(mask, 1)
         out.update_tags(OVERVIEW_RESAMPLING="MODE", **tags)
@@ -104,6 +106,14 @@ class Staging:
         self.tmp.chmod(DIR_MODE)
         swap_in(self.tmp, self.out)
         self.tmp = None
+
+
+def grid_record(grid: Grid) -> dict[str, Any]:
+    return {
+        "proj:code": f"EPSG:{grid.epsg}" if grid.epsg else grid.crs.to_wkt(),
+        "proj:shape": list(grid.shape),
+        "proj:transform": grid.proj_transform,
+    }
 
 
 def sha256(path: Path) -> str:

@@ -38,8 +38,9 @@ class Scene:
     item_id: str
     datetime: str
     label_grid: Grid
+    bbox: list[float]  # the label item's, lon/lat
     imagery_json: Path
-    bands: dict[str, BandFile]
+    bands: dict[str, BandFile]  # empty where the item has no imagery
     properties: dict[str, Any]  # the imagery item's properties (provider, offset applied ...)
 
     def require(self, names: Sequence[str], detector: str) -> list[BandFile]:
@@ -82,9 +83,14 @@ def _label(folder: Path, item_id: str) -> dict[str, Any]:
 
 
 def select(
-    catalog: str | Path, items: Sequence[str] | None = None, split: str | None = None
+    catalog: str | Path,
+    items: Sequence[str] | None = None,
+    split: str | None = None,
+    *,
+    need_imagery: bool = True,
 ) -> list[Scene]:
-    """The scenes of `items` (ids), or of a split, or every label item with imagery, by id."""
+    """The scenes of `items` (ids), or of a split, or every label item (with imagery if
+    `need_imagery`), by id."""
     folder = catalog_folder(catalog)
     known = label_ids(folder)
     if items is not None and split is not None:
@@ -98,18 +104,24 @@ def select(
         chosen = list(dict.fromkeys(items))
     elif split is not None:
         chosen = [i for i in known if _label(folder, i)["properties"].get(SPLIT_PROP) == split]
-    else:
+    elif need_imagery:
         chosen = [i for i in known if imagery.item_json(folder, i).is_file()]
+    else:
+        chosen = known
     if not chosen:
-        raise MasksError(f"{folder}: no item to run on (fetch the imagery: stacgen imagery fetch)")
-    return [scene(folder, i) for i in chosen]
+        hint = " (fetch the imagery: stacgen imagery fetch)" if need_imagery else ""
+        raise MasksError(f"{folder}: no item to run on{hint}")
+    return [scene(folder, i, need_imagery) for i in chosen]
 
 
-def scene(folder: Path, item_id: str) -> Scene:
+def scene(folder: Path, item_id: str, need_imagery: bool = True) -> Scene:
     label = _label(folder, item_id)
     props = label["properties"]
     label_grid = Grid.from_proj(props["proj:code"], props["proj:transform"], props["proj:shape"])
+    bbox = [float(v) for v in label["bbox"]]
     path = imagery.item_json(folder, item_id)
+    if not need_imagery:
+        return Scene(item_id, str(props.get("datetime")), label_grid, bbox, path, {}, {})
     if not path.is_file():
         raise MasksError(f"{path}: no imagery item for {item_id} (stacgen imagery fetch)")
     item = _read(path)
@@ -121,7 +133,9 @@ def scene(folder: Path, item_id: str) -> Scene:
         except ValueError:
             continue  # the manifest, a thumbnail: not a band
         bands[band.name] = _band_file(path.parent, band.name, code, asset)
-    return Scene(item_id, str(props.get("datetime")), label_grid, path, bands, item["properties"])
+    return Scene(
+        item_id, str(props.get("datetime")), label_grid, bbox, path, bands, item["properties"]
+    )
 
 
 def _band_file(folder: Path, name: str, code: str, asset: dict[str, Any]) -> BandFile:
