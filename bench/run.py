@@ -25,6 +25,7 @@ import numpy as np
 import psutil
 import rasterio
 
+from bench import ml as bench_ml
 from bench import publish as bench_publish
 from bench import score
 from bench import serve as serve_bench
@@ -161,6 +162,7 @@ def main() -> None:
         small = archive(args.size, synthetic.REPRESENTATIVE_COUNT)
         _, small_peak = run_build(small, scratch / "small", scratch / "small-cache", args.workers)
         bench_publish.report(out, scratch)  # issue 11: publish to a local S3 server
+        bench_ml.run(out, scratch)  # issue 23: writes imagery into `out`, so it comes last
     floor_s = untar_s + encode_s
     print(f"workers: {args.workers}")
     print(f"build (cold: no extraction cache, empty output): {build_s:.2f} s")

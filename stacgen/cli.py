@@ -407,10 +407,12 @@ def score(
     MASKS are GeoTIFFs, or folders whose *.tif files are all scored.
     """
     from stacgen.score import ScoreOptions, score_masks
+    from stacgen.score.codes import warn_fmask5
     from stacgen.score.outputs import OutputFolder, check_names, table
     from stacgen.score.reference import iter_masks
 
     paths = list(iter_masks(masks))
+    warn_fmask5(paths)
 
     options = ScoreOptions(
         resampling=resampling,
@@ -605,3 +607,63 @@ def masks_fetch(
     click.echo(
         f"{len(run.masks)} mask(s) in {run.out}; score: stacgen score {target} --codes sen2cor"
     )
+
+
+@main.group()
+def chips() -> None:
+    """Aligned (image, label) chips of a split, for training (stacgen.ml.Chips)."""
+
+
+@chips.command("export")
+@click.argument("catalog", required=False, default=str(config.CATALOG_DIR), type=PathArg)
+@click.option("--split", type=click.Choice(["train", "validate", "test"]), required=True)
+@click.option("--grid", type=click.Choice(["60", "20", "10"]), required=True, help="Metres.")
+@click.option("--size", type=click.IntRange(min=1), required=True, help="Chip side, pixels.")
+@click.option("--stride", type=click.IntRange(min=1), help="Pixels between chips [--size].")
+@click.option(
+    "--classes",
+    type=click.Choice(["alcd", "binary", "cloud-shadow-clear", "cloudsen12"]),
+    default="alcd",
+    show_default=True,
+)
+@click.option("--bands", help="Comma-separated bands [those every item of the split has].")
+@click.option("--min-valid", type=click.FloatRange(0, 1), default=0.5, show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["tif", "npz"]), default="tif", show_default=True
+)
+@click.option("--out", required=True, type=PathArg, help="The folder to write.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def chips_export(
+    catalog: Path,
+    split: str,
+    grid: str,
+    size: int,
+    stride: int | None,
+    classes: str,
+    bands: str | None,
+    min_valid: float,
+    fmt: str,
+    out: Path,
+    quiet: bool,
+) -> None:
+    """Write the chips of a split and their GeoParquet index (index.parquet) to --out."""
+    from stacgen.ml.export import ExportOptions, plan_export, write_export
+
+    chosen = tuple(b.strip() for b in bands.split(",") if b.strip()) if bands else None
+    options = ExportOptions(
+        split=split,
+        grid=int(grid),
+        size=size,
+        stride=stride,
+        classes=classes,
+        format="npz" if fmt == "npz" else "tif",
+        bands=chosen,
+        min_valid=min_valid,
+    )
+    plan = plan_export(catalog, out, options)
+    with tqdm(
+        total=plan.total, desc="chips", unit="chip", disable=not _show_progress(quiet)
+    ) as bar:
+        result = write_export(plan, on_chip=lambda _: _tick(bar))
+    state = "written" if result.written else "up to date, nothing written"
+    click.echo(f"{result.chips} chips in {result.out} ({state}); index: {result.index}")

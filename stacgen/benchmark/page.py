@@ -60,6 +60,7 @@ figure img { max-width: 100%; border: 1px solid #eee; }
 .swatch { display: inline-block; width: 1.1em; height: 1.1em; vertical-align: middle;
           border: 1px solid #888; margin: 0 0.3em 0 1em; }
 code { font-size: 0.9em; } .wide { overflow-x: auto; }
+.warn { background: #fff4e0; border-left: 4px solid #E69F00; padding: 0.3em 1em; }
 """
 
 SORT_SCRIPT: Final = """
@@ -281,6 +282,13 @@ def _thumbnails(
     )
 
 
+def _warnings(warnings: Sequence[str]) -> str:
+    if not warnings:
+        return ""
+    lines = "".join(f"<li>{escape(w)}</li>" for w in warnings)
+    return f'<div class="warn"><b>Warnings</b><ul>{lines}</ul></div>'
+
+
 def render(
     result: BenchmarkResult,
     figures: Sequence[Figure] = (),
@@ -306,6 +314,7 @@ def render(
         f"({escape(plan.selection.describe())}); catalog <code>{escape(plan.catalog)}</code>."
         "</p>",
         f"<ul>{processors}</ul>",
+        _warnings(plan.warnings),
         f'<p class="note">Rules: {escape(protocol.rules)} Score options: {escape(options)}.</p>',
         "<h2>Processors by metric</h2>",
         f'<p class="note">Pooled over pixels: the metrics of the summed confusion matrix of all '

@@ -23,6 +23,7 @@ from stacgen.benchmark.inputs import Processor, Selection, check_processors
 from stacgen.benchmark.protocols import Evaluated, Protocol
 from stacgen.fileutil import digests
 from stacgen.score import MaskScore, ScoreOptions, load_codes, match_masks, score_masks
+from stacgen.score.codes import warn_fmask5
 from stacgen.score.reference import iter_masks
 
 log = logging.getLogger(__name__)
@@ -88,6 +89,8 @@ class Plan:
     matched_by: dict[str, dict[str, str]]
     excluded: list[Excluded]
     outside: dict[str, int]  # processor -> masks whose item is not chosen
+    # Masks named or tagged as FMask 5 (score.codes.warn_fmask5): not an independent validation.
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def total(self) -> int:
@@ -105,11 +108,13 @@ def plan(
     matched_by: dict[str, dict[str, str]] = {}
     docs: dict[str, Scene] = {}
     outside: dict[str, int] = {}
+    warnings: list[str] = []
     for p in processors:
         load_codes(p.codes)  # a bad table fails before any matching
         paths = list(iter_masks([p.masks]))
         if not paths:
             raise BenchmarkError(f"processor {p.name}: no *.tif mask in {p.masks}")
+        warnings += warn_fmask5(paths, p.name)
         masks[p.name], matched_by[p.name], outside[p.name] = {}, {}, 0
         for path, match in zip(paths, match_masks(paths, catalog), strict=True):
             item = match.item
@@ -139,7 +144,15 @@ def plan(
         )
     scenes = sorted((docs[i] for i in common), key=lambda s: (s.site, s.datetime, s.id))
     return Plan(
-        list(processors), str(catalog), selection, scenes, masks, matched_by, excluded, outside
+        list(processors),
+        str(catalog),
+        selection,
+        scenes,
+        masks,
+        matched_by,
+        excluded,
+        outside,
+        warnings,
     )
 
 

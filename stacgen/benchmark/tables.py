@@ -75,6 +75,7 @@ def benchmark_json(result: BenchmarkResult) -> dict[str, Any]:
             for s in plan.scenes
         ],
         "excluded_items": [{"id": e.item, "no_mask_from": e.missing} for e in plan.excluded],
+        "warnings": plan.warnings,
         "processors": [
             {
                 "name": r.processor.name,

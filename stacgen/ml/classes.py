@@ -5,13 +5,8 @@ Each scheme maps the ALCD values 0-7 of `classification.tif` to training class i
 `not_used` (ALCD's "background", in no published product) unless it is asked for. The groups
 (cloud, shadow, clear) are `stacgen.constants`'s, the paper's.
 
-| scheme | classes (index: ALCD values) |
-|---|---|
-| `alcd` | 0 not_used (1), 1 low_clouds (2), 2 high_clouds (3), 3 cloud_shadows (4), |
-|        | 4 land (5), 5 water (6), 6 snow (7): index = value - 1 |
-| `binary` | 0 clear (5, 6, 7), 1 cloud_or_shadow (2, 3, 4) |
-| `cloud-shadow-clear` | 0 clear (5, 6, 7), 1 cloud (2, 3), 2 shadow (4) |
-| `cloudsen12` | 0 clear (5, 6, 7), 1 thick_cloud (2), 2 thin_cloud (3), 3 cloud_shadow (4) |
+The table of every scheme is README.md's (section "Training chips"; tests/ml/test_classes.py
+checks it against `SCHEMES`).
 
 `cloudsen12` follows CloudSEN12's labels (Aybar et al. 2022: 0 clear, 1 thick cloud, 2 thin
 cloud, 3 cloud shadow). It is CloudSEN12-like, not CloudSEN12's: ALCD tells low clouds from

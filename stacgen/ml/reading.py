@@ -103,9 +103,13 @@ def read_onto(dataset: Any, source: Grid, window: Grid) -> npt.NDArray[Any]:
 def block_mean(pixels: npt.NDArray[Any], factor: int) -> npt.NDArray[np.float64]:
     """The mean of the non-zero pixels of each `factor` x `factor` block (0 where none is)."""
     h, w = pixels.shape[0] // factor, pixels.shape[1] // factor
-    blocks = pixels.reshape(h, factor, w, factor).astype(np.float64)
-    total = blocks.sum(axis=(1, 3))
-    count = (blocks != 0).sum(axis=(1, 3))
+    blocks = pixels.reshape(h, factor, w, factor)
+    # Sums along one axis then the other, in integers for 8 and 16 bit DN (36 x 65535 fits in
+    # 32 bits): twice as fast as one float64 sum over both axes, and exact.
+    small = pixels.dtype.kind == "u" and pixels.dtype.itemsize <= 2
+    acc = np.uint32 if small else np.float64
+    total = blocks.sum(axis=3, dtype=acc).sum(axis=1, dtype=acc).astype(np.float64)
+    count = (blocks != 0).sum(axis=3, dtype=np.uint16).sum(axis=1, dtype=np.uint16)
     mean: npt.NDArray[np.float64] = np.divide(
         total, count, out=np.zeros_like(total), where=count > 0
     )

@@ -40,6 +40,7 @@ class Scene:
 
     item_id: str
     split: str
+    datetime: str  # the item's `datetime` (ISO 8601, UTC): the acquisition
     label_path: str
     label_grid: Grid
     counts: Mapping[str, int]  # pixels per ALCD class name, from label:overviews
@@ -127,6 +128,7 @@ def _scene(root: _Root, path: Path, item: Mapping[str, Any]) -> Scene:
     return Scene(
         item_id=item_id,
         split=str(props.get(SPLIT_PROP)),
+        datetime=str(props.get("datetime") or ""),
         label_path=root.local(path, asset["href"]),
         label_grid=_grid(path, asset, props),
         counts=counts,

@@ -7,6 +7,9 @@ table does not list is an error naming the values and their pixel counts.
 
 from __future__ import annotations
 
+import logging
+import re
+import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +22,7 @@ from stacgen.fileutil import JsonFileError, read_json_object
 from stacgen.score.errors import ScoreError
 
 Groups = npt.NDArray[np.uint8]
+log = logging.getLogger(__name__)
 
 # Group codes, the same on the user's mask and on the reference once decoded.
 NODATA: Final = 0
@@ -124,7 +128,8 @@ PYTHON_FMASK: Final = _table(
 # MAJA in the Theia (MUSCATE) format, CLM_R1/R2 (Theia L2A product format): bit 0 all clouds
 # except the thinnest and all shadows, 1 all clouds except the thinnest, 2 and 3 clouds from
 # the mono- and multi-temporal tests, 4 thinnest clouds, 5 shadows of detected clouds, 6 shadows
-# of clouds outside the image, 7 high clouds (stereoscopy).
+# of clouds outside the image, 7 high clouds: for Sentinel-2 the 1.38 um (band 10) cirrus test
+# (stereoscopy is VENuS's bit 7, not Sentinel-2's).
 MAJA_THEIA: Final = _bit_table(
     "maja-theia",
     "MAJA Theia/MUSCATE CLM bit mask (Theia L2A format): clouds bits 1-4, 7; shadows bits 5, 6",
@@ -158,15 +163,38 @@ CLOUDSEN12: Final = _table(
     cloud=(1, 2),
     shadow=(3,),
 )
-# KappaMask (kappazeta/km_predict, Domnich et al. 2021): 0 missing, 1 clear, 2 cloud shadow,
-# 3 semi-transparent cloud, 4 cloud, 5 undefined.
+# KappaMask (kappazeta/km_predict README, class table; Domnich et al. 2021): 0 undefined,
+# 1 clear, 2 cloud shadow, 3 semi-transparent cloud, 4 cloud, 5 missing (no data).
 KAPPAMASK: Final = _table(
     "kappamask",
-    "KappaMask (Domnich et al. 2021): 0 no data, 1 clear, 2 shadow, 3 thin, 4 thick, 5 undefined",
+    "KappaMask km_predict README (Domnich et al. 2021): 0 undefined, 1 clear, 2 shadow, "
+    "3 semi-transparent, 4 cloud, 5 missing",
     nodata=(0, 5),
     clear=(1,),
     shadow=(2,),
     cloud=(3, 4),
+)
+# ukis-csmask 1.0.0 (dlr-eoc/ukis-csmask, ukis_csmask/mask.py, CSmask.csm): "class ids:
+# 0=background, 1=clouds, 2=cloud shadows". Its no data is in the separate `valid` output, not
+# in `csm`: a csm raster's own nodata value, where it declares one, is the only no data.
+UKIS_CSMASK: Final = _table(
+    "ukis-csmask",
+    "ukis-csmask 1.0.0 CSmask.csm (dlr-eoc/ukis-csmask mask.py): 0 background, 1 clouds, "
+    "2 cloud shadows",
+    clear=(0,),
+    cloud=(1,),
+    shadow=(2,),
+)
+# OmniCloudMask (DPIRD-DMA/OmniCloudMask README, predict_from_array; Wright et al. 2025, Remote
+# Sensing of Environment): "0=Clear, 1=Thick Cloud, 2=Thin Cloud, 3=Cloud Shadow". The README
+# gives no code for the input's no-data pixels: only a raster's declared nodata is no data.
+OMNICLOUDMASK: Final = _table(
+    "omnicloudmask",
+    "OmniCloudMask README (predict_from_array): 0 clear, 1 thick cloud, 2 thin cloud, "
+    "3 cloud shadow",
+    clear=(0,),
+    cloud=(1, 2),
+    shadow=(3,),
 )
 
 
@@ -199,9 +227,61 @@ BUILTIN: Final = {
         S2CLOUDLESS,
         CLOUDSEN12,
         KAPPAMASK,
+        UKIS_CSMASK,
+        OMNICLOUDMASK,
         alcd_table(),
     )
 }
+
+
+# FMask 5 (GERSL Fmask 5.0) is partly learned, and its training set includes these references:
+# its scores against them are no independent validation. A mask counts as FMask 5 when its
+# name, or one of its GeoTIFF tags, says "fmask" then "5" (fmask5, Fmask_5.0, FMASK v5 ...), or
+# a tag names Fmask and a *version* tag starts with 5.
+FMASK5_NAME: Final = re.compile(r"f[\W_]*mask[\W_]*(?:v(?:ersion)?[\W_]*)?5(?![0-9])", re.I)
+FMASK5_WARNING: Final = (
+    "{what}: named or tagged as FMask 5, whose training set includes these ALCD references: "
+    "its scores against them are not an independent validation"
+)
+
+
+def fmask5_reason(name: str, tags: Mapping[str, str] | None = None) -> str | None:
+    """Why a mask called `name` with GeoTIFF `tags` is taken for FMask 5, or None."""
+    if FMASK5_NAME.search(name):
+        return f"the name {name!r}"
+    tags = tags or {}
+    for key, value in tags.items():
+        if FMASK5_NAME.search(str(value)):
+            return f"the tag {key}={value!r}"
+    if any("fmask" in str(v).lower() for v in tags.values()):
+        for key, value in tags.items():
+            if "version" in key.lower() and str(value).strip().lstrip("vV").startswith("5"):
+                return f"the tags naming Fmask and {key}={value!r}"
+    return None
+
+
+def warn_fmask5(masks: Iterable[str | Path], processor: str | None = None) -> list[str]:
+    """A warning (logged, and returned) for each mask named or tagged as FMask 5."""
+    import rasterio  # only when masks are checked: `import stacgen.score.codes` stays light
+
+    found = []
+    for mask in masks:
+        try:
+            with warnings.catch_warnings():
+                # only the tags are read here; scoring says what is wrong with the file
+                warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
+                with rasterio.open(mask) as ds:
+                    tags = {str(k): str(v) for k, v in ds.tags().items()}
+        except rasterio.errors.RasterioError:
+            tags = {}
+        reason = fmask5_reason(Path(mask).name, tags)
+        if reason is None and processor is not None:
+            reason = fmask5_reason(processor)
+        if reason is not None:
+            found.append(FMASK5_WARNING.format(what=f"{mask} ({reason})"))
+    for w in found:
+        log.warning("%s", w)
+    return found
 
 
 def load_codes(spec: str | Path, class_1: Class1 = "ignore") -> CodeTable:

@@ -1,5 +1,7 @@
 """What a scoring run writes: the table on stdout, and in --out scores.json, scores.csv and,
-per mask, the agreement picture (PNG) and the same on the reference grid (COG).
+per mask, the agreement picture (PNG, with a world file and its CRS), its legend (PNG: the
+comparison, the mask, the item, the colours) and the same codes on the reference grid (COG,
+its category names in a raster attribute table GDAL reads).
 
 --out is written atomically: everything goes to a temp folder beside it, swapped in at the end.
 """
@@ -11,6 +13,7 @@ import io
 import json
 import shutil
 import tempfile
+import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any, Final
 
@@ -28,15 +31,26 @@ from stacgen.score.errors import ScoreError
 from stacgen.score.metrics import COMPARISONS, METRICS, Comparison
 from stacgen.score.scoring import MaskScore, ScoreRun
 
-# Agreement codes (metrics.Tally.agreement) -> RGBA; Okabe-Ito colours, told apart by colour-blind
-# readers: TP blue, TN light grey, FP orange, FN vermilion, ignored transparent.
+# Agreement codes (metrics.Tally.agreement) -> RGBA, for the `invalid` comparison. TP blue,
+# TN light grey and FP orange are Okabe & Ito's (2008) colour-blind-safe palette; FN is black,
+# not Okabe-Ito's vermilion: orange against vermilion is the palette's weakest pair (CIELAB
+# dE 18 under deuteranopia), and black stays far from every other colour under all three
+# dichromacies (tests/score/test_outputs.py measures it with colorspacious's CVD simulation).
 AGREEMENT: Final = {
     0: ("ignored", (0, 0, 0, 0)),
     1: ("true positive", (0, 114, 178, 255)),
     2: ("true negative", (204, 204, 204, 255)),
     3: ("false positive", (230, 159, 0, 255)),
-    4: ("false negative", (213, 94, 0, 255)),
+    4: ("false negative", (0, 0, 0, 255)),
 }
+AGREEMENT_MEANING: Final = {
+    0: "no data on either side (transparent)",
+    1: "cloud or shadow in both",
+    2: "clear in both",
+    3: "the mask flags a clear pixel",
+    4: "the mask misses a cloud or shadow",
+}
+AGREEMENT_COMPARISON: Final = "invalid (cloud or shadow against clear) on the 60 m grid"
 # mkdtemp makes an owner-only folder; the published one follows the umask like the files.
 DIR_MODE: Final = FILE_MODE | ((FILE_MODE & 0o444) >> 2)
 _RGBA: Final = np.array([rgba for _, rgba in AGREEMENT.values()], dtype=np.uint8)
@@ -182,7 +196,8 @@ def agreement_rgba(codes: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
 
 
 def write_cog(score: MaskScore, agreement: npt.NDArray[np.uint8], dst: Path) -> None:
-    """The agreement codes on the reference grid, a palette, 0 (ignored) as no data."""
+    """The agreement codes on the reference grid, a palette, 0 (ignored) as no data; the
+    category names as GDAL reads them (a raster attribute table, `write_categories`)."""
     crs = CRS.from_user_input(score.grid.crs)
     grid = Grid(crs, score.grid.affine, score.grid.width, score.grid.height)
     profile = cog_profile(grid, 1, "mode", nodata=0)
@@ -190,6 +205,90 @@ def write_cog(score: MaskScore, agreement: npt.NDArray[np.uint8], dst: Path) -> 
         out.write(agreement, 1)
         out.write_colormap(1, {k: rgba for k, (_, rgba) in AGREEMENT.items()})
         out.update_tags(1, **{f"CLASS_{k}": name for k, (name, _) in AGREEMENT.items()})
+    write_categories(dst)
+
+
+def write_categories(cog: Path) -> None:
+    """GDAL's category names and a thematic raster attribute table (value, class, meaning,
+    colour) for the agreement COG, in its PAM sidecar `<cog>.aux.xml`: GDAL (gdalinfo, QGIS)
+    reads them as the band's own. The GeoTIFF itself keeps the names as CLASS_<value> tags:
+    neither the COG driver nor rasterio writes a RAT into the file."""
+    # GDALRATFieldType: 0 integer, 2 string; GDALRATFieldUsage: 0 generic, 2 name, 5 min-max,
+    # 6-9 red, green, blue, alpha (gdal.h).
+    fields = [
+        ("value", 0, 5),
+        ("class", 2, 2),
+        ("meaning", 2, 0),
+        ("red", 0, 6),
+        ("green", 0, 7),
+        ("blue", 0, 8),
+        ("alpha", 0, 9),
+    ]
+    band = ET.Element("PAMRasterBand", band="1")
+    names = ET.SubElement(band, "CategoryNames")
+    for _, (name, _) in sorted(AGREEMENT.items()):
+        ET.SubElement(names, "Category").text = name
+    rat = ET.SubElement(band, "GDALRasterAttributeTable", tableType="thematic")
+    for i, (name, kind, usage) in enumerate(fields):
+        field = ET.SubElement(rat, "FieldDefn", index=str(i))
+        ET.SubElement(field, "Name").text = name
+        ET.SubElement(field, "Type").text = str(kind)
+        ET.SubElement(field, "Usage").text = str(usage)
+    for row, (code, (name, rgba)) in enumerate(sorted(AGREEMENT.items())):
+        element = ET.SubElement(rat, "Row", index=str(row))
+        for value in (code, name, AGREEMENT_MEANING[code], *rgba):
+            ET.SubElement(element, "F").text = str(value)
+    root = ET.Element("PAMDataset")
+    root.append(band)
+    ET.indent(root)
+    _write_xml(root, cog.with_name(cog.name + ".aux.xml"))
+
+
+def _write_xml(root: ET.Element, dst: Path) -> None:
+    dst.write_bytes(ET.tostring(root, encoding="utf-8", xml_declaration=False) + b"\n")
+
+
+def write_world_file(score: MaskScore, png: Path) -> None:
+    """Where the PNG lies: a world file (`.pgw`: the pixel size and the centre of the top-left
+    pixel of the reference window scored, which may be part of the tile) and its CRS in the PAM
+    sidecar `<png>.aux.xml`, both read by GDAL and GIS tools."""
+    t = score.grid.affine
+    centre_x, centre_y = t * (0.5, 0.5)
+    lines = [t.a, t.d, t.b, t.e, centre_x, centre_y]
+    png.with_suffix(".pgw").write_text("".join(f"{v!r}\n" for v in lines), encoding="ascii")
+    root = ET.Element("PAMDataset")
+    ET.SubElement(root, "SRS").text = CRS.from_user_input(score.grid.crs).to_wkt()
+    _write_xml(root, png.with_name(png.name + ".aux.xml"))
+
+
+def legend_png(score: MaskScore, agreement: npt.NDArray[np.uint8]) -> bytes:
+    """The agreement picture's legend: the comparison, the mask and the item, each colour with
+    its meaning and its pixel count."""
+    from matplotlib.figure import Figure  # only for --out: `stacgen score` starts light
+    from matplotlib.patches import Patch
+
+    counts = np.bincount(agreement.ravel(), minlength=len(AGREEMENT))
+    handles = [
+        Patch(
+            facecolor=(rgba[0] / 255, rgba[1] / 255, rgba[2] / 255, rgba[3] / 255),
+            edgecolor="#555555",
+            label=f"{name}: {AGREEMENT_MEANING[code]} ({int(counts[code]):,} px)",
+        )
+        for code, (name, rgba) in AGREEMENT.items()
+    ]
+    fig = Figure(figsize=(7.2, 2.1), dpi=100)
+    text = (
+        f"Agreement of mask {Path(score.mask).name}\nwith the reference of item {score.item.id}"
+        f"\ncomparison {AGREEMENT_COMPARISON}"
+    )
+    fig.text(0.02, 0.96, text, va="top", ha="left", fontsize=9)
+    fig.legend(
+        handles=handles, loc="lower left", bbox_to_anchor=(0.02, 0.02), fontsize=9, frameon=False
+    )
+    buf = io.BytesIO()
+    # The same words as PNG text too, for tools (and tests) that read no pixels.
+    fig.savefig(buf, format="png", metadata={"Title": "agreement legend", "Description": text})
+    return buf.getvalue()
 
 
 class OutputFolder:
@@ -223,6 +322,9 @@ class OutputFolder:
         if png.exists():
             raise ScoreError(f"mask {score.mask}: another mask has the same file name")
         png.write_bytes(png_bytes(agreement_rgba(score.agreement)))
+        write_world_file(score, png)
+        legend = stem.with_name(stem.name + ".legend.png")
+        legend.write_bytes(legend_png(score, score.agreement))
         write_cog(score, score.agreement, cog)
 
     def finish(self, run: ScoreRun) -> None:

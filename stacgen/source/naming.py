@@ -296,3 +296,27 @@ def cdse_item_url(product: ProductName) -> str | None:
     """The Copernicus Data Space STAC item of the product's compact name, if it has one."""
     compact = product.compact
     return CDSE_ITEM_URL.format(name=compact.name) if compact else None
+
+
+# --- the files inside a SAFE product --------------------------------------------------------
+# A band image in a granule's IMG_DATA, both layouts: `T31TFJ_20171002T103009_B8A.jp2` (compact)
+# and `S2A_OPER_MSI_L1C_TL_SGS__20160905T073438_A006291_T53HNA_B01.jp2` (old format).
+_BAND_FILE = re.compile(r"_(?P<band>B(?:0[1-9]|1[0-2]|8A))\.jp2$", re.IGNORECASE)
+
+
+def band_of_file(file_name: str) -> str | None:
+    """The band (`B01` ... `B12`, `B8A`) a granule's JP2 file holds, from its name."""
+    m = _BAND_FILE.search(file_name)
+    return m["band"].upper() if m else None
+
+
+def granule_tile(granule_folder: str) -> str | None:
+    """The tile of a SAFE granule folder (`L1C_T46UEU_A039970_...`, `S2A_OPER_MSI_L1C_TL_..._
+    T53HNA_N02.04`), without its `T`."""
+    for part in granule_folder.split("_"):
+        if len(part) == 6 and part[0] == "T":
+            try:
+                return parse_tile(part).id
+            except ValueError:
+                continue
+    return None

@@ -185,3 +185,16 @@ def test_bad_processor_is_one_line(
     assert len(output.strip().splitlines()) == 1, output
     assert message in output
     assert not (tmp_path / "out").exists()
+
+
+def test_fmask5_is_warned_in_the_report(
+    built_catalog: Path, mask_sets: list[MaskSet], tmp_path: Path
+) -> None:
+    named = MaskSet("fmask5", "fmask4", mask_sets[0].folder)  # the processor's name says FMask 5
+    out = tmp_path / "r"
+    doc = _benchmark(built_catalog, [named, mask_sets[1]], out)
+    assert len(doc["warnings"]) == len(doc["items"]) > 0
+    assert all("FMask 5, whose training set includes" in w for w in doc["warnings"])
+    assert "FMask 5, whose training set includes" in (out / "index.html").read_text()
+    plain = _benchmark(built_catalog, mask_sets[:2], tmp_path / "plain")
+    assert plain["warnings"] == []

@@ -13,43 +13,11 @@ import numpy.typing as npt
 import pytest
 import rasterio
 from affine import Affine
-from rasterio.crs import CRS
-from rasterio.windows import from_bounds
 
 from stacgen import constants
 from stacgen.ml import IGNORE_INDEX, Chips, ChipsError
 from stacgen.testing.imagery_chips import write_imagery
-
-# ALCD.md's classes, index = value - 1; no_data (0) and not_used (1) ignored.
-ALCD_INDEX = {0: -100, 1: -100, 2: 1, 3: 2, 4: 3, 5: 4, 6: 5, 7: 6}
-SPLITS = ("train", "validate", "test")
-
-
-def read_at(path: str | Path, sample: dict[str, Any]) -> npt.NDArray[Any]:
-    """Band 1 of `path` over the chip's footprint, read by rasterio alone (same resolution)."""
-    transform = Affine(*sample["transform"])
-    _, _, height, width = sample["window"]
-    left, top = transform * (0, 0)
-    right, bottom = transform * (width, height)
-    with rasterio.open(path) as src:
-        assert src.crs == CRS.from_user_input(sample["crs"])
-        window = from_bounds(left, bottom, right, top, src.transform)
-        values: npt.NDArray[Any] = src.read(1, window=window.round_offsets().round_lengths())
-    return values
-
-
-def label_path(catalog: Path, item_id: str) -> Path:
-    return catalog / constants.COLLECTION_ID / item_id / "classification.tif"
-
-
-def band_path(catalog: Path, item_id: str, band: str) -> Path:
-    return catalog / "alcd-l1c" / item_id / f"{band}.tif"
-
-
-def item_split(catalog: Path, item_id: str) -> str:
-    path = catalog / constants.COLLECTION_ID / item_id / f"{item_id}.json"
-    split: str = json.loads(path.read_text())["properties"]["ml-aoi:split"]
-    return split
+from tests.ml.helpers import ALCD_INDEX, SPLITS, band_path, item_split, label_path, read_at
 
 
 def test_label_equals_the_label_cog_at_the_same_coordinates(label_grid_catalog: Path) -> None:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
 from stacgen.ml.classes import IGNORE_INDEX, SCHEMES, scheme
+from tests.paths import REPO
 
 # ALCD.md: 0 no_data, 1 not_used, 2 low_clouds, 3 high_clouds, 4 cloud_shadows, 5 land,
 # 6 water, 7 snow. Expected index of each value 0-7, per scheme (-100: ignored).
@@ -70,3 +73,20 @@ def test_counts_by_class_name() -> None:
 def test_an_unknown_scheme_names_the_choices() -> None:
     with pytest.raises(ValueError, match="alcd, binary, cloud-shadow-clear, cloudsen12"):
         scheme("four")
+
+
+def test_the_readme_table_is_the_schemes() -> None:
+    """README.md's class table (the one documentation of the schemes) says what SCHEMES do."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    text = readme[readme.index("| scheme | index: name (ALCD values) |") :].split("\n\n")[0]
+    rows = re.findall(r"^\| `([a-z0-9-]+)` \| (.+) \|$", text, flags=re.MULTILINE)
+    table = {name: cells for name, cells in rows if name in SCHEMES}
+    assert sorted(table) == sorted(SCHEMES)
+    for name, cells in table.items():
+        documented = [
+            (int(i), n, tuple(int(v) for v in values.split(", ")))
+            for i, n, values in re.findall(r"(\d+): (\w+) \(([\d, ]+)\)", cells)
+        ]
+        values = SCHEMES[name].values(not_used=name == "alcd")
+        actual = [(i, n, values[n]) for i, n in enumerate(SCHEMES[name].names)]
+        assert documented == actual, name

@@ -190,8 +190,12 @@ def test_second_run_replaces_out_and_same_names_are_refused(
     (out / "stale.txt").write_text("from before")
     assert _run(second, *common)[0] == 0
     assert sorted(p.name for p in out.iterdir()) == [
+        f"{ITEM}.agreement.legend.png",
+        f"{ITEM}.agreement.pgw",
         f"{ITEM}.agreement.png",
+        f"{ITEM}.agreement.png.aux.xml",
         f"{ITEM}.agreement.tif",
+        f"{ITEM}.agreement.tif.aux.xml",
         "scores.csv",
         "scores.json",
     ]

@@ -7,9 +7,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import rasterio
+from affine import Affine
 
 from stacgen.score import ScoreError, load_codes
-from stacgen.score.codes import BUILTIN, decode, threshold_probability
+from stacgen.score.codes import (
+    BUILTIN,
+    decode,
+    fmask5_reason,
+    threshold_probability,
+    warn_fmask5,
+)
 
 N, C, K, S = 0, 1, 2, 3  # no data, clear, cloud, shadow: the order of stacgen's group codes
 
@@ -21,6 +29,8 @@ TABLES = {
     "s2cloudless": {0: C, 1: K},
     "cloudsen12": {0: C, 1: K, 2: K, 3: S},
     "kappamask": {0: N, 1: C, 2: S, 3: K, 4: K, 5: N},
+    "ukis-csmask": {0: C, 1: K, 2: S},
+    "omnicloudmask": {0: C, 1: K, 2: K, 3: S},
     "alcd": {0: N, 1: N, 2: K, 3: K, 4: S, 5: C, 6: C, 7: C},
 }
 
@@ -33,6 +43,39 @@ def test_class_tables(name: str) -> None:
 
 def test_every_builtin_is_tested() -> None:
     assert set(BUILTIN) == {*TABLES, "maja-theia", "maja-native"}
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["T31TFJ_20171002_fmask5.tif", "x_Fmask_5.0_20m.tif", "S2A_FMASK-v5.tif", "fmask 5.tif"],
+)
+def test_fmask5_by_name(name: str) -> None:
+    assert fmask5_reason(name) == f"the name {name!r}"
+
+
+@pytest.mark.parametrize("name", ["T31TFJ_fmask4.tif", "fmask45.tif", "fmask_50m.tif", "s2c.tif"])
+def test_not_fmask5(name: str) -> None:
+    assert fmask5_reason(name) is None
+    assert fmask5_reason(name, {"SOFTWARE": "Fmask", "FMASK_VERSION": "4.6"}) is None
+
+
+def test_fmask5_by_tags_and_processor_name(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    profile = dict(driver="GTiff", width=2, height=2, count=1, dtype="uint8", crs="EPSG:32631")
+    profile["transform"] = Affine(60, 0, 600000, 0, -60, 4900000)
+    tagged, plain = tmp_path / "a.tif", tmp_path / "b.tif"
+    for path, tags in ((tagged, {"SOFTWARE": "Fmask", "VERSION": "5.0.1"}), (plain, {})):
+        with rasterio.open(path, "w", **profile) as dst:
+            dst.write(np.zeros((1, 2, 2), np.uint8))
+            dst.update_tags(**tags)
+    with caplog.at_level("WARNING", logger="stacgen"):
+        warned = warn_fmask5([tagged, plain])
+    assert len(warned) == 1
+    assert warned[0].startswith(f"{tagged} (the tags naming Fmask and VERSION='5.0.1'): ")
+    assert "training set includes these ALCD references" in warned[0]
+    assert [r.getMessage() for r in caplog.records] == warned
+    assert len(warn_fmask5([plain], processor="fmask5")) == 1
 
 
 @pytest.mark.parametrize(

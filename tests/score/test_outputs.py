@@ -30,8 +30,11 @@ from tests.score.helpers import (
     write_mask,
 )
 
-# Okabe, M. & Ito, K. (2008), Color Universal Design: blue, orange, vermilion.
-BLUE, ORANGE, VERMILION = (0, 114, 178), (230, 159, 0), (213, 94, 0)
+# Okabe, M. & Ito, K. (2008), Color Universal Design: blue, orange, vermilion; and black, the
+# false negatives' colour since vermilion stood too close to orange (issue 22 §3).
+BLUE, ORANGE, VERMILION, BLACK = (0, 114, 178), (230, 159, 0), (213, 94, 0), (0, 0, 0)
+GREY = (204, 204, 204)
+SIDECARS = ("png", "pgw", "png.aux.xml", "legend.png", "tif", "tif.aux.xml")
 EDITS = (10, 60)  # pixels flipped in each mask (tests.score.helpers.edit)
 
 
@@ -71,9 +74,9 @@ def agreement_codes(ref_g: U8, user_g: U8) -> U8:
     return codes
 
 
-def test_out_holds_the_scores_and_two_files_per_mask(scored: Scored) -> None:
+def test_out_holds_the_scores_and_the_pictures_of_each_mask(scored: Scored) -> None:
     names = {p.name for p in scored.out.iterdir()}
-    pictures = {f"{stem}.agreement.{ext}" for stem in scored.users for ext in ("png", "tif")}
+    pictures = {f"{stem}.agreement.{ext}" for stem in scored.users for ext in SIDECARS}
     assert names == {"scores.json", "scores.csv"} | pictures
     assert [p.name for p in scored.out.parent.iterdir() if p.name.startswith(".out.")] == []
 
@@ -124,18 +127,17 @@ def test_agreement_cog_codes_and_palette(scored: Scored) -> None:
         assert np.array_equal(codes, agreement_codes(scored.ref_g, user))
         assert palette[1] == (*BLUE, 255)  # true positive
         assert palette[3] == (*ORANGE, 255)  # false positive
-        assert palette[4] == (*VERMILION, 255)  # false negative
+        assert palette[4] == (*BLACK, 255)  # false negative
         assert palette[0][3] == 0  # ignored: transparent
 
 
-@pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")  # a picture
 def test_agreement_png_colours_each_pixel(scored: Scored) -> None:
     stem, user = next(iter(scored.users.items()))
     codes = agreement_codes(scored.ref_g, user)
     with rasterio.open(scored.out / f"{stem}.agreement.png") as png:
         assert png.count == 4
         rgba = png.read()
-    colours = {1: (*BLUE, 255), 3: (*ORANGE, 255), 4: (*VERMILION, 255)}
+    colours = {1: (*BLUE, 255), 2: (*GREY, 255), 3: (*ORANGE, 255), 4: (*BLACK, 255)}
     for code, colour in colours.items():
         where = codes == code
         assert where.any(), code
