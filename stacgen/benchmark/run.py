@@ -204,6 +204,19 @@ class ProcessorResult:
     spread: dict[str, dict[str, Spread]]
     sites: dict[str, dict[str, Evaluated]]
 
+    @property
+    def common_tags(self) -> dict[str, str]:
+        """The GeoTIFF tags every mask of this processor carries with the same value: what a
+        processor (or `stacgen masks`) wrote of itself (version, model, baseline ...)."""
+        if not self.scenes:
+            return {}
+        first = self.scenes[0].mask.tags
+        return {
+            k: v
+            for k, v in sorted(first.items())
+            if all(s.mask.tags.get(k) == v for s in self.scenes)
+        }
+
 
 @dataclass(frozen=True)
 class BenchmarkResult:
