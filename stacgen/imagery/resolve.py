@@ -36,9 +36,6 @@ from stacgen.source.naming import ProductName, parse_product_name
 
 log = logging.getLogger(__name__)
 
-NETWORK_PROVIDERS = LINK_PROVIDERS  # what resolve asks when no --provider is given
-
-
 @dataclass
 class ResolveReport:
     path: Path  # the resolution file written
