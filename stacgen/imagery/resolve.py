@@ -36,6 +36,7 @@ from stacgen.source.naming import ProductName, parse_product_name
 
 log = logging.getLogger(__name__)
 
+
 @dataclass
 class ResolveReport:
     path: Path  # the resolution file written
