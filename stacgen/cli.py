@@ -868,9 +868,9 @@ def imagery_resolve(
     from stacgen.imagery.resolve import resolve_catalog
 
     settings = Settings(endpoints=_endpoints(endpoints), timeout=timeout)
-    with tqdm(desc="items", unit="item", disable=not _show_progress(quiet)) as bar:
+    with tqdm(desc="lookups", unit="lookup", disable=not _show_progress(quiet)) as bar:
         report = resolve_catalog(
-            catalog, providers or LINK_PROVIDERS, settings, on_item=lambda _: _tick(bar)
+            catalog, providers or LINK_PROVIDERS, settings, on_lookup=lambda *_: _tick(bar)
         )
     for problem in report.problems:
         click.echo(printable(problem), err=True)

@@ -36,8 +36,6 @@ from stacgen.source.naming import ProductName, parse_product_name
 
 log = logging.getLogger(__name__)
 
-NETWORK_PROVIDERS = LINK_PROVIDERS  # what resolve asks when no --provider is given
-
 
 @dataclass
 class ResolveReport:
@@ -69,51 +67,67 @@ def resolve_catalog(
     catalog: Path,
     names: Sequence[str],
     settings: Settings,
-    on_item: Callable[[str], None] | None = None,
+    on_lookup: Callable[[str, str], None] | None = None,
 ) -> ResolveReport:
-    """Ask each provider of `names` for each label item; write the resolution file."""
+    """Ask each provider of `names` for each label item (the providers side by side, each
+    asked one item at a time); write the resolution file. `on_lookup(item_id, provider)` is
+    called after each question."""
     from stacgen.assemble.staging import output_lock  # the build's lock: one writer at a time
 
     items = label_items(catalog)
     providers = [provider(name, settings) for name in dict.fromkeys(names)]
     report = ResolveReport(catalog / RESOLUTION_FILE, items=len(items))
-    dead: set[str] = set()
-    for item_id, product in items:
-        found = _resolve_item(item_id, product, providers, dead, report.problems)
+    with ThreadPoolExecutor(max_workers=len(providers)) as pool:
+        runs = list(pool.map(lambda p: _ask(p, items, on_lookup), providers))
+    report.problems = [run.unreachable for run in runs if run.unreachable]
+    for item_id, _ in items:
+        found = order([run.found[item_id] for run in runs if item_id in run.found])
+        report.problems += [run.problems[item_id] for run in runs if item_id in run.problems]
+        tried = [run.name for run in runs if item_id in run.asked]
         if found:
             report.resolved[item_id] = found
-        if on_item:
-            on_item(item_id)
+        elif tried:
+            report.problems.append(
+                f"{item_id}: not found at any provider (tried {', '.join(tried)})"
+            )
     with output_lock(catalog):
         merged = _merge(read_resolution(catalog), report.resolved, {p.name for p in providers})
         atomic_write_json(report.path, resolution_json(merged))
     return report
 
 
-def _resolve_item(
-    item_id: str,
-    product: ProductName,
-    providers: list[Provider],
-    dead: set[str],
-    problems: list[str],
-) -> list[Resolved]:
-    found, tried = [], []
-    for source in providers:
-        if source.name in dead:
-            continue
-        tried.append(source.name)
+@dataclass
+class _ProviderRun:
+    """What one provider answered for the items it was asked about."""
+
+    name: str
+    asked: set[str] = field(default_factory=set)
+    found: dict[str, Resolved] = field(default_factory=dict)
+    problems: dict[str, str] = field(default_factory=dict)  # item -> its one line
+    unreachable: str | None = None  # then it was not asked about the items after
+
+
+def _ask(
+    source: Provider,
+    items: list[tuple[str, ProductName]],
+    on_lookup: Callable[[str, str], None] | None,
+) -> _ProviderRun:
+    run = _ProviderRun(source.name)
+    for item_id, product in items:
+        run.asked.add(item_id)
         try:
-            found.append(resolved(source.locate(item_id, product)))
+            run.found[item_id] = resolved(source.locate(item_id, product))
         except Unreachable as err:
-            dead.add(source.name)  # one line, not one per item
-            problems.append(f"{err} (not asked again for the other items)")
+            run.unreachable = f"{err} (not asked again for the other items)"
+            return run
         except NotFound:
-            continue
+            pass
         except ImageryError as err:
-            problems.append(f"{item_id}: {err}")
-    if not found and tried:
-        problems.append(f"{item_id}: not found at any provider (tried {', '.join(tried)})")
-    return order(found)
+            run.problems[item_id] = f"{item_id}: {err}"
+        finally:
+            if on_lookup:
+                on_lookup(item_id, source.name)
+    return run
 
 
 def resolved(located: Located, now: datetime | None = None) -> Resolved:

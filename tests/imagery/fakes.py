@@ -76,17 +76,28 @@ class GcsFake:
     objects: dict[str, int] = field(default_factory=dict)  # key -> size
     page_size: int = 1000
     requests: list[dict[str, str]] = field(default_factory=list)
+    files: dict[str, Path] = field(default_factory=dict)  # key -> the bytes it serves
 
     def add_product(self, folder: str, files: dict[str, int]) -> None:
         for rel, size in files.items():
             self.objects[f"{folder}/{rel}"] = size
 
+    def add_files(self, folder: str, files: dict[str, Path]) -> None:
+        """Objects with content: served with range requests, as GDAL's /vsicurl/ reads them."""
+        for rel, path in files.items():
+            self.objects[f"{folder}/{rel}"] = path.stat().st_size
+            self.files[f"{folder}/{rel}"] = path
+
     def __call__(self, request: Request) -> Response:
         if request.path == f"/storage/v1/b/{GCS_BUCKET}/o":
             return self._list(request)
         key = request.path.removeprefix(f"/{GCS_BUCKET}/")
+        if request.path.startswith(f"/{GCS_BUCKET}/") and key in self.files:
+            data = self.files[key].read_bytes()
+            response = Response(data, mimetype="application/octet-stream")
+            return response.make_conditional(request, accept_ranges=True, complete_length=len(data))
         if request.path.startswith(f"/{GCS_BUCKET}/") and key in self.objects:
-            return Response(b"x" * 0, status=200, headers={"Content-Length": "0"})
+            return Response(b"", status=200)
         return Response("not found", status=404)
 
     def _list(self, request: Request) -> Response:
