@@ -37,6 +37,8 @@ Class1 = Literal["ignore", "clear"]
 # The widest integers a mask may hold: a code file's values must fit in them.
 INT64_MIN: Final = -(1 << 63)
 INT64_MAX: Final = (1 << 63) - 1
+# What `stacgen masks detect` writes where a detector saw no valid input pixel.
+DETECTED_NODATA: Final = 255
 
 
 @dataclass(frozen=True)
@@ -141,10 +143,13 @@ MAJA_NATIVE: Final = _bit_table(
 )
 # s2cloudless (sentinel-hub/sentinel2-cloud-detector): get_cloud_masks gives 0 clear, 1 cloud;
 # get_cloud_probability_maps gives a 0-1 probability (often stored as uint8 0-100). No shadows.
+# 255 is no data in the masks `stacgen masks detect` writes (their declared nodata too), a value
+# the package's 0/1 masks never hold.
 S2CLOUDLESS: Final = CodeTable(
     "s2cloudless",
-    "s2cloudless cloud masks (0 clear, 1 cloud) or probabilities with --threshold; no shadows",
-    {"clear": (0,), "cloud": (1,)},
+    "s2cloudless cloud masks (0 clear, 1 cloud; 255 no data as stacgen masks writes them) or "
+    "probabilities with --threshold; no shadows",
+    {"clear": (0,), "cloud": (1,), "nodata": (DETECTED_NODATA,)},
     has_shadow=False,
     probability=True,
 )
@@ -170,14 +175,15 @@ KAPPAMASK: Final = _table(
 )
 # ukis-csmask 1.0.0 (dlr-eoc/ukis-csmask, ukis_csmask/mask.py, CSmask.csm): "class ids:
 # 0=background, 1=clouds, 2=cloud shadows". Its no data is in the separate `valid` output, not
-# in `csm`: a csm raster's own nodata value, where it declares one, is the only no data.
+# in `csm`; 255 is no data in the masks `stacgen masks detect` writes (declared nodata too).
 UKIS_CSMASK: Final = _table(
     "ukis-csmask",
     "ukis-csmask 1.0.0 CSmask.csm (dlr-eoc/ukis-csmask mask.py): 0 background, 1 clouds, "
-    "2 cloud shadows",
+    "2 cloud shadows; 255 no data as stacgen masks writes them",
     clear=(0,),
     cloud=(1,),
     shadow=(2,),
+    nodata=(DETECTED_NODATA,),
 )
 # OmniCloudMask (DPIRD-DMA/OmniCloudMask README, predict_from_array; Wright et al. 2025, Remote
 # Sensing of Environment): "0=Clear, 1=Thick Cloud, 2=Thin Cloud, 3=Cloud Shadow". The README

@@ -27,10 +27,10 @@ TABLES = {
     "sen2cor": {0: N, 1: N, 3: S, 8: K, 9: K, 10: K, 2: C, 4: C, 5: C, 6: C, 7: C, 11: C},
     "fmask4": {0: C, 1: C, 3: C, 2: S, 4: K, 255: N},
     "python-fmask": {0: N, 1: C, 2: K, 3: S, 4: C, 5: C},
-    "s2cloudless": {0: C, 1: K},
+    "s2cloudless": {0: C, 1: K, 255: N},
     "cloudsen12": {0: C, 1: K, 2: K, 3: S},
     "kappamask": {0: N, 1: C, 2: S, 3: K, 4: K, 5: N},
-    "ukis-csmask": {0: C, 1: K, 2: S},
+    "ukis-csmask": {0: C, 1: K, 2: S, 255: N},
     "omnicloudmask": {0: C, 1: K, 2: K, 3: S},
     "alcd": {0: N, 1: N, 2: K, 3: K, 4: S, 5: C, 6: C, 7: C},
 }
