@@ -448,7 +448,11 @@ def pgstac_load(dsn: str, directory: Path, root_href: str | None) -> None:
     "cells; recorded in scores.json.",
 )
 @click.option("--band", type=click.IntRange(min=1), help="The band of a multi-band mask.")
-@click.option("--threshold", type=float, help="Cloud if s2cloudless probability >= this (0-1).")
+@click.option(
+    "--threshold",
+    type=float,
+    help="Cloud if s2cloudless probability > this (0-1), as s2cloudless compares.",
+)
 @click.option("--out", type=PathArg, help="Write scores.json, scores.csv and agreement maps.")
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True)
 @click.option("--quiet", is_flag=True, help="No progress bar.")

@@ -59,15 +59,19 @@ class BoundedIO(StacApiIO):
         self.started = time.monotonic()
         self.documents = 0
 
-    def _spend(self, href: str) -> float:
-        """Count one more document; the time left for it (LOOKUP_SECONDS bounds the sum)."""
+    def _spend(self, href: str) -> tuple[float, str]:
+        """Count one more document; the time left for it (LOOKUP_SECONDS bounds the sum) and
+        what to say when it runs out."""
         self.documents += 1
         if self.documents > MAX_DOCUMENTS:
             raise ScoreError(f"{href}: more than {MAX_DOCUMENTS} documents read: lookup stopped")
+        lookup = f"the catalog lookup took over {LOOKUP_SECONDS:g} s"
         left = LOOKUP_SECONDS - (time.monotonic() - self.started)
         if left <= 0:
-            raise ScoreError(f"{href}: the catalog lookup took over {LOOKUP_SECONDS:.0f} s")
-        return min(left, DOCUMENT_SECONDS)
+            raise ScoreError(f"{href}: {lookup}")
+        if left < DOCUMENT_SECONDS:
+            return left, lookup
+        return DOCUMENT_SECONDS, f"the answer took over {DOCUMENT_SECONDS:g} s: cut"
 
     def read_text(self, source: Any, *args: Any, **kwargs: Any) -> str:
         href = _href(source)
@@ -84,7 +88,7 @@ class BoundedIO(StacApiIO):
         parameters: dict[str, Any] | None = None,
     ) -> str:
         """One GET (pystac-client pages by GET here), its whole answer within its time left."""
-        budget = self._spend(href)
+        budget, why = self._spend(href)
         prepared = self.session.prepare_request(
             Request(method or "GET", href, headers=headers, params=parameters or {})
         )
@@ -94,7 +98,7 @@ class BoundedIO(StacApiIO):
             with self.session.send(prepared, timeout=self.timeout, stream=True) as response:
                 if not 200 <= response.status_code < 300:
                     raise ScoreError(f"{url}: answered HTTP {response.status_code}")
-                body = _read_body(response, url, deadline)
+                body = _read_body(response, url, deadline, why)
         except requests.RequestException as err:
             raise ScoreError(f"{url}: cannot be reached ({type(err).__name__})") from None
         try:
@@ -131,7 +135,7 @@ def _read_file(path: Path) -> str:
         raise ScoreError(f"{path}: not UTF-8 text") from None
 
 
-def _read_body(response: requests.Response, url: str, deadline: float) -> bytes:
+def _read_body(response: requests.Response, url: str, deadline: float, why: str) -> bytes:
     """The answer's bytes, cut at MAX_BYTES or at the deadline (a dripping server)."""
     parts, size = [], 0
     # read1: what has arrived (up to CHUNK), so that a dripping server meets the deadline;
@@ -141,7 +145,7 @@ def _read_body(response: requests.Response, url: str, deadline: float) -> bytes:
         if size > MAX_BYTES:
             raise ScoreError(f"{url}: answer larger than {MAX_BYTES >> 20} MiB: not read")
         if time.monotonic() > deadline:
-            raise ScoreError(f"{url}: the answer took over {DOCUMENT_SECONDS:.0f} s: cut")
+            raise ScoreError(f"{url}: {why}")
         parts.append(part)
     return b"".join(parts)
 

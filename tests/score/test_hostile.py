@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import signal
 import socket
 import subprocess
@@ -490,3 +491,33 @@ def test_a_mask_over_reference_no_data_gets_its_row_and_the_rest_are_scored(
     assert unscored["mask"] == str(empty)
     assert "no pixel left to compare" in unscored["reason"]
     assert sorted(p.name for p in out.glob("*.agreement.png")) == [f"{mask.stem}.agreement.png"]
+
+
+# --- 7. link walks and the whole lookup are bounded ----------------------------------------------
+def _endless(request: Any) -> Any:
+    """Catalog N links to catalog N + 1, for ever: a walk that never ends by itself."""
+    from werkzeug import Response
+
+    n = int(request.path.rsplit("/", 1)[1].split(".")[0])
+    doc = _root(links=[{"rel": "child", "href": f"./{n + 1}.json", "type": "application/json"}])
+    time.sleep(0.2 if request.path.startswith("/slow/") else 0)
+    return Response(json.dumps(doc), content_type="application/json")
+
+
+def test_an_endless_chain_of_child_links_is_cut(
+    httpserver: Any, mask: Path, monkeypatch: Any
+) -> None:
+    monkeypatch.setattr(bounded, "MAX_DOCUMENTS", 20)
+    httpserver.expect_request(re.compile(r"/c/\d+\.json")).respond_with_handler(_endless)
+    url = httpserver.url_for("/c/0.json")
+    result = finishes_within(60, lambda: _cli(mask, "--codes", "sen2cor", "--catalog", url))
+    _one_line(result, "more than 20 documents read: lookup stopped")
+    assert len(httpserver.log) <= 21
+
+
+def test_a_lookup_over_its_total_time_is_cut(httpserver: Any, mask: Path, monkeypatch: Any) -> None:
+    monkeypatch.setattr(bounded, "LOOKUP_SECONDS", 1.0)
+    httpserver.expect_request(re.compile(r"/slow/\d+\.json")).respond_with_handler(_endless)
+    url = httpserver.url_for("/slow/0.json")
+    result = finishes_within(60, lambda: _cli(mask, "--codes", "sen2cor", "--catalog", url))
+    _one_line(result, "the catalog lookup took over 1 s")
