@@ -54,7 +54,7 @@ def _wait_until_up(url: str, proc: subprocess.Popen[bytes]) -> None:
         try:
             requests.get(url, timeout=1)
             return
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # not listening, or still starting
             time.sleep(0.1)
     pytest.fail(f"moto_server did not answer at {url} within 30 s")
 
