@@ -11,7 +11,6 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from stacgen import config
 from stacgen.fileutil import JsonFileError, read_json_object
@@ -46,6 +45,7 @@ from stacgen.publish.store import (
     read_seen,
     write_seen,
 )
+from stacgen.stac.links import check_root_href
 
 log = logging.getLogger(__name__)
 
@@ -111,8 +111,7 @@ def _publish(
 ) -> PublishReport:
     start = time.perf_counter()
     target = Target.parse(options.to)
-    if urlsplit(options.root_href).scheme not in ("http", "https"):
-        raise StagingError(f"--root-href {options.root_href}: expected an http(s) URL")
+    check_root_href(options.root_href)
     check_endpoints(options.endpoint_url)  # before the staging, which takes a while
     with _staging_folder(options.source) as staging:
         log.info("staging the absolute catalog for %s", options.root_href)

@@ -189,6 +189,18 @@ def test_out_the_file_system_root_is_one_line(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.parametrize("root_href", ["http://[::1/x", "https://example.org/a?b", "ftp://x y"])
+def test_a_root_href_readers_could_not_resolve_is_one_line(tmp_path: Path, root_href: str) -> None:
+    top = _tree(tmp_path)
+    result = _cli("build", "--archive", top, "--out", tmp_path / "out", "--cache-dir",
+                  tmp_path / "c", "--root-href", root_href, "--quiet")  # fmt: skip
+    assert result.exit_code == 1
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    (line,) = [ln for ln in result.output.splitlines() if not ln.startswith("WARNING")]
+    assert line.startswith(f"Error: --root-href {root_href!r}: expected an http(s)://")
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.parametrize(
     "deep", ["[" * 100_000 + "]" * 100_000, '{"a":' * 100_000 + "1" + "}" * 100_000]
 )

@@ -120,6 +120,40 @@ def test_a_bad_aws_endpoint_url_in_the_environment_is_named(
     assert "AWS_ENDPOINT_URL 'not a url'" in one_error_line(result)
 
 
+BAD_ROOT_HREFS = [
+    "http://",
+    "http://[::1/x",
+    "http://exa mple.org/alcd",
+    "https://example.org/alcd?v=1",
+    "https://example.org/alcd#top",
+    "https://example.org/x/../alcd",
+    "https://example.org/alcd/..",
+    "ftp://example.org/alcd",
+]
+
+
+@pytest.mark.parametrize("root_href", BAD_ROOT_HREFS)
+def test_a_root_href_readers_could_not_resolve_is_one_line(
+    root_href: str, built_catalog: Path, schemas: Path
+) -> None:
+    result = cli(
+        "publish", built_catalog, "--to", "s3://stacgen-bucket/alcd", "--root-href", root_href,
+        "--endpoint-url", "http://127.0.0.1:9", "--schemas", schemas, "--quiet",
+    )  # fmt: skip
+    assert f"--root-href {root_href!r}: expected an http(s)://HOST[:PORT]/PATH URL" in (
+        one_error_line(result)
+    )
+
+
+@pytest.mark.parametrize("root_href", BAD_ROOT_HREFS[:3])
+def test_pgstac_load_refuses_such_a_root_href_before_connecting(
+    root_href: str, built_catalog: Path
+) -> None:
+    result = cli("pgstac", "load", "postgresql://nobody@127.0.0.1:9/x", built_catalog,
+                 "--root-href", root_href)  # fmt: skip
+    assert f"--root-href {root_href!r}" in one_error_line(result)
+
+
 # --- servers that hang --------------------------------------------------------------------------
 @contextmanager
 def faulty_server(fault: Fault, answer: bytes = b"") -> Iterator[str]:
