@@ -23,10 +23,10 @@ import obstore
 import requests
 from obstore.store import S3Store
 
-from stacgen import config
 from stacgen.publish.absolute import public_files
 from stacgen.publish.pipeline import PublishOptions, publish
 from stacgen.publish.store import MULTIPART_CHUNK
+from stacgen.stac.schemas import schema_source
 
 BIN = Path(sys.executable).parent
 WORKERS = 8
@@ -86,7 +86,7 @@ def first_publish(catalog: Path, endpoint: str, bucket: str, memo: Path) -> floa
         source=catalog,
         to=f"s3://{bucket}/alcd",
         root_href=f"{endpoint}/{bucket}/alcd",
-        schemas=config.schemas_dir(),
+        schemas=schema_source(),
         endpoint_url=endpoint,
         workers=WORKERS,
         memo_dir=memo,

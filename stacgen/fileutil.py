@@ -85,6 +85,8 @@ def read_json_object(path: Path) -> dict[str, Any]:
         raise JsonFileError(path, f"cannot be read ({err.strerror or err})") from None
     except ValueError as err:  # UnicodeDecodeError included
         raise JsonFileError(path, f"malformed JSON ({err})") from None
+    except RecursionError:
+        raise JsonFileError(path, "malformed JSON (nested too deep)") from None
     if not isinstance(value, dict):
         raise JsonFileError(path, "malformed JSON (expected an object)")
     return value

@@ -46,6 +46,7 @@ from stacgen.publish.store import (
     write_seen,
 )
 from stacgen.stac.links import check_root_href
+from stacgen.stac.schemas import SchemaSource
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +60,7 @@ class PublishOptions:
     source: Path
     to: str  # s3://BUCKET/PREFIX
     root_href: str  # the public URL that PREFIX is served under
-    schemas: Path
+    schemas: SchemaSource | Path  # where validation reads the STAC schemas
     endpoint_url: str | None = None
     region: str | None = None
     dry_run: bool = False
