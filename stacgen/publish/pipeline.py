@@ -163,8 +163,8 @@ def _check_license(source: Path, staging: Path, options: PublishOptions) -> None
     if unread is not None:
         raise StagingError(
             f"{unread}: the collection's licence was never read from the Zenodo record (it "
-            "says 'other'); build the catalog with the record (online, or with the record JSON "
-            "saved beside the archive), or publish with --allow-unread-license"
+            "says 'other'); build it with the record (online, or `stacgen build --record-json "
+            "FILE`, `make catalog RECORD_JSON=FILE`), or publish with --allow-unread-license"
         )
 
 
