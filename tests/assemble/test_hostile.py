@@ -208,14 +208,18 @@ def test_an_empty_or_unrelated_tgz_is_named_not_its_cache_folder(
 ) -> None:
     """Issue 18: the line named the cache's extraction folder instead of the archive."""
     tgz = _tgz(tmp_path / "mine.tgz", members)
-    for _ in range(2):  # extracted, then found extracted in the cache: the same line
+
+    def last_line() -> str:
         result = _cli("build", "--archive", tgz, "--out", tmp_path / "out", "--cache-dir",
                       tmp_path / "c", "--no-validate", "--quiet")  # fmt: skip
         assert result.exit_code == 1
-        last = result.output.strip().splitlines()[-1]
-        assert last.startswith(f"Error: {tgz}: not the ALCD dataset: no "), last
-        assert holds in last
-        assert str(tmp_path / "c") not in last
+        return str(result.output.strip().splitlines()[-1])
+
+    extracted, cached = last_line(), last_line()  # then found extracted in the cache
+    assert cached == extracted
+    assert extracted.startswith(f"Error: {tgz}: not the ALCD dataset: no "), extracted
+    assert holds in extracted
+    assert str(tmp_path / "c") not in extracted
 
 
 def test_a_member_name_too_long_for_any_file_system_is_named(tmp_path: Path) -> None:
