@@ -48,7 +48,7 @@ def moto_server(log: Path) -> Iterator[str]:
                 try:
                     requests.get(endpoint, timeout=1)
                     break
-                except requests.ConnectionError:
+                except (requests.ConnectionError, requests.Timeout):  # still starting
                     time.sleep(0.1)
             yield endpoint
         finally:

@@ -36,6 +36,7 @@ from stacgen.layout.catalog import LICENSE_STATE, STATE_FILE
 from stacgen.layout.imagery import RESOLUTION_FILE, Resolved, read_resolution, resolution_json
 from stacgen.source.archive import ArchiveError, OpenedArchive, Unpacking, extracted, unpacking
 from stacgen.source.scene import FolderRead, Scene, combine, discover, read_folder, scene_folders
+from stacgen.stac.links import check_root_href
 from stacgen.stac.schemas import SchemaSource, SchemasUnavailable
 
 if TYPE_CHECKING:
@@ -92,6 +93,8 @@ def build(options: BuildOptions, on_scene: Callable[[str], None] | None = None) 
     ArchiveError when the archive cannot be read, OutputError when `out` is not ours to replace,
     another build is writing it or it cannot be locked."""
     started = time.perf_counter()
+    if options.root_href is not None:
+        check_root_href(options.root_href)
     out = resolve_out(options.out)
     try:
         with stage.output_lock(out):

@@ -27,6 +27,7 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
 from stacgen.errors import StacgenError
+from stacgen.stac.links import check_root_href
 from stacgen.stac.queryables import PropertyTypes
 from stacgen.stac.reader import CatalogReadError, read_catalog
 
@@ -176,6 +177,8 @@ def _register_queryables(
 def load(dsn: str, catalog_dir: Path, root_href: str | None = None) -> LoadReport:
     """Migrate the database at DSN to pgstac and upsert the catalog in DIR into it."""
     start = time.perf_counter()
+    if root_href is not None:
+        check_root_href(root_href)
     try:
         docs = read_catalog(catalog_dir, root_href)
     except CatalogReadError as err:

@@ -11,7 +11,6 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from stacgen import config
 from stacgen.fileutil import JsonFileError, read_json_object
@@ -46,6 +45,7 @@ from stacgen.publish.store import (
     read_seen,
     write_seen,
 )
+from stacgen.stac.links import check_root_href
 from stacgen.stac.schemas import SchemaSource
 
 log = logging.getLogger(__name__)
@@ -112,8 +112,7 @@ def _publish(
 ) -> PublishReport:
     start = time.perf_counter()
     target = Target.parse(options.to)
-    if urlsplit(options.root_href).scheme not in ("http", "https"):
-        raise StagingError(f"--root-href {options.root_href}: expected an http(s) URL")
+    check_root_href(options.root_href)
     check_endpoints(options.endpoint_url)  # before the staging, which takes a while
     with _staging_folder(options.source) as staging:
         log.info("staging the absolute catalog for %s", options.root_href)
@@ -164,8 +163,8 @@ def _check_license(source: Path, staging: Path, options: PublishOptions) -> None
     if unread is not None:
         raise StagingError(
             f"{unread}: the collection's licence was never read from the Zenodo record (it "
-            "says 'other'); build the catalog with the record (online, or with the record JSON "
-            "saved beside the archive), or publish with --allow-unread-license"
+            "says 'other'); build it with the record (online, or `stacgen build --record-json "
+            "FILE`, `make catalog RECORD_JSON=FILE`), or publish with --allow-unread-license"
         )
 
 

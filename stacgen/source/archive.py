@@ -114,7 +114,7 @@ class Unpacking:
 
     @property
     def top(self) -> Path:
-        return find_top(self.root)
+        return find_top(self.root, self.archive)
 
 
 def _gunzip(stream: IO[bytes]) -> gzip.GzipFile:
@@ -127,6 +127,7 @@ _INFLATE_ERROR = cast(type[Exception], isal_zlib.error)
 _CACHE_ERRNOS = frozenset(
     {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG}
 )
+NAME_MAX = 255  # bytes of one file name component on Linux file systems (ext4, xfs, btrfs)
 _UNREADABLE = (tarfile.TarError, EOFError, OSError, ValueError, _INFLATE_ERROR)
 
 
@@ -164,7 +165,7 @@ def unpacking(archive: Path, cache_dir: Path) -> Iterator[OpenedArchive | Unpack
         with _locked(cache_dir / "locks" / f"{digest}.lock") as unlock:
             if (root / COMPLETE_MARKER).exists():
                 log.info("using extracted archive %s", root)
-                yield OpenedArchive(find_top(root), digest, root)
+                yield OpenedArchive(find_top(root, archive), digest, root)
                 return
             if root.exists():
                 shutil.rmtree(root)  # left by an extraction that was interrupted
@@ -229,14 +230,39 @@ def check_member(archive: Path, member: tarfile.TarInfo) -> None:
         problem = f"link to {member.linkname!r}"
     elif not (member.isfile() or member.isdir()):
         problem = "device, fifo or other special file"
+    elif (longest := _longest_part(name)) > NAME_MAX:
+        problem = f"a name of {longest} bytes (file systems take {NAME_MAX})"
     if problem:
-        raise ArchiveError(f"{archive}: refused member {name!r}: {problem}")
+        shown = name if len(name) <= 120 else f"{name[:100]}...({len(name)} characters)"
+        raise ArchiveError(f"{archive}: refused member {shown!r}: {problem}")
 
 
-def find_top(folder: Path) -> Path:
-    """The folder holding the subsets: `folder` itself or its ALCD top folder."""
+def _longest_part(name: str) -> int:
+    return max((len(part.encode()) for part in PurePosixPath(name).parts), default=0)
+
+
+def find_top(folder: Path, archive: Path | None = None) -> Path:
+    """The folder holding the subsets: `folder` itself or its ALCD top folder. The error names
+    `archive` (the tgz `folder` was extracted from) when there is one, not the cache."""
     for candidate in (folder / constants.TOP_FOLDER, folder):
         if any((candidate / subset).is_dir() for subset in constants.SUBSETS):
             return candidate
     subsets = " or ".join(constants.SUBSETS)
-    raise ArchiveError(f"{folder}: no {constants.TOP_FOLDER}/ and no {subsets}/ folder inside")
+    held = (
+        sorted(
+            p.name + ("/" if p.is_dir() else "")
+            for p in folder.iterdir()
+            if p.name != COMPLETE_MARKER
+        )
+        if folder.is_dir()
+        else []
+    )
+    holds = (
+        f"it holds {', '.join(held[:5])}{' ...' if len(held) > 5 else ''}"
+        if held
+        else "it is empty"
+    )
+    raise ArchiveError(
+        f"{archive or folder}: not the ALCD dataset: no {constants.TOP_FOLDER}/ and no "
+        f"{subsets}/ folder inside ({holds})"
+    )

@@ -114,6 +114,16 @@ class Retrier:
         else:
             delay = retry_after
         if self.clock() - self.since + delay > self.deadline:
+            if retry_after is not None:
+                # The server set the wait: say so, rather than blame a lack of progress.
+                asked = f"{retry_after:.0f} s"
+                if retry_after >= MAX_RETRY_AFTER:
+                    asked = f"{MAX_RETRY_AFTER:.0f} s or more"
+                raise DownloadError(
+                    f"{reason}; the server asks to wait {asked} (Retry-After), past "
+                    f"the {self.deadline:.0f} s this download waits without progress: "
+                    "try again later"
+                )
             raise DownloadError(
                 f"{reason}; gave up after {self.failures} tries: no progress within the "
                 f"{self.deadline:.0f} s deadline"

@@ -12,9 +12,34 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Final, TypeVar
 from urllib.parse import urlsplit
 
+from stacgen.errors import StacgenError
+
 WALK_RELS = frozenset({"child", "item"})
+# A public root URL: http(s), a host (a name, an IPv4 or a bracketed IPv6 address), a port, a
+# path; no query or fragment (a relative href resolved against it would drop them), no space.
+_ROOT_HREF = re.compile(
+    r"https?://(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?)"
+    r"(?::(?P<port>[0-9]{1,5}))?(?P<path>/[^\s?#]*)?"
+)
 
 _Node = TypeVar("_Node")
+
+
+class RootHrefError(StacgenError):
+    """A --root-href that no reader could resolve the catalog's links against."""
+
+
+def check_root_href(url: str, option: str = "--root-href") -> str:
+    """`url` if every href of a catalog published under it resolves as a reader resolves it;
+    RootHrefError in one line naming `option` otherwise."""
+    match = _ROOT_HREF.fullmatch(url)
+    segments = set((match["path"] or "").split("/")) if match else set()
+    if match is None or int(match["port"] or 0) > 65535 or {".", ".."} & segments:
+        raise RootHrefError(
+            f"{option} {url!r}: expected an http(s)://HOST[:PORT]/PATH URL (no space, query, "
+            "fragment, '.' or '..' segment)"
+        )
+    return url
 
 
 def published_root(catalog: Mapping[str, Any]) -> str | None:

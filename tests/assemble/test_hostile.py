@@ -7,6 +7,7 @@ catalog or in one line per problem, and never loses what was in `--out` before.
 from __future__ import annotations
 
 import errno
+import io
 import json
 import os
 import signal
@@ -187,6 +188,63 @@ def test_out_the_file_system_root_is_one_line(tmp_path: Path) -> None:
     assert result.output.strip().splitlines()[-1] == (
         "Error: --out /: the root of the file system cannot be a catalog folder"
     )
+
+
+def _tgz(path: Path, members: dict[str, bytes]) -> Path:
+    with tarfile.open(path, "w:gz", format=tarfile.PAX_FORMAT) as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("members", "holds"),
+    [({}, "(it is empty)"), ({"notes/readme.txt": b"hello"}, "(it holds notes/)")],
+)
+def test_an_empty_or_unrelated_tgz_is_named_not_its_cache_folder(
+    tmp_path: Path, members: dict[str, bytes], holds: str
+) -> None:
+    """Issue 18: the line named the cache's extraction folder instead of the archive."""
+    tgz = _tgz(tmp_path / "mine.tgz", members)
+
+    def last_line() -> str:
+        result = _cli("build", "--archive", tgz, "--out", tmp_path / "out", "--cache-dir",
+                      tmp_path / "c", "--no-validate", "--quiet")  # fmt: skip
+        assert result.exit_code == 1
+        return str(result.output.strip().splitlines()[-1])
+
+    extracted, cached = last_line(), last_line()  # then found extracted in the cache
+    assert cached == extracted
+    assert extracted.startswith(f"Error: {tgz}: not the ALCD dataset: no "), extracted
+    assert holds in extracted
+    assert str(tmp_path / "c") not in extracted
+
+
+def test_a_member_name_too_long_for_any_file_system_is_named(tmp_path: Path) -> None:
+    """Issue 18: "not a readable tgz archive" for a member whose name has 5,000 bytes."""
+    name = f"{constants.TOP_FOLDER}/" + "x" * 5000
+    tgz = _tgz(tmp_path / "long.tgz", {name: b"x"})
+    result = _cli("build", "--archive", tgz, "--out", tmp_path / "out", "--cache-dir",
+                  tmp_path / "c", "--no-validate", "--quiet")  # fmt: skip
+    assert result.exit_code == 1
+    last = result.output.strip().splitlines()[-1]
+    assert last.startswith(f"Error: {tgz}: refused member '{constants.TOP_FOLDER}/xxx"), last
+    assert "a name of 5000 bytes (file systems take 255)" in last
+    assert len(last) < 600, "the name is shortened"
+
+
+@pytest.mark.parametrize("root_href", ["http://[::1/x", "https://example.org/a?b", "ftp://x y"])
+def test_a_root_href_readers_could_not_resolve_is_one_line(tmp_path: Path, root_href: str) -> None:
+    top = _tree(tmp_path)
+    result = _cli("build", "--archive", top, "--out", tmp_path / "out", "--cache-dir",
+                  tmp_path / "c", "--root-href", root_href, "--quiet")  # fmt: skip
+    assert result.exit_code == 1
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    (line,) = [ln for ln in result.output.splitlines() if not ln.startswith("WARNING")]
+    assert line.startswith(f"Error: --root-href {root_href!r}: expected an http(s)://")
+    assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.parametrize(

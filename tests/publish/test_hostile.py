@@ -120,6 +120,40 @@ def test_a_bad_aws_endpoint_url_in_the_environment_is_named(
     assert "AWS_ENDPOINT_URL 'not a url'" in one_error_line(result)
 
 
+BAD_ROOT_HREFS = [
+    "http://",
+    "http://[::1/x",
+    "http://exa mple.org/alcd",
+    "https://example.org/alcd?v=1",
+    "https://example.org/alcd#top",
+    "https://example.org/x/../alcd",
+    "https://example.org/alcd/..",
+    "ftp://example.org/alcd",
+]
+
+
+@pytest.mark.parametrize("root_href", BAD_ROOT_HREFS)
+def test_a_root_href_readers_could_not_resolve_is_one_line(
+    root_href: str, built_catalog: Path, schemas: Path
+) -> None:
+    result = cli(
+        "publish", built_catalog, "--to", "s3://stacgen-bucket/alcd", "--root-href", root_href,
+        "--endpoint-url", "http://127.0.0.1:9", "--schemas", schemas, "--quiet",
+    )  # fmt: skip
+    assert f"--root-href {root_href!r}: expected an http(s)://HOST[:PORT]/PATH URL" in (
+        one_error_line(result)
+    )
+
+
+@pytest.mark.parametrize("root_href", BAD_ROOT_HREFS[:3])
+def test_pgstac_load_refuses_such_a_root_href_before_connecting(
+    root_href: str, built_catalog: Path
+) -> None:
+    result = cli("pgstac", "load", "postgresql://nobody@127.0.0.1:9/x", built_catalog,
+                 "--root-href", root_href)  # fmt: skip
+    assert f"--root-href {root_href!r}" in one_error_line(result)
+
+
 # --- servers that hang --------------------------------------------------------------------------
 @contextmanager
 def faulty_server(fault: Fault, answer: bytes = b"") -> Iterator[str]:
@@ -234,7 +268,7 @@ def test_a_catalog_whose_licence_says_other_is_refused_unless_allowed(
     line = one_error_line(publish_cli(built_catalog, bucket, schemas))
     assert "licence was never read from the Zenodo record" in line
     assert "--allow-unread-license" in line
-    assert f"{built_catalog}: {COLLECTION}/collection.json: " in line
+    assert f"{built_catalog}: {STATE_FILE}: " in line, "the build state says so"
     assert bucket.objects(with_state=True) == {}, "nothing was sent"
     allowed = publish_cli(built_catalog, bucket, schemas, "--allow-unread-license")
     assert allowed.exit_code == 0, allowed.output
@@ -257,6 +291,19 @@ def test_the_build_states_word_on_the_licence_decides(
     (unread / STATE_FILE).write_text(json.dumps(state))
     line = one_error_line(publish_cli(unread, bucket, schemas))
     assert f"{unread}: {STATE_FILE}: the collection's licence was never read" in line
+
+
+def test_a_build_state_without_a_word_on_the_licence_leaves_it_to_the_collection(
+    built_catalog: Path, bucket: Bucket, schemas: Path, tmp_path: Path
+) -> None:
+    """A catalog built before the state kept the licence's origin: its collection decides."""
+    older = tmp_path / "catalog"
+    shutil.copytree(built_catalog, older)
+    state = json.loads((older / STATE_FILE).read_text())
+    state.pop(LICENSE_STATE, None)
+    (older / STATE_FILE).write_text(json.dumps(state))
+    line = one_error_line(publish_cli(older, bucket, schemas))
+    assert f"{older}: {COLLECTION}/collection.json: the collection's licence was never read" in line
 
 
 def test_progress_shows_with_v(built_catalog: Path, bucket: Bucket, schemas: Path) -> None:

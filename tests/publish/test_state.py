@@ -123,8 +123,15 @@ def test_a_reader_holding_the_previous_json_meets_no_404_within_its_max_age(
         fake.sleep(wait)
 
     drop_scene(catalog_copy, gone)
+    said: list[tuple[float, int]] = []
     report = run_publish(
-        catalog_copy, bucket, schemas, delete=True, clock=fake.clock, sleep=sleep_and_check
+        catalog_copy,
+        bucket,
+        schemas,
+        delete=True,
+        clock=fake.clock,
+        sleep=sleep_and_check,
+        on_wait=lambda seconds, count: said.append((seconds, count)),
     )
     deletes = [e for e in fake.events if e[0] == "delete"]
     waits = [e for e in fake.events if e[0] == "wait"]
@@ -136,6 +143,8 @@ def test_a_reader_holding_the_previous_json_meets_no_404_within_its_max_age(
     assert {o.key for o in report.plan.delete} == stale_keys
     assert all(status(u) in (403, 404) for u in stale)
     assert bucket.state()["retired"] == {}
+    (wait,) = [e[2] for e in waits]
+    assert said == [(wait, len(stale_keys))], "the user is told how long, before the wait"
 
 
 def test_at_the_bucket_top_another_dataset_is_listed_and_kept(

@@ -64,3 +64,20 @@ def test_a_saved_record_nested_100000_deep_is_ignored_and_fetched_again(
         str(saved) in r.getMessage() and "nested too deep" in r.getMessage() for r in caplog.records
     ), [r.getMessage() for r in caplog.records]
     assert saved.read_bytes() != body.encode(), "the record was saved again, whole"
+
+
+@pytest.mark.parametrize(("retry_after", "asked"), [("3600", "600 s or more"), ("400", "400 s")])
+def test_a_retry_after_past_the_deadline_is_said_as_the_servers_wish(
+    retry_after: str, asked: str, zenodo: FakeZenodo, tmp_path: Path
+) -> None:
+    """Issue 18: the line blamed "no progress within the 180 s deadline" without a wait."""
+    zenodo.add_record(TEST_RECORD_ID, make_payload(20_000))
+    zenodo.fail("status", target="record", status=429, retry_after=retry_after)
+    result = cli("download", "--record", TEST_RECORD_ID, "--zenodo-url", zenodo.url,
+                 "--cache-dir", tmp_path / "cache", "--quiet")  # fmt: skip
+    assert result.exit_code == 1, result.output
+    (line,) = result.output.strip().splitlines()
+    assert line.startswith(f"Error: Zenodo record {TEST_RECORD_ID}: HTTP 429 from ")
+    assert f"the server asks to wait {asked} (Retry-After)" in line
+    assert "try again later" in line
+    assert "no progress" not in line
