@@ -70,11 +70,13 @@ class AlcdClass:
         return SHOWN_RGB.get(self.value, self.rgb)
 
     @property
-    def color_hint(self) -> str | None:
-        """classification:classes' colour; none for the classes no picture shows (no data is
-        transparent, not_used has no pixel), which would otherwise get a swatch of their own."""
+    def color_hint(self) -> str:
+        """classification:classes' colour; white, a blank swatch on a page, for the classes no
+        picture shows (no data is transparent, not_used has no pixel): the authors' lime and
+        red would give them swatches of their own. Never absent: every class object has the
+        same keys, as items.parquet needs to read back exactly."""
         if self.value in UNPAINTED_VALUES:
-            return None
+            return UNPAINTED_HINT
         return "".join(f"{c:02X}" for c in self.shown_rgb)
 
 
@@ -99,8 +101,9 @@ CLASS_BY_VALUE: Final = {c.value: c for c in CLASSES}
 # one can hardly tell them apart. The catalog paints snow in the colour the authors' own contour
 # pictures give it (purple, 196,86,199), which stays apart from every other class.
 SHOWN_RGB: Final[dict[int, tuple[int, int, int]]] = {7: (196, 86, 199)}
-# No data (transparent in every picture) and not_used (no pixel in any product): no swatch.
+# No data (transparent in every picture) and not_used (no pixel in any product): a blank swatch.
 UNPAINTED_VALUES: Final = (0, 1)
+UNPAINTED_HINT: Final = "FFFFFF"
 # The class groups, defined here only: a cloud mask is scored by cloud, shadow and clear (the
 # paper's, and k_fold_summary.json's "cloud or shadow (2, 3, 4)" against "clear (1, 5, 6, 7)");
 # class 1 is in no published product, so it is in none of them unless a score asks for it.

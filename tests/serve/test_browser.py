@@ -300,12 +300,13 @@ def test_item_page_shows_id_classes_thumbnail_and_map(
     for c in constants.CLASSES:
         assert c.title in text
         assert c.name in text
-    # The colour column: a swatch for each class a picture shows, none for no data (transparent)
-    # and not_used (no pixel), whose own colours in the authors' maps are lime and red.
-    painted = [c for c in constants.CLASSES if c.color_hint is not None]
-    assert [c.value for c in painted] == [2, 3, 4, 5, 6, 7]
-    for c in painted:
+    # The colour column: a swatch for each class a picture shows, a blank (white) one for no
+    # data (transparent) and not_used (no pixel), whose colours in the authors' maps are lime
+    # and red; snow purple, not the dark grey beside the near-black shadows.
+    for c in constants.CLASSES:
         assert f"#{c.color_hint}" in text
+    assert [c.color_hint for c in constants.CLASSES[:2]] == ["FFFFFF", "FFFFFF"]
+    assert constants.CLASSES[7].color_hint == "C456C7"
     for c in constants.CLASSES[:2]:
         assert "#" + "".join(f"{v:02X}" for v in c.rgb) not in text
 
