@@ -14,6 +14,7 @@ from tqdm import tqdm
 
 from stacgen import __version__, config, constants
 from stacgen.errors import StacgenError, printable
+from stacgen.layout.imagery import LINK_PROVIDERS
 
 if TYPE_CHECKING:
     from stacgen.publish.pipeline import PublishReport
@@ -292,7 +293,24 @@ def serve(
 @click.option("--endpoint-url", help="An S3-compatible endpoint [env AWS_ENDPOINT_URL].")
 @click.option("--region", help="The bucket's region [env AWS_REGION; default us-east-1].")
 @click.option("--dry-run", is_flag=True, help="Print what would be sent, kept and deleted.")
-@click.option("--delete", is_flag=True, help="Delete objects under PREFIX the catalog lacks.")
+@click.option(
+    "--delete",
+    is_flag=True,
+    help="Delete the objects stacgen published under PREFIX that the catalog no longer has, "
+    "once no reader can hold a JSON linking them (waits up to 90 s).",
+)
+@click.option(
+    "--also-delete",
+    "also_delete",
+    multiple=True,
+    metavar="KEY",
+    help="Delete this object under PREFIX that stacgen did not write (a glob; repeatable).",
+)
+@click.option(
+    "--allow-unread-license",
+    is_flag=True,
+    help="Publish a catalog whose licence was never read from the Zenodo record.",
+)
 @click.option(
     "--workers", type=click.IntRange(min=1), default=config.PUBLISH_WORKERS, show_default=True
 )
@@ -306,6 +324,8 @@ def publish(
     region: str | None,
     dry_run: bool,
     delete: bool,
+    also_delete: tuple[str, ...],
+    allow_unread_license: bool,
     workers: int,
     schemas: Path | None,
     quiet: bool,
@@ -324,8 +344,11 @@ def publish(
         region=region,
         dry_run=dry_run,
         delete=delete,
+        also_delete=also_delete,
+        allow_unread_license=allow_unread_license,
         workers=workers,
         memo_dir=config.cache_dir() / "publish",
+        on_wait=_waiting,
     )
     with _byte_progress(quiet, "upload") as on_progress:
         report = run_publish(options, on_progress=on_progress)
@@ -333,11 +356,22 @@ def publish(
         click.echo(line)
 
 
+def _waiting(seconds: float, count: int) -> None:
+    click.echo(
+        f"waiting {seconds:.0f} s before deleting {count} object(s) that readers of the "
+        "previous catalog may still be linked to (Ctrl-C: the next publish --delete does it)",
+        err=True,
+    )
+
+
 def _publish_lines(report: PublishReport) -> Iterator[str]:
-    plan = report.plan
+    plan, gone = report.plan, report.deletions
     if report.dry_run:
         yield from (f"send    {f.key} ({f.size} bytes)" for f in plan.send)
-        yield from (f"delete  {o.key} ({o.size} bytes)" for o in plan.delete)
+        yield from (f"delete  {o.key} ({o.size} bytes)" for o in (*gone.named, *gone.due))
+        yield from (f"delete  {o.key} ({o.size} bytes, after the wait)" for o in gone.waiting)
+        yield from (f"stale   {o.key} ({o.size} bytes, kept: no --delete)" for o in gone.kept)
+        yield from (f"other   {o.key} ({o.size} bytes, not stacgen's: kept)" for o in gone.foreign)
     verbs = (
         ("would send", "would keep", "would delete")
         if report.dry_run
@@ -407,6 +441,12 @@ def pgstac_load(dsn: str, directory: Path, root_href: str | None) -> None:
 )
 @click.option("--dilate-cloud", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option("--dilate-shadow", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option(
+    "--dilate-preset",
+    metavar="NAME",
+    help="A processor's own assessment dilation (fmask: shadow 3 of its 20 m pixels), in 60 m "
+    "cells; recorded in scores.json.",
+)
 @click.option("--band", type=click.IntRange(min=1), help="The band of a multi-band mask.")
 @click.option("--threshold", type=float, help="Cloud if s2cloudless probability >= this (0-1).")
 @click.option("--out", type=PathArg, help="Write scores.json, scores.csv and agreement maps.")
@@ -421,6 +461,7 @@ def score(
     class_1: Class1,
     dilate_cloud: int,
     dilate_shadow: int,
+    dilate_preset: str | None,
     band: int | None,
     threshold: float | None,
     out: Path | None,
@@ -444,10 +485,11 @@ def score(
         class_1=class_1,
         dilate_cloud=dilate_cloud,
         dilate_shadow=dilate_shadow,
+        dilate_preset=dilate_preset,
         band=band,
         threshold=threshold,
     )
-    folder = OutputFolder(out) if out is not None else None
+    folder = OutputFolder(out, [*masks, *paths]) if out is not None else None
     with tqdm(
         total=len(paths), desc="masks", unit="mask", disable=not _show_progress(quiet)
     ) as bar:
@@ -532,6 +574,183 @@ def benchmark(
     click.echo(f"report: {out / 'index.html'}")
 
 
+# --- stacgen imagery ------------------------------------------------------------------------
+@main.group()
+def imagery() -> None:
+    """The L1C product each label was drawn on: resolve it at the providers, check the links,
+    fetch its bands into the catalog."""
+
+
+def _csv(value: str | None) -> tuple[str, ...] | None:
+    return tuple(v.strip() for v in value.split(",") if v.strip()) if value else None
+
+
+@imagery.command("fetch")
+@click.argument("catalog", type=PathArg, default=config.CATALOG_DIR)
+@click.option("--provider", "provider_name", required=True, help="safe, gcs, earth-search, cdse.")
+@click.option("--safe-dir", type=PathArg, help="Where the SAFE folders or zips are (safe).")
+@click.option("--bands", default="all", show_default=True, help="B01,B02,... or all.")
+@click.option("--grid", type=click.Choice(["label", "native"]), default="label", show_default=True)
+@click.option("--items", "items", help="Only these label items (comma-separated ids).")
+@click.option("--split", help="Only the items of this ml-aoi:split (train, validation, test).")
+@click.option("--workers", type=click.IntRange(min=1), default=config.workers())
+@click.option(
+    "--dry-run", is_flag=True, help="Say what would be fetched, from where; fetch nothing."
+)
+@click.option("--schemas", type=PathArg, help="STAC schema mirror [env STACGEN_SCHEMAS].")
+@click.option("--no-validate", is_flag=True, help="Do not validate before swapping in.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def imagery_fetch(
+    catalog: Path,
+    provider_name: str,
+    safe_dir: Path | None,
+    bands: str,
+    grid: str,
+    items: str | None,
+    split: str | None,
+    workers: int,
+    dry_run: bool,
+    schemas: Path | None,
+    no_validate: bool,
+    quiet: bool,
+) -> None:
+    """Fetch each label item's L1C bands into the catalog's alcd-l1c collection."""
+    from stacgen.imagery.fetch import FetchOptions, fetch
+    from stacgen.imagery.providers import Settings
+    from stacgen.layout.imagery import parse_bands
+
+    if items and split:
+        _fail("--items and --split: choose one")
+    try:
+        chosen = parse_bands(bands)
+    except ValueError as err:
+        _fail(f"--bands: {err}")
+    options = FetchOptions(
+        catalog=catalog,
+        provider=provider_name,
+        settings=Settings(safe_dir=safe_dir),
+        bands=chosen,
+        grid="native" if grid == "native" else "label",
+        items=_csv(items),
+        split=split,
+        workers=workers,
+        dry_run=dry_run,
+        schemas=None if no_validate else config.schemas_dir(schemas),
+    )
+    with tqdm(desc="bands", unit="band", disable=dry_run or not _show_progress(quiet)) as bar:
+        report = fetch(options, on_band=lambda *_: _tick(bar))
+    for line in report.lines:
+        click.echo(line)
+    if not dry_run:
+        click.echo(
+            f"{catalog}: {report.selected} item(s): {len(report.fetched)} fetched, "
+            f"{len(report.resumed)} resumed, {len(report.up_to_date)} up to date, "
+            f"{report.seconds:.1f} s"
+        )
+
+
+@main.group()
+def masks() -> None:
+    """Processors' masks for the catalog's items: detectors run here, Sen2Cor's fetched."""
+
+
+@masks.command("detect")
+@click.argument("detector", type=click.Choice(["s2cloudless", "ukis-csmask"]))
+@click.argument("catalog", type=PathArg, default=config.CATALOG_DIR)
+@click.option("--items", help="Comma-separated item ids (default: every item with imagery).")
+@click.option("--split", type=click.Choice(["train", "validate", "test"]), help="An ml-aoi split.")
+@click.option("--out", type=PathArg, help="The mask folder [default: masks/DETECTOR].")
+@click.option("--resolution", type=int, help="Metres: 60 or coarser (s2cloudless), 30 (ukis).")
+@click.option("--threshold", type=float, help="s2cloudless: cloud if probability > this [0.4].")
+@click.option("--average-over", type=click.IntRange(min=0), help="s2cloudless: disk radius [1].")
+@click.option("--dilation-size", type=click.IntRange(min=0), help="s2cloudless: disk radius [1].")
+@click.option("--tile-size", type=click.IntRange(min=1), help="ukis-csmask: core tile, px [1020].")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def masks_detect(
+    detector: str,
+    catalog: Path,
+    items: str | None,
+    split: str | None,
+    out: Path | None,
+    quiet: bool,
+    **options: Any,
+) -> None:
+    """Run DETECTOR on the fetched L1C of each item of CATALOG; one mask COG per item."""
+    from stacgen.masks.detect import detect
+    from stacgen.masks.scenes import select
+
+    ids = [i.strip() for i in items.split(",") if i.strip()] if items else None
+    target = out or Path("masks") / detector
+    total = len(select(catalog, ids, split))
+    with tqdm(total=total, desc=detector, unit="item", disable=not _show_progress(quiet)) as bar:
+        run = detect(
+            detector,
+            catalog,
+            target,
+            items=ids,
+            split=split,
+            options=options,
+            on_item=lambda _: _tick(bar),
+        )
+    for written in run.masks:
+        shown = ", ".join(f"{k} {v}" for k, v in written.pixels.items())
+        click.echo(f"{written.path}  ({shown})")
+    click.echo(
+        f"{len(run.masks)} mask(s) in {run.out}; score: stacgen score {target} --codes {run.codes}"
+    )
+
+
+@masks.command("fetch")
+@click.argument("processor", type=click.Choice(["sen2cor"]))
+@click.argument("catalog", type=PathArg, default=config.CATALOG_DIR)
+@click.option(
+    "--provider", required=True, type=click.Choice(["earth-search", "planetary-computer"])
+)
+@click.option("--items", help="Comma-separated item ids (default: every label item).")
+@click.option("--split", type=click.Choice(["train", "validate", "test"]), help="An ml-aoi split.")
+@click.option("--out", type=PathArg, help="The mask folder [default: masks/sen2cor].")
+@click.option("--api", help="Another STAC API root than the provider's (a mirror).")
+@click.option("--sas", help="Another SAS token endpoint (planetary-computer).")
+@click.option("--timeout", type=click.FloatRange(min=1), default=30.0, show_default=True)
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def masks_fetch(
+    processor: str,
+    catalog: Path,
+    provider: str,
+    items: str | None,
+    split: str | None,
+    out: Path | None,
+    api: str | None,
+    sas: str | None,
+    timeout: float,
+    quiet: bool,
+) -> None:
+    """Fetch PROCESSOR's masks (Sen2Cor's SCL) of each item of CATALOG from a provider's L2A."""
+    from stacgen.masks.l2a import Settings
+    from stacgen.masks.scenes import select
+    from stacgen.masks.sen2cor import fetch, summary
+
+    ids = [i.strip() for i in items.split(",") if i.strip()] if items else None
+    target = out or Path("masks") / processor
+    total = len(select(catalog, ids, split, need_imagery=False))
+    settings = Settings(api=api, sas=sas, timeout=timeout)
+    with tqdm(total=total, desc=processor, unit="item", disable=not _show_progress(quiet)) as bar:
+        run = fetch(
+            provider,
+            catalog,
+            target,
+            items=ids,
+            split=split,
+            settings=settings,
+            on_item=lambda _: _tick(bar),
+        )
+    for line in summary(run):
+        click.echo(line)
+    click.echo(
+        f"{len(run.masks)} mask(s) in {run.out}; score: stacgen score {target} --codes sen2cor"
+    )
+
+
 @main.group()
 def chips() -> None:
     """Aligned (image, label) chips of a split, for training (stacgen.ml.Chips)."""
@@ -590,3 +809,91 @@ def chips_export(
         result = write_export(plan, on_chip=lambda _: _tick(bar))
     state = "written" if result.written else "up to date, nothing written"
     click.echo(f"{result.chips} chips in {result.out} ({state}); index: {result.index}")
+
+
+# --- stacgen imagery resolve / check -----------------------------------------------------------
+
+
+def _endpoints(pairs: tuple[str, ...]) -> dict[str, str]:
+    found = {}
+    for pair in pairs:
+        name, sep, url = pair.partition("=")
+        if not sep or not name or not url.startswith(("http://", "https://")):
+            _fail(f"--endpoint: {pair!r} is not NAME=URL (an http(s) URL)")
+        found[name] = url.rstrip("/")
+    return found
+
+
+endpoint_option = click.option(
+    "--endpoint",
+    "endpoints",
+    multiple=True,
+    metavar="NAME=URL",
+    help="Another base URL for a provider (a mirror, a test's fake); `<name>-s3` for an S3 "
+    "endpoint (earth-search-s3, cdse-s3). Repeatable.",
+)
+timeout_option = click.option(
+    "--timeout",
+    type=click.FloatRange(min=0.1),
+    default=30.0,
+    show_default=True,
+    help="Connect and read bound of every request, in seconds.",
+)
+
+
+@imagery.command("resolve")
+@click.argument("catalog", type=PathArg, default=config.CATALOG_DIR)
+@click.option(
+    "--provider",
+    "providers",
+    multiple=True,
+    type=click.Choice(LINK_PROVIDERS),
+    help="Ask this provider (repeatable) [default: all of them].",
+)
+@endpoint_option
+@timeout_option
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def imagery_resolve(
+    catalog: Path,
+    providers: tuple[str, ...],
+    endpoints: tuple[str, ...],
+    timeout: float,
+    quiet: bool,
+) -> None:
+    """Find each label item's L1C product at each provider; write the resolution file.
+
+    The next `stacgen build` into CATALOG links every item to what was found.
+    """
+    from stacgen.imagery.providers import Settings
+    from stacgen.imagery.resolve import resolve_catalog
+
+    settings = Settings(endpoints=_endpoints(endpoints), timeout=timeout)
+    with tqdm(desc="items", unit="item", disable=not _show_progress(quiet)) as bar:
+        report = resolve_catalog(
+            catalog, providers or LINK_PROVIDERS, settings, on_item=lambda _: _tick(bar)
+        )
+    for problem in report.problems:
+        click.echo(printable(problem), err=True)
+    kinds = [r.kind for entries in report.resolved.values() for r in entries]
+    click.echo(
+        f"{report.path}: {len(report.resolved)} of {report.items} items resolved "
+        f"({kinds.count('original')} original, {kinds.count('reprocessed')} reprocessed)"
+    )
+    if report.problems:
+        _fail(f"{len(report.problems)} problem(s); what was found is in {report.path}")
+
+
+@imagery.command("check")
+@click.argument("catalog", type=PathArg, default=config.CATALOG_DIR)
+@timeout_option
+def imagery_check(catalog: Path, timeout: float) -> None:
+    """Whether each label item's provider links (rel=source) answer, per item and provider."""
+    from stacgen.imagery.resolve import check_catalog
+
+    checks = check_catalog(catalog, timeout)
+    for check in checks:
+        click.echo(printable(str(check)))
+    failed = [c for c in checks if not c.ok]
+    if failed:
+        _fail(f"{len(failed)} of {len(checks)} provider links do not answer")
+    click.echo(f"{catalog}: all {len(checks)} provider links answer")

@@ -175,8 +175,8 @@ class Client:
     def get_json(self, url: str, what: str) -> dict[str, Any]:
         with self.get(url, what, headers={"Accept": "application/json"}) as resp:
             try:
-                data = resp.json()
-            except ValueError:
+                data = fileutil.parse_json(resp.content)
+            except ValueError:  # nested too deep included
                 raise DownloadError(f"{what}: the answer from {resp.url} is not JSON") from None
         if not isinstance(data, dict):
             raise DownloadError(f"{what}: the answer from {resp.url} is not a JSON object")
