@@ -77,7 +77,9 @@ postgres:
 # STAC Browser, built once with npm into browser/dist (git-ignored); served at /browser/.
 browser: browser/dist/index.html
 
-browser/dist/index.html: tools/build-browser.sh tools/stac-browser/package.json tools/stac-browser/package-lock.json
+browser/dist/index.html: tools/build-browser.sh tools/stac-browser/package.json \
+		tools/stac-browser/package-lock.json tools/stac-browser/fields.config.js \
+		tools/stac-browser/stacgen.css
 	tools/build-browser.sh
 
 # Coverage is printed (per module, then TOTAL) before pytest's summary line; no threshold.

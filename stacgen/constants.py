@@ -62,11 +62,22 @@ class AlcdClass:
     name: str
     title: str
     description: str
-    rgb: tuple[int, int, int]
+    rgb: tuple[int, int, int]  # the authors' colour in their classification maps
+
+    @property
+    def shown_rgb(self) -> tuple[int, int, int]:
+        """The colour the catalog paints the class with (palette, visual.tif, thumbnail)."""
+        return SHOWN_RGB.get(self.value, self.rgb)
 
     @property
     def color_hint(self) -> str:
-        return "".join(f"{c:02X}" for c in self.rgb)
+        """classification:classes' colour; white, a blank swatch on a page, for the classes no
+        picture shows (no data is transparent, not_used has no pixel): the authors' lime and
+        red would give them swatches of their own. Never absent: every class object has the
+        same keys, as items.parquet needs to read back exactly."""
+        if self.value in UNPAINTED_VALUES:
+            return UNPAINTED_HINT
+        return "".join(f"{c:02X}" for c in self.shown_rgb)
 
 
 CLASSES: Final = (
@@ -75,7 +86,7 @@ CLASSES: Final = (
         1,
         "not_used",
         "Not used",
-        'ALCD\'s "background" class; no pixel of the published products has it',
+        'ALCD\'s "background" class, in no product',
         (187, 83, 58),
     ),
     AlcdClass(2, "low_clouds", "Low clouds", "Low clouds", (210, 210, 210)),
@@ -86,6 +97,13 @@ CLASSES: Final = (
     AlcdClass(7, "snow", "Snow", "Snow", (77, 77, 77)),
 )
 CLASS_BY_VALUE: Final = {c.value: c for c in CLASSES}
+# The authors' maps paint snow dark grey (77,77,77), beside near-black cloud shadows (10,10,10):
+# one can hardly tell them apart. The catalog paints snow in the colour the authors' own contour
+# pictures give it (purple, 196,86,199), which stays apart from every other class.
+SHOWN_RGB: Final[dict[int, tuple[int, int, int]]] = {7: (196, 86, 199)}
+# No data (transparent in every picture) and not_used (no pixel in any product): a blank swatch.
+UNPAINTED_VALUES: Final = (0, 1)
+UNPAINTED_HINT: Final = "FFFFFF"
 # The class groups, defined here only: a cloud mask is scored by cloud, shadow and clear (the
 # paper's, and k_fold_summary.json's "cloud or shadow (2, 3, 4)" against "clear (1, 5, 6, 7)");
 # class 1 is in no published product, so it is in none of them unless a score asks for it.

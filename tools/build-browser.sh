@@ -7,7 +7,8 @@
 # fail to compile. 1.4.0 compiles but brings stac-js 0.4, whose objects the map does not get from
 # STAC Browser (stac-js 0.1), so it never shows a COG. tools/stac-browser/package.json is the
 # package's own file with ol-stac pinned to 1.1.0 (stac-js ~0.1.8, what 4.0.1 was released with;
-# the only change), and package-lock.json pins everything else. The tarball is checked against
+# the only change), and package-lock.json pins everything else; fields.config.js registers the
+# catalog's own fields. The tarball is checked against
 # the registry's sha512 recorded below.
 #
 # Usage: tools/build-browser.sh [OUT]   (OUT defaults to browser; the result is OUT/dist)
@@ -35,6 +36,9 @@ fi
 tar -xzf "$WORK/$tarball" -C "$WORK"
 src="$WORK/package"
 cp "$RECIPE/package.json" "$RECIPE/package-lock.json" "$src/"
+# stacgen's field metadata (the alcd:* fields' titles and units, what the class table counts)
+# in place of the package's empty fields.config.js.
+cp "$RECIPE/fields.config.js" "$src/fields.config.js"
 
 # Load config.js before the app, so the server can set catalogUrl (and the CRS) at run time.
 grep -qF "$CONFIG_LINE" "$src/public/index.html" \
@@ -46,6 +50,10 @@ sed -i "s|$CONFIG_LINE|<script defer=\"defer\" src=\"<%= BASE_URL %>config.js\">
 grep -q '<head>' "$src/public/index.html" \
   || { echo "build-browser: $src/public/index.html: <head> not found" >&2; exit 1; }
 sed -i 's|<head>|<head><link rel="icon" href="data:,">|' "$src/public/index.html"
+# stacgen.css: the catalog's tables and lists shown whole, not in scroll boxes of a few rows.
+cp "$RECIPE/stacgen.css" "$src/public/stacgen.css"
+sed -i 's|<head>|<head><link rel="stylesheet" href="<%= BASE_URL %>stacgen.css">|' \
+  "$src/public/index.html"
 
 (
   cd "$src"

@@ -24,15 +24,17 @@ THUMBNAIL_SIZE = 256
 
 # Index = class value; RGBA for the visual COG and the thumbnail (no data transparent).
 CLASS_RGBA: npt.NDArray[np.uint8] = np.array(
-    [(*c.rgb, 0 if c.value == constants.NODATA else 255) for c in constants.CLASSES],
+    [(*c.shown_rgb, 0 if c.value == constants.NODATA else 255) for c in constants.CLASSES],
     dtype=np.uint8,
 )
-COLORMAP: dict[int, tuple[int, int, int, int]] = {c.value: (*c.rgb, 255) for c in constants.CLASSES}
+COLORMAP: dict[int, tuple[int, int, int, int]] = {
+    c.value: (*c.shown_rgb, 255) for c in constants.CLASSES
+}
 RGBA_INTERP = [ColorInterp.red, ColorInterp.green, ColorInterp.blue, ColorInterp.alpha]
 
 
 def write_classification(classes: ClassArray, grid: Grid, dst: Path) -> None:
-    """The class raster, values untouched, nodata 0, the authors' colours as its palette."""
+    """The class raster, values untouched, nodata 0, the class colours as its palette."""
     bands = classes[np.newaxis]
     write_cog(dst, bands, grid, "mode", colormap=COLORMAP, nodata=constants.NODATA)
 

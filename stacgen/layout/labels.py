@@ -41,7 +41,7 @@ ASSETS: tuple[AssetSpec, ...] = (
         GEOTIFF_COG,
         ("data", "labels", "labels-raster"),
         "ALCD class of every 60 m pixel (0 no data, 2-7 see classification:classes), "
-        "with the authors' colours as an embedded palette.",
+        "with the class colours (color_hint) as an embedded palette.",
     ),
     AssetSpec(
         "confidence",
@@ -59,7 +59,7 @@ ASSETS: tuple[AssetSpec, ...] = (
         "Classes in colour",
         GEOTIFF_COG,
         ("visual", "overview"),
-        "RGBA picture of the classes in the authors' colours, transparent where there is no "
+        "RGBA picture of the classes in their colours (color_hint), transparent where there is no "
         "data, for web maps that do not read palettes.",
     ),
     AssetSpec(
@@ -68,7 +68,7 @@ ASSETS: tuple[AssetSpec, ...] = (
         "Thumbnail",
         pystac.MediaType.PNG,
         ("thumbnail",),
-        "256 x 256 px picture of the classes in the authors' colours.",
+        "256 x 256 px picture of the classes in their colours (color_hint).",
     ),
     AssetSpec(
         "contours",

@@ -104,6 +104,9 @@ def _apply_projection(item: pystac.Item, grid: Grid) -> None:
     )
 
 
+SCORE_DECIMALS = 4  # the cross-validation scores' (0.8870), like the covers' percentages
+
+
 def class_objects(stats: LabelStats | None) -> list[Classification]:
     """classification:classes for 0-7, with pixel counts and percentages when stats are given."""
     found = []
@@ -194,8 +197,10 @@ def alcd_properties(scene: Scene) -> dict[str, Any]:
     }
     stats = scene.statistics
     for name, mean, std in zip(stats["metrics_names"], stats["means"], stats["stds"], strict=True):
-        props[f"alcd:{name}"] = mean
-        props[f"alcd:{name}_std"] = std
+        # Four decimals, as the covers: the k-fold means carry 16 digits no reader can use; the
+        # authors' file itself is an asset (statistics_*), byte for byte.
+        props[f"alcd:{name}"] = round(mean, SCORE_DECIMALS)
+        props[f"alcd:{name}_std"] = round(std, SCORE_DECIMALS)
     # `K` may be missing (ALCD.md): the folds listed say it too.
     folds = stats.get("K", len(stats.get("all_metrics") or []) or None)
     if folds is not None:

@@ -38,7 +38,9 @@ ALCD_COLOURS = {
     4: (10, 10, 10),
     5: (0, 151, 56),
     6: (0, 142, 208),
-    7: (77, 77, 77),
+    # ALCD.md: the maps' dark grey (77,77,77); the catalog paints snow in the contour
+    # pictures' purple, which the shadows' near-black does not sit next to.
+    7: (196, 86, 199),
 }
 
 

@@ -34,5 +34,9 @@ def test_classification_keeps_its_values_with_the_authors_palette(tmp_path: Path
         # ALCD.md: land is 0,151,56, water 0,142,208.
         assert src.colormap(1)[5] == (0, 151, 56, 255)
         assert src.colormap(1)[6] == (0, 142, 208, 255)
+        # Snow in the purple of the authors' contour pictures (ALCD.md: 196,86,199), not the
+        # dark grey of their maps, which the near-black shadows (10,10,10) sit next to.
+        assert src.colormap(1)[7] == (196, 86, 199, 255)
+        assert src.colormap(1)[4] == (10, 10, 10, 255)
         assert src.tags()["OVERVIEW_RESAMPLING"] == "MODE"
         assert src.overviews(1)

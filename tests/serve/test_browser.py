@@ -300,7 +300,87 @@ def test_item_page_shows_id_classes_thumbnail_and_map(
     for c in constants.CLASSES:
         assert c.title in text
         assert c.name in text
-        assert f"#{c.color_hint}" in text  # the colour column of the table
+    # The colour column: a swatch for each class a picture shows, a blank (white) one for no
+    # data (transparent) and not_used (no pixel), whose colours in the authors' maps are lime
+    # and red; snow purple, not the dark grey beside the near-black shadows.
+    for c in constants.CLASSES:
+        assert f"#{c.color_hint}" in text
+    assert [c.color_hint for c in constants.CLASSES[:2]] == ["FFFFFF", "FFFFFF"]
+    assert constants.CLASSES[7].color_hint == "C456C7"
+    for c in constants.CLASSES[:2]:
+        assert "#" + "".join(f"{v:02X}" for v in c.rgb) not in text
+
+
+# Elements of the metadata panels that scroll vertically because their content is taller
+# than their box: what a person must scroll inside the page to see.
+SCROLL_BOXES = """[...document.querySelectorAll('.metadata *')].filter(e => {
+  const style = getComputedStyle(e);
+  return ['auto', 'scroll'].includes(style.overflowY) && e.scrollHeight > e.clientHeight + 2;
+}).map(e => e.innerText.slice(0, 40))"""
+
+
+def _shown_number(value: float) -> str:
+    """A number as STAC Browser prints it (en locale): up to 4 decimals here, no trailing 0."""
+    return f"{value:.4f}".rstrip("0").rstrip(".")
+
+
+def test_item_page_shows_whole_tables_units_and_rounded_scores(
+    chromium: Chromium, serve_catalog: FixtureCatalog
+) -> None:
+    """What a person reads on an item page: every class row and every overview count without a
+    scroll box, the covers with their unit, the scores with four decimals, the class table
+    saying what it counts; a full-page screenshot is kept (screenshots/)."""
+    # The snowiest scene: snow and shadow both have pixels there.
+    item_id = max(
+        serve_catalog.item_ids(),
+        key=lambda i: serve_catalog.item(i)["properties"]["eo:snow_cover"],
+    )
+    props = serve_catalog.item(item_id)["properties"]
+    page = chromium.new_page()
+    with serve(serve_catalog.root, "127.0.0.1", 0) as server:
+        assert server.urls.browser is not None
+        url = f"{server.urls.browser}#/collections/{constants.COLLECTION_ID}/items/{item_id}"
+        page.send("Page.navigate", url=url)
+        page.wait_until("the item's scores", f"{BODY_TEXT}.includes('Accuracy (k-fold mean)')")
+        selector = 'button[aria-controls="asset-classification"]'
+        page.wait_until("the classification asset", f"document.querySelector('{selector}')")
+        page.evaluate(f"document.querySelector('{selector}').click()")
+        page.wait_until("the class table", f"{BODY_TEXT}.includes('Share of pixels')")
+        page.wait_until("the panel open", "document.querySelector('.collapsing') === null")
+        text = page.text()
+        boxes = page.evaluate(SCROLL_BOXES)
+        height = page.evaluate("document.documentElement.scrollHeight")
+        shot = page.send(
+            "Page.captureScreenshot",
+            format="png",
+            captureBeyondViewport=True,
+            clip={"x": 0, "y": 0, "width": WIDTH, "height": height, "scale": 1},
+        )
+    SCREENSHOTS.mkdir(exist_ok=True)
+    (SCREENSHOTS / "stac-browser-item-full.png").write_bytes(base64.b64decode(shot["data"]))
+    (SCREENSHOTS / "stac-browser-item-full.txt").write_text(text, encoding="utf-8")
+
+    assert boxes == []  # the class table and label:overviews' counts are shown whole
+    overview = props["label:overviews"][0]["counts"]
+    assert len(overview) == len(constants.CLASSES)
+    for count in overview:
+        assert f"Name{count['name']}Count{count['count']}" in text  # inline: no separators
+    assert "Percentage of samples" not in text  # stac-fields' label; they are pixels
+    assert "Pixels" in text
+    covers = {
+        "Cloud Shadow Cover": "alcd:shadow_cover",
+        "Water Cover": "alcd:water_cover",
+        "Valid Pixels": "alcd:valid_percent",
+        "Cloud Cover": "eo:cloud_cover",
+    }
+    for label, key in covers.items():
+        # label, then value and unit (a no-break space between), each on its line
+        assert f"{label}\n{_shown_number(props[key])}\u00a0%\n" in text, label
+    for name in ("accuracy", "f1_score", "precision", "recall", "specificity"):
+        shown = _shown_number(props[f"alcd:{name}"])
+        assert len(shown.split(".")[-1]) <= 4
+        assert f"(k-fold mean)\n{shown}\n" in text
+    assert "ALCD reference mask" in text  # the alcd extension's title, not "Alcd"
 
 
 def click(page: Page, selector: str, text: str | None = None) -> None:
