@@ -25,6 +25,7 @@ import numpy as np
 import psutil
 import rasterio
 
+from bench import masks as bench_masks
 from bench import ml as bench_ml
 from bench import publish as bench_publish
 from bench import score
@@ -156,6 +157,7 @@ def main() -> None:
         build_s, peak = run_build(tgz, out, cache, args.workers)
         noop_s, _ = run_build(tgz, out, cache, args.workers)
         score.run(out, workers=2)
+        bench_masks.run(out)  # issue 22 §1: masks detect s2cloudless vs the package's call
         untar_s, encode_s = floor(tgz, scratch, args.workers)
         naive_s = naive(tgz, scratch)
         # Memory must not grow with the number of scenes: the same build on 6 folders.
