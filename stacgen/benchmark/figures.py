@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from stacgen.benchmark.page import Figure
 from stacgen.benchmark.protocols import LABELS
@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 COLOURS: Final = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#000000")
 MARKERS: Final = ("o", "s", "^", "D", "v", "P", "X")
 DPI: Final = 100
+ISO_F1: Final = (0.6, 0.7, 0.8, 0.9)
 
 
 def _style(i: int) -> tuple[str, str]:
@@ -80,6 +81,7 @@ def draw(result: BenchmarkResult, folder: Path) -> list[Figure]:
             f"the reference's cloud cover and snow cover (% of valid pixels, x). "
             f"{options}.",
             f"{metric} against cloud and snow cover",
+            options,
         )
     )
 
@@ -116,6 +118,7 @@ def draw(result: BenchmarkResult, folder: Path) -> list[Figure]:
             f"{metric} (0-1) of each processor (rows) on each scene (columns); colour "
             f"scale from {low:.1f} to 1; grey where the metric is undefined. {options}.",
             f"heat map of {metric}, processors by scenes",
+            options,
         )
     )
 
@@ -144,6 +147,7 @@ def draw(result: BenchmarkResult, folder: Path) -> list[Figure]:
                 edgecolors="black",
                 label=f"{r.processor.name} (pooled)",
             )
+    _iso_f1(ax)
     ax.set_xlabel(f"{comparison} {LABELS[r_key]} (0-1)")
     ax.set_ylabel(f"{comparison} {LABELS[p_key]} (0-1)")
     ax.set_xlim(-0.02, 1.02)
@@ -158,13 +162,27 @@ def draw(result: BenchmarkResult, folder: Path) -> list[Figure]:
             "precision_recall.png",
             f"Precision ({LABELS[p_key]}) against recall ({LABELS[r_key]}) of the "
             f"{comparison} comparison: small markers one scene each, large markers the "
-            f"pooled figure (summed matrix). {options}.",
+            f"pooled figure (summed matrix); dotted: curves of equal F1. {options}.",
             "precision against recall per processor",
+            options,
         )
     )
     return out
 
 
-def _save(fig: MplFigure, folder: Path, name: str, caption: str, alt: str) -> Figure:
+def _iso_f1(ax: Any) -> None:
+    """Dotted curves of equal F1 (precision p, recall r: F1 = 2pr / (p + r)), for reading."""
+    for f1 in ISO_F1:
+        r = [f1 / (2 - f1) + (1 - f1 / (2 - f1)) * k / 50 for k in range(1, 51)]
+        p = [f1 * x / (2 * x - f1) for x in r]
+        ax.plot(r, p, linestyle=":", color="#999999", linewidth=0.8, zorder=0)
+        ax.annotate(
+            f"F1 {f1:.1f}", (r[-1], p[-1]), fontsize=7, color="#777777", ha="right", va="bottom"
+        )
+
+
+def _save(fig: MplFigure, folder: Path, name: str, caption: str, alt: str, options: str) -> Figure:
+    # The options inside the picture too, so that a copied PNG still says how it was made.
+    fig.supxlabel(options, fontsize=7.5, color="#444444")
     fig.savefig(folder / name, dpi=DPI)
     return Figure(name, caption, alt)

@@ -282,6 +282,19 @@ def _thumbnails(
     )
 
 
+TAG_CHARS: Final = 120  # a tag value longer than this is cut on the page (whole in the JSON)
+
+
+def _tags(tags: dict[str, str]) -> str:
+    """The tags all of a processor's masks carry alike: its own word on what made them."""
+    if not tags:
+        return ""
+    shown = "; ".join(
+        f"{k}={v if len(v) <= TAG_CHARS else v[:TAG_CHARS] + '...'}" for k, v in tags.items()
+    )
+    return f'<br><span class="note">tags of all its masks: <code>{escape(shown)}</code></span>'
+
+
 def _warnings(warnings: Sequence[str]) -> str:
     if not warnings:
         return ""
@@ -302,7 +315,7 @@ def render(
         f"<li><b>{escape(r.processor.name)}</b>: code table "
         f"<code>{escape(str(r.codes.get('name')))}</code> "
         f"({escape(str(r.codes.get('source', '')))}), masks in "
-        f"<code>{escape(str(r.processor.masks))}</code></li>"
+        f"<code>{escape(str(r.processor.masks))}</code>{_tags(r.common_tags)}</li>"
         for r in result.processors
     )
     options = ", ".join(f"{k}={v}" for k, v in result.options.as_dict().items())

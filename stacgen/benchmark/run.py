@@ -14,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import rasterio
 
@@ -29,6 +29,8 @@ from stacgen.score.reference import iter_masks
 log = logging.getLogger(__name__)
 
 OnMask = Callable[[Processor, MaskScore], None]
+# Tags GDAL writes of the raster's structure, not of what made it.
+GDAL_TAGS: Final = frozenset({"AREA_OR_POINT"})
 
 
 @dataclass(frozen=True)
@@ -203,6 +205,19 @@ class ProcessorResult:
     pooled: dict[str, Evaluated]
     spread: dict[str, dict[str, Spread]]
     sites: dict[str, dict[str, Evaluated]]
+
+    @property
+    def common_tags(self) -> dict[str, str]:
+        """The GeoTIFF tags every mask of this processor carries with the same value: what a
+        processor (or `stacgen masks`) wrote of itself (version, model, baseline ...)."""
+        if not self.scenes:
+            return {}
+        first = self.scenes[0].mask.tags
+        return {
+            k: v
+            for k, v in sorted(first.items())
+            if k not in GDAL_TAGS and all(s.mask.tags.get(k) == v for s in self.scenes)
+        }
 
 
 @dataclass(frozen=True)

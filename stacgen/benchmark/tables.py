@@ -6,6 +6,7 @@ import csv
 import io
 import platform
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 import rasterio
@@ -13,6 +14,7 @@ import rasterio
 from stacgen import __version__, constants
 from stacgen.benchmark.protocols import CMIX_CITATION, Evaluated
 from stacgen.benchmark.run import BenchmarkResult, Spread
+from stacgen.fileutil import digests
 
 
 def versions() -> dict[str, str]:
@@ -38,6 +40,15 @@ def evaluated_dict(e: Evaluated) -> dict[str, Any]:
     return out
 
 
+def _local_sha256(path: str) -> str | None:
+    """A local input file's sha256 (the catalog.json, also of a catalog given as its folder; a
+    JSON code table); None for a URL or a built-in table's name."""
+    if "://" in path:
+        return None
+    file = Path(path) / "catalog.json" if Path(path).is_dir() else Path(path)
+    return digests(file)["sha256"] if file.is_file() else None
+
+
 def _spread_dict(s: Spread) -> dict[str, Any]:
     return {"mean": s.mean, "std": s.std, "min": s.min, "max": s.max, "scenes": s.n}
 
@@ -56,6 +67,7 @@ def benchmark_json(result: BenchmarkResult) -> dict[str, Any]:
         },
         "score_options": result.options.as_dict(),
         "catalog": plan.catalog,
+        "catalog_sha256": _local_sha256(plan.catalog),
         "selection": {
             "options": plan.selection.options,
             "description": plan.selection.describe(),
@@ -80,7 +92,9 @@ def benchmark_json(result: BenchmarkResult) -> dict[str, Any]:
             {
                 "name": r.processor.name,
                 "codes": r.codes,
+                "codes_file_sha256": _local_sha256(r.processor.codes),
                 "masks_folder": str(r.processor.masks),
+                "tags_common_to_its_masks": r.common_tags,
                 "masks_outside_selection": plan.outside[r.processor.name],
                 "pooled": {c: evaluated_dict(e) for c, e in r.pooled.items()},
                 "over_scenes": {

@@ -4,12 +4,15 @@ and the --out rule (missing, empty or its own report; anything else refused and 
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import math
+import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
+import rasterio
 from click.testing import CliRunner
 
 from stacgen.benchmark import MARKER
@@ -198,3 +201,32 @@ def test_fmask5_is_warned_in_the_report(
     assert "FMask 5, whose training set includes" in (out / "index.html").read_text()
     plain = _benchmark(built_catalog, mask_sets[:2], tmp_path / "plain")
     assert plain["warnings"] == []
+
+
+def test_inputs_digests_and_the_masks_own_tags(
+    built_catalog: Path, mask_sets: list[MaskSet], tmp_path: Path
+) -> None:
+    tagged = tmp_path / "tagged"
+    tagged.mkdir()
+    masks = sorted(mask_sets[1].folder.glob("*.tif"))
+    assert masks
+    for n, mask in enumerate(masks):
+        copy = tagged / mask.name
+        shutil.copyfile(mask, copy)
+        with rasterio.open(copy, "r+") as ds:
+            ds.update_tags(PROCESSOR="s2cloudless 1.7.3, threshold 0.4", RUN=str(n))
+    codes = tmp_path / "mine.json"
+    codes.write_text(json.dumps({"clear": [0], "cloud": [1]}))
+    out = tmp_path / "r"
+    doc = _benchmark(built_catalog, [MaskSet("s2c", str(codes), tagged)], out)
+    catalog_json = built_catalog / "catalog.json"
+    assert doc["catalog_sha256"] == hashlib.sha256(catalog_json.read_bytes()).hexdigest()
+    proc = doc["processors"][0]
+    assert proc["codes_file_sha256"] == hashlib.sha256(codes.read_bytes()).hexdigest()
+    common = proc["tags_common_to_its_masks"]
+    assert common["PROCESSOR"] == "s2cloudless 1.7.3, threshold 0.4"
+    assert "RUN" not in common  # differs between masks
+    assert "AREA_OR_POINT" not in common  # GDAL's, of the raster's structure
+    assert "PROCESSOR=s2cloudless 1.7.3, threshold 0.4" in (out / "index.html").read_text()
+    plain = _benchmark(built_catalog, mask_sets[1:2], tmp_path / "plain")
+    assert plain["processors"][0]["codes_file_sha256"] is None  # a built-in table's name
