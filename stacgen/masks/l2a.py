@@ -164,9 +164,7 @@ class Finder:
             if same:
                 return self._choose(collection, same)
         searched = ", ".join(self.provider.collections)
-        raise NotFound(
-            f"{l1c.name}: no L2A item of datatake {datatake} in {self.api} ({searched})"
-        )
+        raise NotFound(f"{l1c.name}: no L2A item of datatake {datatake} in {self.api} ({searched})")
 
     def _choose(self, collection: str, same: list[dict[str, Any]]) -> L2A:
         def key(f: dict[str, Any]) -> tuple[str, str]:
