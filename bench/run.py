@@ -26,6 +26,7 @@ import psutil
 import rasterio
 
 from bench import benchmark as bench_benchmark
+from bench import masks as bench_masks
 from bench import ml as bench_ml
 from bench import publish as bench_publish
 from bench import score
@@ -158,6 +159,7 @@ def main() -> None:
         noop_s, _ = run_build(tgz, out, cache, args.workers)
         score.run(out, workers=2)
         bench_benchmark.run(out, workers=2)  # issue 22: the report against score alone
+        bench_masks.run(out)  # issue 22 §1: masks detect s2cloudless vs the package's call
         untar_s, encode_s = floor(tgz, scratch, args.workers)
         naive_s = naive(tgz, scratch)
         # Memory must not grow with the number of scenes: the same build on 6 folders.

@@ -27,6 +27,10 @@ from stacgen.source import naming
 log = logging.getLogger(__name__)
 
 
+class NotFound(MasksError):
+    """No L2A item of the datatake at the provider (the others are still fetched)."""
+
+
 @dataclass(frozen=True)
 class Provider:
     name: str
@@ -151,7 +155,7 @@ class Finder:
         """The L2A item of `l1c`'s datatake; none is a MasksError naming what was searched."""
         datatake = l1c.datatake
         if datatake is None:
-            raise MasksError(f"{l1c.name}: no datatake known for this product name")
+            raise NotFound(f"{l1c.name}: no datatake known for this product name")
         start = datatake.sensing_start
         window = f"{_iso(start - timedelta(hours=12))}/{_iso(start + timedelta(hours=12))}"
         body = {"bbox": bbox, "datetime": window}
@@ -160,9 +164,7 @@ class Finder:
             if same:
                 return self._choose(collection, same)
         searched = ", ".join(self.provider.collections)
-        raise MasksError(
-            f"{l1c.name}: no L2A item of datatake {datatake} in {self.api} ({searched})"
-        )
+        raise NotFound(f"{l1c.name}: no L2A item of datatake {datatake} in {self.api} ({searched})")
 
     def _choose(self, collection: str, same: list[dict[str, Any]]) -> L2A:
         def key(f: dict[str, Any]) -> tuple[str, str]:

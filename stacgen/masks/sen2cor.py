@@ -25,7 +25,7 @@ from rasterio.windows import Window
 from stacgen import __version__
 from stacgen.masks import outputs, scenes
 from stacgen.masks.errors import MasksError
-from stacgen.masks.l2a import L2A, Finder, Settings
+from stacgen.masks.l2a import L2A, Finder, NotFound, Settings
 from stacgen.raster.grid import Grid
 from stacgen.source import naming
 
@@ -149,7 +149,7 @@ def fetch(
             try:
                 l1c = naming.parse_product_name(scene.item_id)
                 l2a = finder.find(l1c, scene.bbox)
-            except (MasksError, ValueError) as err:
+            except (NotFound, ValueError) as err:  # a network failure stops the run
                 missing[scene.item_id] = str(err)
                 log.warning("%s", err)
                 if on_item:

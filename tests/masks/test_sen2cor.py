@@ -17,6 +17,7 @@ from stacgen.masks.errors import MasksError
 from stacgen.masks.l2a import Settings
 from stacgen.masks.sen2cor import fetch
 from stacgen.score import match_masks, score_mask
+from tests.bounded import finishes_within
 from tests.fake_zenodo import running_server
 from tests.masks.fake_l2a import FakeL2A
 
@@ -161,3 +162,30 @@ def test_cli(built_catalog: Path, fake: FakeL2A, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "baseline 05.00, generated 2023-01-01T00:00:00Z" in result.output
     assert (out / f"{a['id']}_sen2cor.tif").is_file()
+
+
+def test_an_api_that_never_answers_is_one_line(built_catalog: Path, tmp_path: Path) -> None:
+    import socket
+
+    (a, _), *_ = _labels(built_catalog)
+    with socket.socket() as silent:  # accepts connections, never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        api = f"http://127.0.0.1:{silent.getsockname()[1]}/api"
+        settings = Settings(api=api, timeout=1)
+
+        def call() -> str:
+            with pytest.raises(MasksError) as err:
+                fetch(
+                    "earth-search",
+                    built_catalog,
+                    tmp_path / "scl",
+                    items=[a["id"]],
+                    settings=settings,
+                )
+            return str(err.value)
+
+        message = finishes_within(60, call)
+    assert message.startswith(f"{api}/search: ")
+    assert "Timeout" in message or "Connection" in message
+    assert not (tmp_path / "scl").exists()
