@@ -14,6 +14,7 @@ from tqdm import tqdm
 
 from stacgen import __version__, config, constants
 from stacgen.errors import StacgenError, printable
+from stacgen.layout.imagery import LINK_PROVIDERS
 
 if TYPE_CHECKING:
     from stacgen.publish.pipeline import PublishReport
@@ -106,6 +107,12 @@ refresh_option = click.option(
     is_flag=True,
     help="Ask Zenodo for the record again instead of trusting the saved copy.",
 )
+schemas_option = click.option(
+    "--schemas",
+    type=PathArg,
+    help="A local mirror of the STAC JSON Schemas [env STACGEN_SCHEMAS; default: the schemas "
+    "pinned in stacgen, fetched once into the cache].",
+)
 cache_option = click.option(
     "--cache-dir",
     type=PathArg,
@@ -135,6 +142,12 @@ def download(
     "Without it the archive is downloaded (or taken from the cache).",
 )
 @record_option
+@click.option(
+    "--record-json",
+    type=PathArg,
+    help="The Zenodo record JSON saved with the archive (zenodo.org/api/records/ID): the "
+    "collection's license, title and version come from it. Default: the one saved by a download.",
+)
 @zenodo_option
 @cache_option
 @refresh_option
@@ -145,12 +158,13 @@ def download(
     "--skip-bad-scenes", is_flag=True, help="Publish the good scenes, warn about the rest."
 )
 @click.option("--root-href", help="Write an absolute catalog published under this URL.")
-@click.option("--schemas", type=PathArg, help="STAC schema mirror [env STACGEN_SCHEMAS].")
+@schemas_option
 @click.option("--no-validate", is_flag=True, help="Do not validate before swapping in.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def build(
     archive: Path | None,
     record: int,
+    record_json: Path | None,
     zenodo_url: str | None,
     cache_dir: Path | None,
     refresh: bool,
@@ -166,8 +180,12 @@ def build(
     """Build the STAC catalog into --out (atomically: all or nothing)."""
     from stacgen.assemble.pipeline import BuildOptions
     from stacgen.assemble.pipeline import build as run_build
+    from stacgen.source.zenodo import read_record_json
+    from stacgen.stac.schemas import schema_source
 
     cache = cache_dir or config.cache_dir()
+    schema_files = None if no_validate else schema_source(schemas)  # a bad --schemas: at once
+    given_record = read_record_json(record_json, record) if record_json else None
     source = archive or _fetch(record, zenodo_url, cache, quiet, refresh)
     options = BuildOptions(
         archive=source,
@@ -177,8 +195,8 @@ def build(
         force=force,
         skip_bad_scenes=skip_bad_scenes,
         root_href=root_href,
-        record=_saved_record(record, cache),
-        schemas=None if no_validate else config.schemas_dir(schemas),
+        record=given_record or _saved_record(record, cache),
+        schemas=schema_files,
     )
     with tqdm(desc="scenes", unit="scene", disable=not _show_progress(quiet)) as bar:
         report = run_build(options, on_scene=lambda _: _tick(bar))
@@ -211,21 +229,28 @@ def _saved_record(record: int, cache_dir: Path) -> dict[str, Any] | None:
 
     saved = zenodo.cached_record_json(record, cache_dir)
     if saved is None:
-        log.warning("no saved Zenodo record %s: license and title fall back to defaults", record)
+        log.warning(
+            "no Zenodo record JSON for record %s: the collection carries license 'other' with a "
+            "license link to %s, and the default title; to take them from the record, pass "
+            "--record-json FILE (make RECORD_JSON=FILE), the record JSON saved with the archive",
+            record,
+            constants.RECORD_PAGE,
+        )
     return saved
 
 
 @main.command()
 @click.argument("directory", type=PathArg, default=config.CATALOG_DIR)
-@click.option("--schemas", type=PathArg, help="STAC schema mirror [env STACGEN_SCHEMAS].")
+@schemas_option
 @click.option("--root-href", help="The URL the catalog was published under, if absolute.")
 @click.option("--workers", type=click.IntRange(min=1), default=config.workers())
 def validate(directory: Path, schemas: Path | None, root_href: str | None, workers: int) -> None:
-    """Validate a catalog offline: schemas, asset sizes and checksums, COGs."""
+    """Validate a catalog: schemas, links, asset sizes and checksums, COGs."""
+    from stacgen.stac.schemas import schema_source
     from stacgen.stac.validate import validate_catalog
 
-    schema_dir = config.schemas_dir(schemas)
-    problems = validate_catalog(directory, schema_dir, root_href=root_href, workers=workers)
+    source = schema_source(schemas)
+    problems = validate_catalog(directory, source, root_href=root_href, workers=workers)
     for problem in problems:
         click.echo(str(problem))
     if problems:
@@ -268,11 +293,28 @@ def serve(
 @click.option("--endpoint-url", help="An S3-compatible endpoint [env AWS_ENDPOINT_URL].")
 @click.option("--region", help="The bucket's region [env AWS_REGION; default us-east-1].")
 @click.option("--dry-run", is_flag=True, help="Print what would be sent, kept and deleted.")
-@click.option("--delete", is_flag=True, help="Delete objects under PREFIX the catalog lacks.")
+@click.option(
+    "--delete",
+    is_flag=True,
+    help="Delete the objects stacgen published under PREFIX that the catalog no longer has, "
+    "once no reader can hold a JSON linking them (waits up to 90 s).",
+)
+@click.option(
+    "--also-delete",
+    "also_delete",
+    multiple=True,
+    metavar="KEY",
+    help="Delete this object under PREFIX that stacgen did not write (a glob; repeatable).",
+)
+@click.option(
+    "--allow-unread-license",
+    is_flag=True,
+    help="Publish a catalog whose licence was never read from the Zenodo record.",
+)
 @click.option(
     "--workers", type=click.IntRange(min=1), default=config.PUBLISH_WORKERS, show_default=True
 )
-@click.option("--schemas", type=PathArg, help="STAC schema mirror [env STACGEN_SCHEMAS].")
+@schemas_option
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def publish(
     directory: Path,
@@ -282,6 +324,8 @@ def publish(
     region: str | None,
     dry_run: bool,
     delete: bool,
+    also_delete: tuple[str, ...],
+    allow_unread_license: bool,
     workers: int,
     schemas: Path | None,
     quiet: bool,
@@ -289,18 +333,22 @@ def publish(
     """Publish the catalog in DIRECTORY to object storage, with absolute hrefs, root last."""
     from stacgen.publish.pipeline import PublishOptions
     from stacgen.publish.pipeline import publish as run_publish
+    from stacgen.stac.schemas import schema_source
 
     options = PublishOptions(
         source=directory,
         to=to,
         root_href=root_href,
-        schemas=config.schemas_dir(schemas),
+        schemas=schema_source(schemas),
         endpoint_url=endpoint_url,
         region=region,
         dry_run=dry_run,
         delete=delete,
+        also_delete=also_delete,
+        allow_unread_license=allow_unread_license,
         workers=workers,
         memo_dir=config.cache_dir() / "publish",
+        on_wait=_waiting,
     )
     with _byte_progress(quiet, "upload") as on_progress:
         report = run_publish(options, on_progress=on_progress)
@@ -308,11 +356,22 @@ def publish(
         click.echo(line)
 
 
+def _waiting(seconds: float, count: int) -> None:
+    click.echo(
+        f"waiting {seconds:.0f} s before deleting {count} object(s) that readers of the "
+        "previous catalog may still be linked to (Ctrl-C: the next publish --delete does it)",
+        err=True,
+    )
+
+
 def _publish_lines(report: PublishReport) -> Iterator[str]:
-    plan = report.plan
+    plan, gone = report.plan, report.deletions
     if report.dry_run:
         yield from (f"send    {f.key} ({f.size} bytes)" for f in plan.send)
-        yield from (f"delete  {o.key} ({o.size} bytes)" for o in plan.delete)
+        yield from (f"delete  {o.key} ({o.size} bytes)" for o in (*gone.named, *gone.due))
+        yield from (f"delete  {o.key} ({o.size} bytes, after the wait)" for o in gone.waiting)
+        yield from (f"stale   {o.key} ({o.size} bytes, kept: no --delete)" for o in gone.kept)
+        yield from (f"other   {o.key} ({o.size} bytes, not stacgen's: kept)" for o in gone.foreign)
     verbs = (
         ("would send", "would keep", "would delete")
         if report.dry_run
@@ -422,7 +481,7 @@ def score(
         band=band,
         threshold=threshold,
     )
-    folder = OutputFolder(out) if out is not None else None
+    folder = OutputFolder(out, [*masks, *paths]) if out is not None else None
     with tqdm(
         total=len(paths), desc="masks", unit="mask", disable=not _show_progress(quiet)
     ) as bar:
@@ -507,6 +566,81 @@ def benchmark(
     click.echo(f"report: {out / 'index.html'}")
 
 
+# --- stacgen imagery ------------------------------------------------------------------------
+@main.group()
+def imagery() -> None:
+    """The L1C product each label was drawn on: resolve it at the providers, check the links,
+    fetch its bands into the catalog."""
+
+
+def _csv(value: str | None) -> tuple[str, ...] | None:
+    return tuple(v.strip() for v in value.split(",") if v.strip()) if value else None
+
+
+@imagery.command("fetch")
+@click.argument("catalog", type=PathArg, default=config.CATALOG_DIR)
+@click.option("--provider", "provider_name", required=True, help="safe, gcs, earth-search, cdse.")
+@click.option("--safe-dir", type=PathArg, help="Where the SAFE folders or zips are (safe).")
+@click.option("--bands", default="all", show_default=True, help="B01,B02,... or all.")
+@click.option("--grid", type=click.Choice(["label", "native"]), default="label", show_default=True)
+@click.option("--items", "items", help="Only these label items (comma-separated ids).")
+@click.option("--split", help="Only the items of this ml-aoi:split (train, validation, test).")
+@click.option("--workers", type=click.IntRange(min=1), default=config.workers())
+@click.option(
+    "--dry-run", is_flag=True, help="Say what would be fetched, from where; fetch nothing."
+)
+@click.option("--schemas", type=PathArg, help="STAC schema mirror [env STACGEN_SCHEMAS].")
+@click.option("--no-validate", is_flag=True, help="Do not validate before swapping in.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def imagery_fetch(
+    catalog: Path,
+    provider_name: str,
+    safe_dir: Path | None,
+    bands: str,
+    grid: str,
+    items: str | None,
+    split: str | None,
+    workers: int,
+    dry_run: bool,
+    schemas: Path | None,
+    no_validate: bool,
+    quiet: bool,
+) -> None:
+    """Fetch each label item's L1C bands into the catalog's alcd-l1c collection."""
+    from stacgen.imagery.fetch import FetchOptions, fetch
+    from stacgen.imagery.providers import Settings
+    from stacgen.layout.imagery import parse_bands
+
+    if items and split:
+        _fail("--items and --split: choose one")
+    try:
+        chosen = parse_bands(bands)
+    except ValueError as err:
+        _fail(f"--bands: {err}")
+    options = FetchOptions(
+        catalog=catalog,
+        provider=provider_name,
+        settings=Settings(safe_dir=safe_dir),
+        bands=chosen,
+        grid="native" if grid == "native" else "label",
+        items=_csv(items),
+        split=split,
+        workers=workers,
+        dry_run=dry_run,
+        schemas=None if no_validate else config.schemas_dir(schemas),
+    )
+    with tqdm(desc="bands", unit="band", disable=dry_run or not _show_progress(quiet)) as bar:
+        report = fetch(options, on_band=lambda *_: _tick(bar))
+    for line in report.lines:
+        click.echo(line)
+    if not dry_run:
+        click.echo(
+            f"{catalog}: {report.selected} item(s): {len(report.fetched)} fetched, "
+            f"{len(report.resumed)} resumed, {len(report.up_to_date)} up to date, "
+            f"{report.seconds:.1f} s"
+        )
+
+
 @main.group()
 def chips() -> None:
     """Aligned (image, label) chips of a split, for training (stacgen.ml.Chips)."""
@@ -565,3 +699,91 @@ def chips_export(
         result = write_export(plan, on_chip=lambda _: _tick(bar))
     state = "written" if result.written else "up to date, nothing written"
     click.echo(f"{result.chips} chips in {result.out} ({state}); index: {result.index}")
+
+
+# --- stacgen imagery resolve / check -----------------------------------------------------------
+
+
+def _endpoints(pairs: tuple[str, ...]) -> dict[str, str]:
+    found = {}
+    for pair in pairs:
+        name, sep, url = pair.partition("=")
+        if not sep or not name or not url.startswith(("http://", "https://")):
+            _fail(f"--endpoint: {pair!r} is not NAME=URL (an http(s) URL)")
+        found[name] = url.rstrip("/")
+    return found
+
+
+endpoint_option = click.option(
+    "--endpoint",
+    "endpoints",
+    multiple=True,
+    metavar="NAME=URL",
+    help="Another base URL for a provider (a mirror, a test's fake); `<name>-s3` for an S3 "
+    "endpoint (earth-search-s3, cdse-s3). Repeatable.",
+)
+timeout_option = click.option(
+    "--timeout",
+    type=click.FloatRange(min=0.1),
+    default=30.0,
+    show_default=True,
+    help="Connect and read bound of every request, in seconds.",
+)
+
+
+@imagery.command("resolve")
+@click.argument("catalog", type=PathArg, default=config.CATALOG_DIR)
+@click.option(
+    "--provider",
+    "providers",
+    multiple=True,
+    type=click.Choice(LINK_PROVIDERS),
+    help="Ask this provider (repeatable) [default: all of them].",
+)
+@endpoint_option
+@timeout_option
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def imagery_resolve(
+    catalog: Path,
+    providers: tuple[str, ...],
+    endpoints: tuple[str, ...],
+    timeout: float,
+    quiet: bool,
+) -> None:
+    """Find each label item's L1C product at each provider; write the resolution file.
+
+    The next `stacgen build` into CATALOG links every item to what was found.
+    """
+    from stacgen.imagery.providers import Settings
+    from stacgen.imagery.resolve import resolve_catalog
+
+    settings = Settings(endpoints=_endpoints(endpoints), timeout=timeout)
+    with tqdm(desc="items", unit="item", disable=not _show_progress(quiet)) as bar:
+        report = resolve_catalog(
+            catalog, providers or LINK_PROVIDERS, settings, on_item=lambda _: _tick(bar)
+        )
+    for problem in report.problems:
+        click.echo(printable(problem), err=True)
+    kinds = [r.kind for entries in report.resolved.values() for r in entries]
+    click.echo(
+        f"{report.path}: {len(report.resolved)} of {report.items} items resolved "
+        f"({kinds.count('original')} original, {kinds.count('reprocessed')} reprocessed)"
+    )
+    if report.problems:
+        _fail(f"{len(report.problems)} problem(s); what was found is in {report.path}")
+
+
+@imagery.command("check")
+@click.argument("catalog", type=PathArg, default=config.CATALOG_DIR)
+@timeout_option
+def imagery_check(catalog: Path, timeout: float) -> None:
+    """Whether each label item's provider links (rel=source) answer, per item and provider."""
+    from stacgen.imagery.resolve import check_catalog
+
+    checks = check_catalog(catalog, timeout)
+    for check in checks:
+        click.echo(printable(str(check)))
+    failed = [c for c in checks if not c.ok]
+    if failed:
+        _fail(f"{len(failed)} of {len(checks)} provider links do not answer")
+    click.echo(f"{catalog}: all {len(checks)} provider links answer")

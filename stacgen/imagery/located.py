@@ -37,10 +37,14 @@ class Located:
     radio_add_offset: dict[str, int] | None = None
     sizes: dict[str, int] = field(default_factory=dict)  # band -> bytes, where the provider knows
     gdal_options: dict[str, str] = field(default_factory=dict)  # non-secret GDAL config options
+    # `s2:datatake_id` (`GS2B_<start>_<absolute orbit>_N<baseline>`), where the provider says it.
+    datatake_id: str | None = None
 
     @property
     def baseline(self) -> str | None:
-        return self.product.baseline
+        """The product's baseline (a legacy name's, through its compact name)."""
+        compact = self.product.compact
+        return compact.baseline if compact else self.product.baseline
 
 
 class Provider(Protocol):

@@ -16,9 +16,11 @@ The label item links `rel=source` to its imagery item; the imagery item links
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Final, Literal
+from typing import Any, Final, Literal, get_args
+
+from stacgen.fileutil import JsonFileError, read_json_object
 
 COLLECTION_ID: Final = "alcd-l1c"
 MANIFEST: Final = "manifest.json"
@@ -31,6 +33,18 @@ OFFSET_PROPERTY: Final = "alcd:radio_add_offset_applied"  # the DN offset added,
 
 ImageryGrid = Literal["label", "native"]
 Kind = Literal["original", "reprocessed"]
+
+# `stacgen imagery resolve` writes, in the catalog's folder, which product each provider holds
+# for each label item; the build folds it into the label items (one rel=source link each).
+RESOLUTION_FILE: Final = "imagery-resolution.json"
+RESOLUTION_FORMAT: Final = 1
+# The network providers in the order their links are written (after any original first).
+LINK_PROVIDERS: Final = ("earth-search", "gcs", "cdse")
+PROVIDER_TITLES: Final = {
+    "earth-search": "Earth Search (Element 84) sentinel-2-l1c",
+    "gcs": "Google Cloud public bucket gcp-public-data-sentinel-2",
+    "cdse": "Copernicus Data Space STAC",
+}
 
 # L1C quantification: reflectance = (DN + RADIO_ADD_OFFSET) / 10000; the catalog's DN are
 # harmonised to the original baselines' convention, offset 0.
@@ -107,3 +121,57 @@ def item_json(catalog_root: str | os.PathLike[str], item_id: str) -> Path:
 def band_path(catalog_root: str | os.PathLike[str], item_id: str, band_name: str) -> Path:
     """The COG of one band of the imagery item of `item_id` (it may not have been fetched)."""
     return item_dir(catalog_root, item_id) / band(band_name).file_name
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """What one provider holds for one label item, as the resolution file records it."""
+
+    provider: str
+    ref: str  # the provider's item URL, bucket folder (its manifest.safe) or local path
+    product: str  # the provider's product name
+    baseline: str | None
+    kind: Kind
+    resolved_at: str  # ISO 8601 UTC
+    datatake_id: str | None = None  # `GS2B_<start>_<absolute orbit>_N<baseline>` when known
+
+    def to_json(self) -> dict[str, Any]:
+        found = asdict(self)
+        if self.datatake_id is None:
+            del found["datatake_id"]
+        return found
+
+
+def resolution_json(items: dict[str, list[Resolved]]) -> dict[str, Any]:
+    """The resolution file's content: per label item id, one entry per provider."""
+    return {
+        "format": RESOLUTION_FORMAT,
+        "items": {key: [r.to_json() for r in items[key]] for key in sorted(items)},
+    }
+
+
+def read_resolution(catalog_root: str | os.PathLike[str]) -> dict[str, list[Resolved]]:
+    """The catalog's resolution file ({} when there is none); a malformed one is a JsonFileError
+    naming the file and the problem."""
+    path = Path(catalog_root) / RESOLUTION_FILE
+    if not path.exists():
+        return {}
+    data = read_json_object(path)
+    items = data.get("items")
+    if data.get("format") != RESOLUTION_FORMAT or not isinstance(items, dict):
+        raise JsonFileError(path, f"not a resolution file of format {RESOLUTION_FORMAT}")
+    try:
+        return {str(k): [_resolved(e) for e in v] for k, v in items.items()}
+    except (TypeError, ValueError, KeyError) as err:
+        raise JsonFileError(path, f"malformed entry ({err})") from None
+
+
+def _resolved(entry: Any) -> Resolved:
+    if not isinstance(entry, dict):
+        raise TypeError(f"{entry!r} is not an object")
+    resolved = Resolved(**{k: entry[k] for k in entry if k in Resolved.__dataclass_fields__})
+    if resolved.kind not in get_args(Kind):
+        raise ValueError(f"kind {resolved.kind!r} is neither original nor reprocessed")
+    if not all(isinstance(getattr(resolved, k), str) for k in ("provider", "ref", "product")):
+        raise TypeError("provider, ref and product must be strings")
+    return resolved

@@ -298,18 +298,92 @@ def cdse_item_url(product: ProductName) -> str | None:
     return CDSE_ITEM_URL.format(name=compact.name) if compact else None
 
 
-# --- the files inside a SAFE product --------------------------------------------------------
-# A band image in a granule's IMG_DATA, both layouts: `T31TFJ_20171002T103009_B8A.jp2` (compact)
-# and `S2A_OPER_MSI_L1C_TL_SGS__20160905T073438_A006291_T53HNA_B01.jp2` (old format).
-_BAND_FILE = re.compile(r"_(?P<band>B(?:0[1-9]|1[0-2]|8A))\.jp2$", re.IGNORECASE)
+# --- identity across archives ----------------------------------------------------------------
+Identity = Literal["original", "reprocessed"]
+
+# Granule folders: compact `L1C_T31TFJ_A011848_20171002T103209`, old
+# `S2A_OPER_MSI_L1C_TL_SGS__20160905T073438_A006291_T53HNA_N02.04`; both carry the absolute orbit.
+_GRANULE_COMPACT = re.compile(rf"^L1C_T(?P<tile>{_TILE_ID})_A(?P<orbit>\d{{6}})_{_STAMP}$")
+_GRANULE_OLD = re.compile(
+    rf"^S2[A-D]_OPER_MSI_L1C_TL_\w{{4}}_{_STAMP}_A(?P<orbit>\d{{6}})_T(?P<tile>{_TILE_ID})_N\d\d\.\d\d$"
+)
+# A band's JPEG 2000 file in any layout: `T31TFJ_20171002T103009_B8A.jp2`, `..._T53HNA_B01.jp2`,
+# Sinergise's `B04.jp2`.
+_BAND_FILE = re.compile(r"(?:^|_)(?P<band>B(?:0[1-9]|1[0-2]|8A))\.jp2$", re.IGNORECASE)
+_SINERGISE_TILE = re.compile(
+    r"^tiles/(?P<zone>\d{1,2})/(?P<band>[C-X])/(?P<square>[A-Z]{2})/(?P<year>\d{4})/"
+    r"(?P<month>\d{1,2})/(?P<day>\d{1,2})/(?P<sequence>\d+)(?:/|$)"
+)
 
 
-def band_of_file(file_name: str) -> str | None:
-    """The band (`B01` ... `B12`, `B8A`) a granule's JP2 file holds, from its name."""
-    m = _BAND_FILE.search(file_name)
+def identity(wanted: ProductName, found: ProductName) -> Identity | None:
+    """What `found` (a provider's product) is to `wanted` (a label item's): the same product
+    (its name, or a legacy product's compact name), the Collection-1 successor of its datatake,
+    or neither (None). Never judged by the date alone."""
+    names = {wanted.name} | ({wanted.compact.name} if wanted.compact else set())
+    if found.name in names:
+        return "original"
+    if found.is_collection_1 and same_datatake(wanted, found):
+        return "reprocessed"
+    return None
+
+
+def product_name_of(text: str) -> ProductName:
+    """A provider's product name (`s2:product_uri`, a bucket folder, a STAC id): `.SAFE` and a
+    trailing slash dropped; a ValueError when it names no L1C product."""
+    return parse_product_name(text.rstrip("/").removesuffix(".SAFE"), "L1C")
+
+
+def datatake_search_prefix(product: ProductName) -> str | None:
+    """The start shared by every compact name of the product's datatake and tile, whatever its
+    baseline: `S2B_MSIL1C_20171002T103009_` (a bucket listing's prefix)."""
+    compact = product.compact
+    if compact is None:
+        return None
+    return f"{compact.mission}_MSIL1C_{stamp(compact.datetime)}_"
+
+
+def granule_absolute_orbit(granule: str, tile: str) -> int | None:
+    """The absolute orbit in a granule folder's name, if the folder is of `tile`."""
+    m = _GRANULE_COMPACT.match(granule) or _GRANULE_OLD.match(granule)
+    if m is None or m["tile"] != tile:
+        return None
+    return int(m["orbit"])
+
+
+def datatake_identifier(product: ProductName, absolute_orbit: int) -> str | None:
+    """`s2:datatake_id` as the metadata writes it: `GS2B_20171002T103009_002963_N02.05`."""
+    compact = product.compact
+    if compact is None or compact.baseline is None:
+        return None
+    start = stamp(compact.datetime)
+    return f"G{compact.mission}_{start}_{absolute_orbit:06d}_N{compact.baseline}"
+
+
+def band_of_file(path: str) -> str | None:
+    """The band (`B01` ... `B12`, `B8A`) whose JPEG 2000 file `path` is, or None."""
+    m = _BAND_FILE.search(path.rsplit("/", 1)[-1])
     return m["band"].upper() if m else None
 
 
+def sinergise_tile_folder(path: str) -> tuple[Tile, int] | None:
+    """The tile and sequence of a `tiles/31/T/FJ/2017/10/2/0/...` key of Sinergise's buckets."""
+    m = _SINERGISE_TILE.match(path)
+    if m is None:
+        return None
+    return Tile(f"{int(m['zone']):02d}{m['band']}{m['square']}"), int(m["sequence"])
+
+
+def sinergise_product_path(product: ProductName) -> str | None:
+    """`products/2017/10/2/<name>`: the product's metadata folder in `sentinel-s2-l1c`."""
+    compact = product.compact
+    if compact is None:
+        return None
+    d = compact.datetime
+    return f"products/{d.year}/{d.month}/{d.day}/{compact.name}"
+
+
+# --- the files inside a SAFE product --------------------------------------------------------
 def granule_tile(granule_folder: str) -> str | None:
     """The tile of a SAFE granule folder (`L1C_T46UEU_A039970_...`, `S2A_OPER_MSI_L1C_TL_..._
     T53HNA_N02.04`), without its `T`."""

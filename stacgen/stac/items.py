@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import warnings
+from collections.abc import Sequence
 from typing import Any
 
 import pystac
@@ -23,6 +24,7 @@ from pystac.extensions.scientific import Publication, ScientificExtension
 
 from stacgen import constants
 from stacgen.fileutil import sha256_multihash
+from stacgen.layout.imagery import LINK_PROVIDERS, PROVIDER_TITLES, Resolved
 from stacgen.layout.labels import COORD_DECIMALS, AssetSpec, asset_specs
 from stacgen.layout.outputs import FileInfo, LabelStats, SceneOutputs
 from stacgen.raster.grid import Grid
@@ -310,18 +312,134 @@ def _add_item_links(item: pystac.Item, scene: Scene) -> None:
             "via", constants.RECORD_PAGE, media_type=pystac.MediaType.HTML, title="Zenodo record"
         )
     )
-    name = compact_name(scene)
-    if name is None:
+    if scene.product.compact is None:
         log.warning("%s: no compact product name known, so no link to the L1C item", scene.id)
-        return
-    item.add_link(
-        pystac.Link(
-            "source",
-            naming.CDSE_ITEM_URL.format(name=name),
-            media_type=pystac.MediaType.GEOJSON,
-            title=f"Sentinel-2 L1C product {name} (Copernicus Data Space STAC)",
-        )
+    apply_imagery(item, [])
+
+
+# --- the L1C product behind the label: links per provider, the original's identity ------------
+# Titles of the links apply_imagery writes: a rebuild finds (and replaces) its own links by them.
+HISTORY_TITLE = "History: "
+PROJECTION_V1_2 = "https://stac-extensions.github.io/projection/v1.2.0/schema.json"
+_OLD_TITLE = "Sentinel-2 L1C product "  # the CDSE link of catalogs built before the providers
+_IMAGERY_RELS = ("source", "derived_from")
+# provider, href, product name, baseline, kind, resolved (or derived from the name offline)
+_Entry = tuple[str, str, str, str | None, str, bool]
+
+
+def apply_imagery(item: pystac.Item, resolved: Sequence[Resolved]) -> None:
+    """The label item's links to its L1C product: one `rel=source` per provider (the resolved
+    ones, else those the name gives offline: the Earth Search item, the Google bucket folder),
+    originals first; the Copernicus Data Space item of the original name as `rel=derived_from`
+    history (ESA deletes the old baselines there); and the original's `s2:*` and `grid:code`.
+
+    Idempotent: the links it wrote before (found by their titles) are replaced."""
+    product = naming.parse_product_name(item.id)
+    tile = _tile_of(item)
+    item.links = [link for link in item.links if not _is_imagery_link(link)]
+    for link in imagery_links(product, tile, resolved):
+        item.add_link(link)
+    _apply_original(item, product, tile, resolved)
+
+
+def _tile_of(item: pystac.Item) -> naming.Tile:
+    mgrs = MgrsExtension.ext(item)
+    return naming.Tile(f"{mgrs.utm_zone:02d}{mgrs.latitude_band}{mgrs.grid_square}")
+
+
+def _is_imagery_link(link: pystac.Link) -> bool:
+    title = link.title or ""
+    ours = (*PROVIDER_TITLES.values(), HISTORY_TITLE, _OLD_TITLE)
+    return link.rel in _IMAGERY_RELS and title.startswith(ours)
+
+
+def imagery_links(
+    product: naming.ProductName, tile: naming.Tile, resolved: Sequence[Resolved]
+) -> list[pystac.Link]:
+    """The provider links of a label item, originals first, then by LINK_PROVIDERS."""
+    entries: list[_Entry] = [
+        (r.provider, r.ref, r.product, r.baseline, r.kind, True) for r in resolved
+    ]
+    asked = {r.provider for r in resolved}
+    entries += [e for e in _offline_entries(product, tile) if e[0] not in asked]
+    rank = {name: i for i, name in enumerate(LINK_PROVIDERS)}
+    entries.sort(key=lambda e: (e[4] != "original", rank.get(e[0], len(rank))))
+    links = [_provider_link(*entry) for entry in entries]
+    history = _history_link(product)
+    cdse_original = any(r.provider == "cdse" and r.kind == "original" for r in resolved)
+    if history is not None and not cdse_original:
+        links.append(history)
+    return links
+
+
+def _offline_entries(product: naming.ProductName, tile: naming.Tile) -> list[_Entry]:
+    """The links the name gives without a network: Earth Search's item id (sequence 0) and
+    Google's bucket folder (its manifest.safe), both of the original product."""
+    compact = product.compact
+    baseline = compact.baseline if compact else None
+    entries: list[_Entry] = []
+    es_id = naming.earth_search_id(product)
+    if compact is not None and es_id is not None:
+        href = naming.EARTH_SEARCH_L1C_ITEM_URL.format(id=es_id)
+        entries.append(("earth-search", href, compact.name, baseline, "original", False))
+    gcs = f"{naming.GCS_BUCKET_URL}/{naming.gcs_product_folder(product, tile)}/manifest.safe"
+    entries.append(("gcs", gcs, product.name, baseline, "original", False))
+    return entries
+
+
+def _provider_link(
+    provider: str, href: str, name: str, baseline: str | None, kind: str, resolved: bool
+) -> pystac.Link:
+    how = "resolved" if resolved else "from the product name, not resolved"
+    title = f"{PROVIDER_TITLES[provider]}: {name} (baseline {baseline or 'unknown'}, {kind}; {how})"
+    media = "application/xml" if provider == "gcs" else pystac.MediaType.GEOJSON
+    return pystac.Link("source", href, media_type=media, title=title)
+
+
+def _history_link(product: naming.ProductName) -> pystac.Link | None:
+    compact = product.compact
+    href = naming.cdse_item_url(product)
+    if compact is None or href is None:
+        return None
+    title = (
+        f"{HISTORY_TITLE}the Copernicus Data Space STAC item of the original product "
+        f"{compact.name} (ESA is deleting the old baselines there: it may no longer resolve)"
     )
+    return pystac.Link("derived_from", href, media_type=pystac.MediaType.GEOJSON, title=title)
+
+
+def _apply_original(
+    item: pystac.Item,
+    product: naming.ProductName,
+    tile: naming.Tile,
+    resolved: Sequence[Resolved],
+) -> None:
+    """`s2:product_uri`, `s2:processing_baseline`, `s2:datatake_id` of the original product
+    (the names of the sentinel-2 extension, as Earth Search writes them), `grid:code`, and
+    `proj:epsg` beside `proj:code` (stackstac and GDAL's STACIT read only that). Written as
+    plain fields: the offline schema mirror holds neither the grid nor the sentinel-2 schema."""
+    props = item.properties
+    compact = product.compact
+    if compact is not None:
+        props["s2:product_uri"] = f"{compact.name}.SAFE"
+        if compact.baseline:
+            props["s2:processing_baseline"] = compact.baseline
+    datatake = [r.datatake_id for r in resolved if r.kind == "original" and r.datatake_id]
+    if datatake:
+        props["s2:datatake_id"] = datatake[0]
+    else:
+        props.pop("s2:datatake_id", None)
+    props["grid:code"] = tile.grid_code
+    code = props.get("proj:code")
+    if isinstance(code, str) and code.startswith("EPSG:"):
+        props["proj:epsg"] = int(code.removeprefix("EPSG:"))
+        # Projection v2 forbids proj:epsg; v1.2.0 has both (proj:epsg deprecated, proj:code
+        # new), which is what readers of either need. (pystac reading the item migrates it
+        # back to v2 and drops proj:epsg: STACIT and plain-JSON readers see it.)
+        item.stac_extensions = [
+            PROJECTION_V1_2 if uri == ProjectionExtension.get_schema_uri() else uri
+            for uri in item.stac_extensions
+        ]
 
 
 def asset_hrefs(item_id: str, files: dict[str, FileInfo], root_href: str | None) -> dict[str, str]:

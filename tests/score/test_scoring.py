@@ -97,7 +97,7 @@ def test_s2cloudless_probabilities_with_threshold(built_catalog: Path, tmp_path:
     rng = np.random.default_rng(3)
     prob = rng.random(ref.values.shape).astype(np.float32)
     as_u8 = np.round(prob * 100).astype(np.uint8)
-    user_g = np.where(as_u8 >= 40, CLOUD, CLEAR).astype(np.uint8)
+    user_g = np.where(as_u8 > 40, CLOUD, CLEAR).astype(np.uint8)  # s2cloudless: `>`
     assert 0 < (user_g == CLOUD).mean() < 1  # the threshold splits the mask
     for values in (as_u8, as_u8.astype(np.float32) / 100):
         mask = write_mask(tmp_path / f"{ITEM}_p.tif", values, ref, 1)

@@ -172,3 +172,61 @@ def test_the_legacy_items_get_their_earth_search_id_from_the_compact_name() -> N
     assert naming.cdse_item_url(legacy) == naming.CDSE_ITEM_URL.format(
         name="S2A_MSIL1C_20151206T075212_N0204_R092_T37PGQ_20151206T075547"
     )
+
+
+# --- identity across archives ----------------------------------------------------------------
+ISPRA = "S2B_MSIL1C_20171009T102009_N0205_R065_T32TMR_20171009T102008"
+
+
+@pytest.mark.parametrize(
+    ("found", "expected"),
+    [
+        (ISPRA, "original"),
+        ("S2B_MSIL1C_20171009T102009_N0500_R065_T32TMR_20230301T120000", "reprocessed"),
+        ("S2B_MSIL1C_20171009T102009_N0510_R065_T32TMR_20240301T120000", "reprocessed"),
+        # same datatake, a baseline that is not Collection-1 (05.09 is not: earth-search #68)
+        ("S2B_MSIL1C_20171009T102009_N0509_R065_T32TMR_20230301T120000", None),
+        # Collection-1, but another tile, orbit, platform or start: never the same datatake
+        ("S2B_MSIL1C_20171009T102009_N0500_R065_T32TNR_20230301T120000", None),
+        ("S2B_MSIL1C_20171009T102009_N0500_R108_T32TMR_20230301T120000", None),
+        ("S2A_MSIL1C_20171009T102009_N0500_R065_T32TMR_20230301T120000", None),
+        ("S2B_MSIL1C_20171009T102010_N0500_R065_T32TMR_20230301T120000", None),
+    ],
+)
+def test_identity_by_name_and_datatake(found: str, expected: str | None) -> None:
+    assert naming.identity(parse_product_name(ISPRA), parse_product_name(found)) == expected
+
+
+def test_a_legacy_product_is_its_compact_name_too() -> None:
+    legacy, compact = next(iter(constants.LEGACY_TO_COMPACT.items()))
+    wanted = parse_product_name(legacy)
+    assert naming.identity(wanted, parse_product_name(compact)) == "original"
+    assert naming.identity(wanted, wanted) == "original"
+    successor = compact.replace(compact.split("_")[3], "N0500")
+    assert naming.identity(wanted, parse_product_name(successor)) == "reprocessed"
+
+
+def test_archive_names_of_granules_bands_and_tiles() -> None:
+    # Real names: ../shared/imagery (the eometadatatool SAFE, s2reader's old SAFE, the
+    # Earth Search item's hrefs).
+    assert naming.granule_absolute_orbit("L1C_T46UEU_A039970_20230216T045412", "46UEU") == 39970
+    old = "S2A_OPER_MSI_L1C_TL_SGS__20160905T073438_A006291_T53HNA_N02.04"
+    assert naming.granule_absolute_orbit(old, "53HNA") == 6291
+    assert naming.granule_absolute_orbit(old, "53HLA") is None
+    assert naming.band_of_file("IMG_DATA/T46UEU_20230216T044851_B8A.jp2") == "B8A"
+    assert (
+        naming.band_of_file("S2A_OPER_MSI_L1C_TL_SGS__20160905T073438_A006291_T53HNA_B01.jp2")
+        == "B01"
+    )
+    assert naming.band_of_file("tiles/27/V/WK/2024/2/6/0/B12.jp2") == "B12"
+    assert naming.band_of_file("IMG_DATA/T46UEU_20230216T044851_TCI.jp2") is None
+    assert naming.band_of_file("B13.jp2") is None
+    assert naming.sinergise_tile_folder("tiles/27/V/WK/2024/2/6/0/B04.jp2") == (Tile("27VWK"), 0)
+    product = parse_product_name("S2B_MSIL1C_20240206T131259_N0510_R081_T27VWK_20240206T133903")
+    # `s2:datatake_id` of that Earth Search item: GS2B_20240206T131259_036143_N05.10
+    assert naming.datatake_identifier(product, 36143) == "GS2B_20240206T131259_036143_N05.10"
+    assert naming.datatake_search_prefix(product) == "S2B_MSIL1C_20240206T131259_"
+    assert naming.sinergise_product_path(product) == (
+        "products/2024/2/6/S2B_MSIL1C_20240206T131259_N0510_R081_T27VWK_20240206T133903"
+    )
+    assert naming.product_name_of(f"{product.name}.SAFE/") == product

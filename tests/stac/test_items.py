@@ -256,8 +256,26 @@ def test_identity_links_and_parameters(built_catalog: Path, archive_top: Path) -
         compact = (
             item["id"] if product.form == "compact" else constants.LEGACY_TO_COMPACT[item["id"]]
         )
-        assert [link["href"] for link in source] == [naming.CDSE_ITEM_URL.format(name=compact)]
-        assert source[0]["type"] == "application/geo+json"
+        # Offline, the links the name gives (../shared/imagery/README.md): Earth Search's id
+        # `S2B_27VWK_20240206_0_L1C`, Google's `tiles/<zz>/<band>/<square>/<PRODUCT_ID>.SAFE`.
+        mission, _, start, _, _, tile = compact.split("_")[:6]
+        tile = tile.removeprefix("T")
+        assert [link["href"] for link in source] == [
+            "https://earth-search.aws.element84.com/v1/collections/sentinel-2-l1c/items/"
+            f"{mission}_{tile}_{start[:8]}_0_L1C",
+            f"https://storage.googleapis.com/gcp-public-data-sentinel-2/tiles/{tile[:2]}/"
+            f"{tile[2]}/{tile[3:]}/{item['id']}.SAFE/manifest.safe",
+        ]
+        assert [link["type"] for link in source] == ["application/geo+json", "application/xml"]
+        baseline = f"{compact.split('_')[3][1:3]}.{compact.split('_')[3][3:]}"
+        assert all(f"baseline {baseline}, original" in link["title"] for link in source)
+        history = [link for link in item["links"] if link["rel"] == "derived_from"]
+        assert [link["href"] for link in history] == [naming.CDSE_ITEM_URL.format(name=compact)]
+        assert history[0]["title"].startswith("History: ")
+        assert props["s2:product_uri"] == f"{compact}.SAFE"
+        assert props["s2:processing_baseline"] == baseline
+        assert props["grid:code"] == f"MGRS-{tile}"
+        assert props["proj:epsg"] == int(props["proj:code"].removeprefix("EPSG:"))
         assert props["sci:doi"] == constants.DOI
         assert set(item["assets"]) == {
             spec.key for spec in labels.asset_specs(props["alcd:subsets"])
@@ -344,3 +362,45 @@ def test_root_href_makes_every_href_absolute(
         assert all(h.startswith(root + "/") for h in hrefs), path
         self_href = next(link["href"] for link in data["links"] if link["rel"] == "self")
         assert self_href == f"{root}/{path.relative_to(out).as_posix()}"
+
+
+def test_imagery_links_follow_the_resolution_and_replace_their_own(built_catalog: Path) -> None:
+    import pystac
+
+    from stacgen.layout.imagery import Resolved
+    from stacgen.stac.items import apply_imagery
+
+    product = "S2B_MSIL1C_20171002T103009_N0205_R108_T31TFJ_20171002T103209"
+    successor = "S2B_MSIL1C_20171002T103009_N0500_R108_T31TFJ_20230601T101010"
+    path = built_catalog / constants.COLLECTION_ID / product / f"{product}.json"
+    item = pystac.Item.from_file(str(path))
+    others = [
+        (link.rel, link.href) for link in item.links if link.rel not in ("source", "derived_from")
+    ]
+    at = "2026-12-07T15:00:00Z"
+    resolved = [
+        Resolved("cdse", "https://cdse.example/items/x", successor, "05.00", "reprocessed", at),
+        Resolved("gcs", "https://gcs.example/m.safe", product, "02.05", "original", at, "GS2B_x"),
+    ]
+    for _ in range(2):  # a rebuild applies it again: the same links, not twice as many
+        apply_imagery(item, resolved)
+    source = [link for link in item.links if link.rel == "source"]
+    assert [link.href for link in source] == [
+        "https://earth-search.aws.element84.com/v1/collections/sentinel-2-l1c/items/"
+        "S2B_31TFJ_20171002_0_L1C",  # not resolved: from the name, an original
+        "https://gcs.example/m.safe",
+        "https://cdse.example/items/x",  # the reprocessed one last
+    ]
+    assert "from the product name, not resolved" in (source[0].title or "")
+    assert f"{successor} (baseline 05.00, reprocessed; resolved)" in (source[2].title or "")
+    assert [link.rel for link in item.links].count("derived_from") == 1
+    assert item.properties["s2:datatake_id"] == "GS2B_x"
+    assert [
+        (link.rel, link.href) for link in item.links if link.rel not in ("source", "derived_from")
+    ] == others
+    # CDSE still holding the original: its link is a source, no history link beside it.
+    apply_imagery(
+        item, [Resolved("cdse", "https://cdse.example/o", product, "02.05", "original", at)]
+    )
+    assert [link.rel for link in item.links].count("derived_from") == 0
+    assert "s2:datatake_id" not in item.properties
