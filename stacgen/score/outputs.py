@@ -289,7 +289,7 @@ def legend_png(score: MaskScore, agreement: npt.NDArray[np.uint8]) -> bytes:
     fig = Figure(figsize=(7.2, 2.1), dpi=100)
     text = (
         f"Agreement of mask {Path(score.mask).name}\nwith the reference of item {score.item.id}"
-        f"\ncomparison {AGREEMENT_COMPARISON}, on the {abs(score.grid.affine.a):g} m "
+        f"\ncomparison {AGREEMENT_COMPARISON}, on the {abs(score.grid.transform.a):g} m "
         "reference grid"
     )
     fig.text(0.02, 0.96, text, va="top", ha="left", fontsize=9)
