@@ -441,6 +441,12 @@ def pgstac_load(dsn: str, directory: Path, root_href: str | None) -> None:
 )
 @click.option("--dilate-cloud", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option("--dilate-shadow", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option(
+    "--dilate-preset",
+    metavar="NAME",
+    help="A processor's own assessment dilation (fmask: shadow 3 of its 20 m pixels), in 60 m "
+    "cells; recorded in scores.json.",
+)
 @click.option("--band", type=click.IntRange(min=1), help="The band of a multi-band mask.")
 @click.option("--threshold", type=float, help="Cloud if s2cloudless probability >= this (0-1).")
 @click.option("--out", type=PathArg, help="Write scores.json, scores.csv and agreement maps.")
@@ -455,6 +461,7 @@ def score(
     class_1: Class1,
     dilate_cloud: int,
     dilate_shadow: int,
+    dilate_preset: str | None,
     band: int | None,
     threshold: float | None,
     out: Path | None,
@@ -478,6 +485,7 @@ def score(
         class_1=class_1,
         dilate_cloud=dilate_cloud,
         dilate_shadow=dilate_shadow,
+        dilate_preset=dilate_preset,
         band=band,
         threshold=threshold,
     )
@@ -639,6 +647,108 @@ def imagery_fetch(
             f"{len(report.resumed)} resumed, {len(report.up_to_date)} up to date, "
             f"{report.seconds:.1f} s"
         )
+
+
+@main.group()
+def masks() -> None:
+    """Processors' masks for the catalog's items: detectors run here, Sen2Cor's fetched."""
+
+
+@masks.command("detect")
+@click.argument("detector", type=click.Choice(["s2cloudless", "ukis-csmask"]))
+@click.argument("catalog", type=PathArg, default=config.CATALOG_DIR)
+@click.option("--items", help="Comma-separated item ids (default: every item with imagery).")
+@click.option("--split", type=click.Choice(["train", "validate", "test"]), help="An ml-aoi split.")
+@click.option("--out", type=PathArg, help="The mask folder [default: masks/DETECTOR].")
+@click.option("--resolution", type=int, help="Metres: 60 or coarser (s2cloudless), 30 (ukis).")
+@click.option("--threshold", type=float, help="s2cloudless: cloud if probability > this [0.4].")
+@click.option("--average-over", type=click.IntRange(min=0), help="s2cloudless: disk radius [1].")
+@click.option("--dilation-size", type=click.IntRange(min=0), help="s2cloudless: disk radius [1].")
+@click.option("--tile-size", type=click.IntRange(min=1), help="ukis-csmask: core tile, px [1020].")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def masks_detect(
+    detector: str,
+    catalog: Path,
+    items: str | None,
+    split: str | None,
+    out: Path | None,
+    quiet: bool,
+    **options: Any,
+) -> None:
+    """Run DETECTOR on the fetched L1C of each item of CATALOG; one mask COG per item."""
+    from stacgen.masks.detect import detect
+    from stacgen.masks.scenes import select
+
+    ids = [i.strip() for i in items.split(",") if i.strip()] if items else None
+    target = out or Path("masks") / detector
+    total = len(select(catalog, ids, split))
+    with tqdm(total=total, desc=detector, unit="item", disable=not _show_progress(quiet)) as bar:
+        run = detect(
+            detector,
+            catalog,
+            target,
+            items=ids,
+            split=split,
+            options=options,
+            on_item=lambda _: _tick(bar),
+        )
+    for written in run.masks:
+        shown = ", ".join(f"{k} {v}" for k, v in written.pixels.items())
+        click.echo(f"{written.path}  ({shown})")
+    click.echo(
+        f"{len(run.masks)} mask(s) in {run.out}; score: stacgen score {target} --codes {run.codes}"
+    )
+
+
+@masks.command("fetch")
+@click.argument("processor", type=click.Choice(["sen2cor"]))
+@click.argument("catalog", type=PathArg, default=config.CATALOG_DIR)
+@click.option(
+    "--provider", required=True, type=click.Choice(["earth-search", "planetary-computer"])
+)
+@click.option("--items", help="Comma-separated item ids (default: every label item).")
+@click.option("--split", type=click.Choice(["train", "validate", "test"]), help="An ml-aoi split.")
+@click.option("--out", type=PathArg, help="The mask folder [default: masks/sen2cor].")
+@click.option("--api", help="Another STAC API root than the provider's (a mirror).")
+@click.option("--sas", help="Another SAS token endpoint (planetary-computer).")
+@click.option("--timeout", type=click.FloatRange(min=1), default=30.0, show_default=True)
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def masks_fetch(
+    processor: str,
+    catalog: Path,
+    provider: str,
+    items: str | None,
+    split: str | None,
+    out: Path | None,
+    api: str | None,
+    sas: str | None,
+    timeout: float,
+    quiet: bool,
+) -> None:
+    """Fetch PROCESSOR's masks (Sen2Cor's SCL) of each item of CATALOG from a provider's L2A."""
+    from stacgen.masks.l2a import Settings
+    from stacgen.masks.scenes import select
+    from stacgen.masks.sen2cor import fetch, summary
+
+    ids = [i.strip() for i in items.split(",") if i.strip()] if items else None
+    target = out or Path("masks") / processor
+    total = len(select(catalog, ids, split, need_imagery=False))
+    settings = Settings(api=api, sas=sas, timeout=timeout)
+    with tqdm(total=total, desc=processor, unit="item", disable=not _show_progress(quiet)) as bar:
+        run = fetch(
+            provider,
+            catalog,
+            target,
+            items=ids,
+            split=split,
+            settings=settings,
+            on_item=lambda _: _tick(bar),
+        )
+    for line in summary(run):
+        click.echo(line)
+    click.echo(
+        f"{len(run.masks)} mask(s) in {run.out}; score: stacgen score {target} --codes sen2cor"
+    )
 
 
 @main.group()

@@ -45,6 +45,7 @@ from stacgen.fileutil import FILE_MODE, stat_key, swap_in
 from stacgen.ml.chips import Chips
 from stacgen.ml.classes import IGNORE_INDEX
 from stacgen.ml.errors import ChipsError
+from stacgen.ml.reading import limit_cache
 from stacgen.ml.scenes import Scene
 
 MARKER: Final = ".stacgen-chips.json"
@@ -184,6 +185,7 @@ def write_export(plan: ExportPlan, on_chip: OnChip | None = None) -> ExportResul
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
     try:
         places = plan.chips.windows
+        limit_cache()  # the export is a Chips worker: its reads go through a bounded cache
         rows = [_write_chip(plan, tmp, i, places[i].scene, on_chip) for i in range(len(places))]
         plan.chips.close()
         write_index(rows, plan.chips.class_names, tmp / INDEX)
@@ -260,6 +262,7 @@ def _write_tif(
         "crs": sample["crs"],
         "transform": Affine(*sample["transform"]),
         "compress": "deflate",
+        "zlevel": 1,  # twice as fast as the default level 6, files a few % larger
         "predictor": 3 if data.dtype.kind == "f" else 2,
     }
     with rasterio.open(path, "w", **profile) as dst:

@@ -220,8 +220,3 @@ def unlisted_counts(
             totals[v.item()] = totals.get(v.item(), 0) + int(c)
     found = np.array(sorted(totals))
     return found, np.array([totals[v] for v in found.tolist()], dtype=np.int64)
-
-
-def decode(values: npt.NDArray[Any], table: CodeTable, where: str) -> Groups:
-    """Group codes of native mask values; unlisted values are an error naming them."""
-    return TableDecoder(table, where)(values)

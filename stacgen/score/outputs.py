@@ -26,10 +26,10 @@ import rasterio
 
 from stacgen import __version__, constants
 from stacgen.fileutil import FILE_MODE, swap_in
-from stacgen.raster.cog import cog_profile
 from stacgen.raster.png import png_bytes
 from stacgen.score.errors import ScoreError
 from stacgen.score.metrics import COMPARISONS, METRICS, Comparison
+from stacgen.score.presets import preset
 from stacgen.score.scoring import MaskScore, ScoreRun
 
 # Agreement codes (metrics.Tally.agreement) -> RGBA, for the `invalid` comparison. TP blue,
@@ -94,6 +94,7 @@ def scores_json(run: ScoreRun) -> dict[str, Any]:
         "catalog": run.catalog,
         "codes": run.codes.describe(),
         "options": run.options.as_dict(),
+        **_preset(run),
         "reference_groups": {
             "cloud": list(constants.CLOUD_VALUES),
             "shadow": list(constants.SHADOW_VALUES),
@@ -137,6 +138,11 @@ def scores_json(run: ScoreRun) -> dict[str, Any]:
         },
         "cite": {"dataset": constants.DATASET_CITATION, "paper": constants.PAPER_CITATION},
     }
+
+
+def _preset(run: ScoreRun) -> dict[str, Any]:
+    name = run.options.dilate_preset
+    return {} if name is None else {"dilate_preset": preset(name).describe()}
 
 
 def scores_csv(run: ScoreRun) -> str:
@@ -210,6 +216,10 @@ def agreement_rgba(codes: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
 def write_cog(score: MaskScore, agreement: npt.NDArray[np.uint8], dst: Path) -> None:
     """The agreement codes on the reference grid, a palette, 0 (ignored) as no data; the
     category names as GDAL reads them (a raster attribute table, `write_categories`)."""
+    # Here, not at the top: rio-cogeo (and morecantile) cost a third of `stacgen score`'s
+    # start-up, and only --out writes a COG.
+    from stacgen.raster.cog import cog_profile
+
     profile = cog_profile(score.grid, 1, "mode", nodata=0)
     with rasterio.open(dst, "w", **profile) as out:
         out.write(agreement, 1)

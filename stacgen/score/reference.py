@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import date
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin
 
 import numpy as np
@@ -29,9 +29,6 @@ import pystac
 import rasterio
 import rasterio.warp
 import rasterio.windows
-import shapely
-import shapely.errors
-import shapely.geometry
 from pystac_client import Client
 from pystac_client.conformance import ConformanceClasses
 from pystac_client.errors import ClientTypeError
@@ -43,6 +40,9 @@ from stacgen.raster.grid import Grid
 from stacgen.score.bounded import MAX_ITEMS, BoundedIO, first_line
 from stacgen.score.errors import ScoreError
 from stacgen.source import naming
+
+if TYPE_CHECKING:
+    import shapely
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +121,10 @@ class StacItem:
 
     @cached_property
     def footprint(self) -> shapely.Geometry:
+        # shapely here, not at the top: only matching by footprint needs it (start-up time).
+        import shapely.errors
+        import shapely.geometry
+
         try:
             return shapely.geometry.shape(self.doc["geometry"])
         except (KeyError, TypeError, ValueError, AttributeError, shapely.errors.ShapelyError):
@@ -335,6 +339,8 @@ def _by_footprint(source: Source, facts: MaskFacts, where: str, tried: list[str]
     if not on_day:
         tried.append(f"no item dated {facts.day}")
         raise ScoreError(f"{where}: no reference item found in {source.spec} ({'; '.join(tried)})")
+    import shapely
+
     box = shapely.box(*facts.bounds_lonlat)
     shares = {i.href: box.intersection(i.footprint).area / box.area for i in on_day}
     overlapping = [i for i in on_day if shares[i.href] > 0]

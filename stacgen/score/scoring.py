@@ -35,6 +35,7 @@ from stacgen.score.decoding import (
 )
 from stacgen.score.errors import ScoreError
 from stacgen.score.metrics import Comparison, Pooled, Tally, compare, pool
+from stacgen.score.presets import preset
 from stacgen.score.reference import (
     Match,
     StacItem,
@@ -62,9 +63,27 @@ class ScoreOptions:
     dilate_shadow: int = 0
     band: int | None = None
     threshold: float | None = None
+    # A processor's assessment dilation by name (presets.PRESETS): sets the two above.
+    dilate_preset: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def resolved(self) -> ScoreOptions:
+        """These options with a preset's dilation in cells; a preset beside an explicit
+        dilation is one line."""
+        if self.dilate_preset is None:
+            return self
+        chosen = preset(self.dilate_preset)
+        cloud, shadow = chosen.cells()
+        if (self.dilate_cloud, self.dilate_shadow) == (cloud, shadow):
+            return self  # resolved already
+        if self.dilate_cloud or self.dilate_shadow:
+            raise ScoreError(
+                f"--dilate-preset {chosen.name} sets the dilation: "
+                "give it or --dilate-cloud/--dilate-shadow, not both"
+            )
+        return replace(self, dilate_cloud=cloud, dilate_shadow=shadow)
 
 
 @dataclass(frozen=True)
@@ -176,7 +195,7 @@ def score_mask(
     `codes` is a CodeTable, a built-in table's name or a JSON code file; `item` a pystac Item,
     or the href (path or URL) of an item JSON.
     """
-    options = options or ScoreOptions()
+    options = (options or ScoreOptions()).resolved()
     table = codes if isinstance(codes, CodeTable) else load_codes(codes, options.class_1)
     ref_item = _item_ref(item, matched_by)
     with _open(mask) as ds:
@@ -301,7 +320,7 @@ def score_masks(
     `keep_agreement=False` the run keeps the scores without it, so memory stays flat however
     many masks there are (the CLI writes each mask's pictures in `on_done`).
     """
-    options = options or ScoreOptions()
+    options = (options or ScoreOptions()).resolved()
     if not masks:
         raise ScoreError("no mask given")
     table = codes if isinstance(codes, CodeTable) else load_codes(codes, options.class_1)

@@ -12,6 +12,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 import rasterio
+import rasterio.env
 from affine import Affine
 
 from stacgen import constants
@@ -153,6 +154,26 @@ def test_two_worker_processes_yield_every_chip_once(label_grid_catalog: Path) ->
         keys = pool.map(_chip_key, [(chips, i) for i in range(len(chips))])
     assert len(set(keys)) == len(chips)
     assert {(k[0], k[1]) for k in keys} == {(w.scene.item_id, w.window) for w in chips.windows}
+
+
+def _gdal_cache(args: tuple[Chips, int]) -> int:
+    chips, index = args
+    chips[index]
+    return int(rasterio.env.get_gdal_config("GDAL_CACHEMAX"))
+
+
+def test_a_worker_holds_gdals_block_cache_small(
+    label_grid_catalog: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("GDAL_CACHEMAX", raising=False)
+    chips = Chips(label_grid_catalog, split="train", size=64)
+    assert len(chips) > 1
+    chips[0]
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        forked = pool.map(_gdal_cache, [(chips, 1)])
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        spawned = pool.map(_gdal_cache, [(chips, 1)])
+    assert forked == spawned == [128]  # MiB: not 5% of the RAM
 
 
 def test_a_torch_dataloader_with_two_workers_yields_every_chip_once(

@@ -52,9 +52,11 @@ def _wait_until_up(url: str, proc: subprocess.Popen[bytes]) -> None:
         if proc.poll() is not None:
             pytest.fail(f"moto_server exited with {proc.returncode}")
         try:
-            requests.get(url, timeout=1)
+            requests.get(url, timeout=5)
             return
-        except requests.ConnectionError:
+        # A loaded machine may accept the connection before moto answers: a slow first answer
+        # is still "not up yet", within the 30 s bound.
+        except (requests.ConnectionError, requests.Timeout):
             time.sleep(0.1)
     pytest.fail(f"moto_server did not answer at {url} within 30 s")
 

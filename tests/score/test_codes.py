@@ -11,8 +11,14 @@ import rasterio
 from affine import Affine
 
 from stacgen.score import ScoreError, load_codes
-from stacgen.score.codes import BUILTIN, fmask5_reason, warn_fmask5
-from stacgen.score.decoding import ThresholdDecoder, decode
+from stacgen.score.codes import BUILTIN, CodeTable, fmask5_reason, warn_fmask5
+from stacgen.score.decoding import TableDecoder
+
+
+def decode(values: np.ndarray, table: CodeTable, where: str) -> np.ndarray:
+    """A table's groups of `values`, unlisted values an error naming them."""
+    return TableDecoder(table, where)(values)
+
 
 N, C, K, S = 0, 1, 2, 3  # no data, clear, cloud, shadow: the order of stacgen's group codes
 
@@ -100,41 +106,6 @@ def test_unlisted_values_named_with_counts() -> None:
         ScoreError, match=r"^m\.tif: values not in the sen2cor table: 12 \(2 px\), 200 \(1 px\)$"
     ):
         decode(values, load_codes("sen2cor"), "m.tif")
-
-
-def test_probabilities_are_cloud_above_the_threshold_as_s2cloudless_compares() -> None:
-    # s2cloudless: get_mask_from_prob is `probs > threshold`; 0.4 itself is clear.
-    floats = np.array([0.0, 0.39, 0.4, 0.41, 1.0, np.nan], np.float32)
-    assert ThresholdDecoder(0.4, "m")(floats).tolist() == [C, C, C, K, K, N]
-    ints = np.array([0, 40, 41, 100, 255], np.uint8)
-    assert ThresholdDecoder(0.4, "m", nodata=255)(ints).tolist() == [C, C, K, K, N]
-    # 100 is cloud at any threshold below 1, clear at 1 (nothing is > 1).
-    assert ThresholdDecoder(1.0, "m")(np.array([100], np.uint8)).tolist() == [C]
-
-
-@pytest.mark.parametrize("kind", [float, np.float64, np.float32])
-def test_the_threshold_compares_exactly_whatever_its_type(kind: type) -> None:
-    # A pixel stored as float32 0.4 (0.4000000059604645) is not above a threshold of 0.4,
-    # whether 0.4 comes as a Python float, a numpy.float64 (0.4000000000000000222, below the
-    # pixel) or a float32; its float32 neighbour above is cloud.
-    pixel = np.float32(0.4)
-    above = np.nextafter(pixel, np.float32(1))
-    got = ThresholdDecoder(kind(0.4), "m")(np.array([pixel, above], np.float32)).tolist()
-    assert got == [C, K]
-    # 0.29 * 100 is 28.999999999999996 in floats; exactly, 29 / 100 is not above 0.29.
-    assert ThresholdDecoder(kind(0.29), "m")(np.array([29, 30], np.uint8)).tolist() == [C, K]
-
-
-@pytest.mark.parametrize(
-    ("values", "message"),
-    [
-        (np.array([0.2, 1.5, -0.1], np.float32), r"values outside it: -0\.1.* \(1 px\), 1\.5"),
-        (np.array([10, 200], np.uint8), r"not s2cloudless probabilities \(0-100\).*200 \(1 px\)"),
-    ],
-)
-def test_probabilities_outside_their_range_are_refused(values: np.ndarray, message: str) -> None:
-    with pytest.raises(ScoreError, match=message):
-        ThresholdDecoder(0.4, "m")(values)
 
 
 def test_json_code_file(tmp_path: Path) -> None:
