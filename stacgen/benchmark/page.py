@@ -231,6 +231,13 @@ def items_list(result: BenchmarkResult) -> str:
     ]
     head = _head(["item", "site", "datetime", "subsets", "split"], 5)
     table = f'<table class="sortable" id="items">{head}<tbody>{"".join(rows)}</tbody></table>'
+    if result.unscored:
+        lines = "".join(
+            f"<li><code>{escape(u.item)}</code>: {escape(u.processor)}'s mask could not be "
+            f"scored: {escape(u.reason)}</li>"
+            for u in result.unscored
+        )
+        table += f"<p>Left out (a mask could not be scored):</p><ul>{lines}</ul>"
     excluded = result.plan.excluded
     if excluded:
         lines = "".join(
@@ -323,7 +330,7 @@ def render(
     sections = [
         f"<h1>Cloud mask benchmark: {escape(names)}</h1>",
         f'<p class="note">Against the ALCD Sentinel-2 reference cloud masks; protocol '
-        f"<b>{escape(protocol.name)}</b>: {escape(protocol.title)}. {len(plan.scenes)} scenes "
+        f"<b>{escape(protocol.name)}</b>: {escape(protocol.title)}. {len(result.scenes)} scenes "
         f"({escape(plan.selection.describe())}); catalog <code>{escape(plan.catalog)}</code>."
         "</p>",
         f"<ul>{processors}</ul>",

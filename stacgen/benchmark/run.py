@@ -22,7 +22,14 @@ from stacgen.benchmark.errors import BenchmarkError
 from stacgen.benchmark.inputs import Processor, Selection, check_processors
 from stacgen.benchmark.protocols import Evaluated, Protocol
 from stacgen.fileutil import digests
-from stacgen.score import MaskScore, ScoreOptions, load_codes, match_masks, score_masks
+from stacgen.score import (
+    MaskScore,
+    ScoreOptions,
+    ScoreRun,
+    load_codes,
+    match_masks,
+    score_masks,
+)
 from stacgen.score.codes import warn_fmask5
 from stacgen.score.reference import iter_masks
 
@@ -221,15 +228,29 @@ class ProcessorResult:
 
 
 @dataclass(frozen=True)
+class Unscorable:
+    """A processor's mask `stacgen score` could not score (its reason): the item is left out
+    for every processor, so that all of them are compared on the same scenes."""
+
+    processor: str
+    item: str
+    mask: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class BenchmarkResult:
     plan: Plan
     protocol: Protocol
     options: ScoreOptions
     processors: list[ProcessorResult] = field(default_factory=list)
+    unscored: list[Unscorable] = field(default_factory=list)
 
     @property
     def scenes(self) -> list[Scene]:
-        return self.plan.scenes
+        """The plan's scenes that every processor's mask could be scored on."""
+        dropped = {u.item for u in self.unscored}
+        return [s for s in self.plan.scenes if s.id not in dropped]
 
 
 def _mask_info(path: str) -> MaskInfo:
@@ -242,9 +263,11 @@ def run(
     the_plan: Plan, protocol: Protocol, *, workers: int = 1, on_mask: OnMask | None = None
 ) -> BenchmarkResult:
     """Score every processor's masks of the plan's scenes; `on_mask` sees each score (its
-    agreement picture included) as it arrives."""
+    agreement picture included) as it arrives. A mask score could not score (its row's
+    reason) leaves its item out for every processor."""
     options = ScoreOptions()
-    result = BenchmarkResult(the_plan, protocol, options)
+    runs: list[tuple[Processor, ScoreRun]] = []
+    unscored: list[Unscorable] = []
     for p in the_plan.processors:
         paths = [the_plan.masks[p.name][s.id] for s in the_plan.scenes]
 
@@ -261,23 +284,34 @@ def run(
             on_done=done,
             keep_agreement=False,
         )
+        runs.append((p, scored))
+        unscored += [Unscorable(p.name, u.item.id, u.mask, u.reason) for u in scored.unscored]
+    for u in unscored:
+        log.warning("item %s: left out, %s's mask %s: %s", u.item, u.processor, u.mask, u.reason)
+    result = BenchmarkResult(the_plan, protocol, options, unscored=unscored)
+    if not result.scenes:
+        raise BenchmarkError("no item could be scored for every processor")
+    for p, scored in runs:
         codes = scored.codes.describe()
-        result.processors.append(_processor_result(the_plan, protocol, p, codes, scored.scores))
+        result.processors.append(
+            _processor_result(the_plan, result.scenes, protocol, p, codes, scored.scores)
+        )
     return result
 
 
 def _processor_result(
     the_plan: Plan,
+    used: list[Scene],
     protocol: Protocol,
     p: Processor,
     codes: dict[str, object],
     scores: list[MaskScore],
 ) -> ProcessorResult:
     by_item = {s.item.id: s for s in scores}
-    missing = [s.id for s in the_plan.scenes if s.id not in by_item]
+    missing = [s.id for s in used if s.id not in by_item]
     if missing:
         raise BenchmarkError(f"processor {p.name}: masks matched other items than planned")
-    ordered = [by_item[s.id] for s in the_plan.scenes]
+    ordered = [by_item[s.id] for s in used]
     scenes = [
         SceneScore(
             s.item.id,
@@ -295,7 +329,7 @@ def _processor_result(
         }
         for c in protocol.comparisons
     }
-    site_of = {s.id: s.site for s in the_plan.scenes}
+    site_of = {s.id: s.site for s in used}
     by_site: dict[str, list[MaskScore]] = defaultdict(list)
     for s in ordered:
         by_site[site_of[s.item.id]].append(s)

@@ -84,10 +84,14 @@ def benchmark_json(result: BenchmarkResult) -> dict[str, Any]:
                 "href": s.href,
                 "classification": {"href": s.asset_href, "file:checksum": s.asset_checksum},
             }
-            for s in plan.scenes
+            for s in result.scenes
         ],
         "excluded_items": [{"id": e.item, "no_mask_from": e.missing} for e in plan.excluded],
         "warnings": plan.warnings,
+        "unscored": [
+            {"processor": u.processor, "item": u.item, "mask": u.mask, "reason": u.reason}
+            for u in result.unscored
+        ],
         "processors": [
             {
                 "name": r.processor.name,

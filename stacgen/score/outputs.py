@@ -36,7 +36,7 @@ from stacgen.score.scoring import MaskScore, ScoreRun
 # TN light grey and FP orange are Okabe & Ito's (2008) colour-blind-safe palette; FN is black,
 # not Okabe-Ito's vermilion: orange against vermilion is the palette's weakest pair (CIELAB
 # dE 18 under deuteranopia), and black stays far from every other colour under all three
-# dichromacies (tests/score/test_outputs.py measures it with colorspacious's CVD simulation).
+# dichromacies (measured in tests/score/test_agreement_picture.py with colorspacious).
 AGREEMENT: Final = {
     0: ("ignored", (0, 0, 0, 0)),
     1: ("true positive", (0, 114, 178, 255)),
@@ -51,7 +51,7 @@ AGREEMENT_MEANING: Final = {
     3: "the mask flags a clear pixel",
     4: "the mask misses a cloud or shadow",
 }
-AGREEMENT_COMPARISON: Final = "invalid (cloud or shadow against clear) on the 60 m grid"
+AGREEMENT_COMPARISON: Final = "invalid (cloud or shadow against clear)"
 # mkdtemp makes an owner-only folder; the published one follows the umask like the files.
 # What marks a folder as written by `stacgen score` (and so replaceable by the next run).
 MARKER: Final = ".stacgen-score.json"
@@ -299,7 +299,8 @@ def legend_png(score: MaskScore, agreement: npt.NDArray[np.uint8]) -> bytes:
     fig = Figure(figsize=(7.2, 2.1), dpi=100)
     text = (
         f"Agreement of mask {Path(score.mask).name}\nwith the reference of item {score.item.id}"
-        f"\ncomparison {AGREEMENT_COMPARISON}"
+        f"\ncomparison {AGREEMENT_COMPARISON}, on the {abs(score.grid.transform.a):g} m "
+        "reference grid"
     )
     fig.text(0.02, 0.96, text, va="top", ha="left", fontsize=9)
     fig.legend(

@@ -230,3 +230,29 @@ def test_inputs_digests_and_the_masks_own_tags(
     assert "PROCESSOR=s2cloudless 1.7.3, threshold 0.4" in (out / "index.html").read_text()
     plain = _benchmark(built_catalog, mask_sets[1:2], tmp_path / "plain")
     assert plain["processors"][0]["codes_file_sha256"] is None  # a built-in table's name
+
+
+def test_an_unscorable_mask_leaves_its_item_out_for_every_processor(
+    built_catalog: Path, mask_sets: list[MaskSet], tmp_path: Path
+) -> None:
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    masks = sorted(mask_sets[0].folder.glob("*.tif"))
+    assert len(masks) > 2
+    for mask in masks:
+        shutil.copyfile(mask, broken / mask.name)
+    with rasterio.open(broken / masks[0].name, "r+") as ds:
+        values = ds.read(1)
+        values[:3, :3] = 77  # a value the fmask4 table does not list
+        ds.write(values, 1)
+    out = tmp_path / "r"
+    doc = _benchmark(built_catalog, [MaskSet("fmask", "fmask4", broken), mask_sets[1]], out)
+    (unscored,) = doc["unscored"]
+    assert unscored["processor"] == "fmask"
+    assert unscored["mask"] == str(broken / masks[0].name)
+    assert "77" in unscored["reason"]
+    assert unscored["item"] not in [i["id"] for i in doc["items"]]
+    assert len(doc["items"]) == len(masks) - 1
+    for proc in doc["processors"]:  # both compared on the same scenes
+        assert [s["item"] for s in proc["scenes"]] == [i["id"] for i in doc["items"]]
+    assert "could not be scored" in (out / "index.html").read_text()
