@@ -2,35 +2,47 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+# Two install levels, each with its stamp: the package with its runtime dependencies (what
+# catalog, validate and serve need), and the dev extras on top (tests, linters, benchmarks).
+RUNTIME := $(VENV)/.installed-runtime
+DEV := $(VENV)/.installed-dev
 OUT ?= catalog
 ARCHIVE ?=
 WORKERS ?=
-BUILD_ARGS := $(if $(ARCHIVE),--archive "$(ARCHIVE)") $(if $(WORKERS),--workers $(WORKERS))
-# The offline mirror of the STAC schemas; a setting, overridable from the environment.
-export STACGEN_SCHEMAS ?= $(abspath ../shared/stac-schemas)
+RECORD_JSON ?=
+BUILD_ARGS := $(if $(ARCHIVE),--archive "$(ARCHIVE)") $(if $(RECORD_JSON),--record-json "$(RECORD_JSON)") \
+	$(if $(WORKERS),--workers $(WORKERS))
+# Validation fetches the STAC schemas pinned in stacgen once into the user cache; an offline
+# machine sets STACGEN_SCHEMAS (environment) to a schema mirror folder instead.
 
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
 .PHONY: install catalog test lint format bench bench-publish bench-scale validate serve serve-pgstac postgres browser clean
 
-# The venv is (re)installed whenever pyproject.toml changes.
-$(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
+
+# Each level is (re)installed whenever pyproject.toml changes; the dev level holds the runtime.
+$(RUNTIME): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e .
+	touch $@
+
+$(DEV): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q -e '.[dev]'
-	touch $(STAMP)
+	touch $@ $(RUNTIME)
 
-install: $(STAMP)
+# Everything: the package and its dev tools.
+install: $(DEV)
 
-catalog: $(STAMP)
+catalog: $(RUNTIME)
 	$(BIN)/stacgen build $(BUILD_ARGS) --out $(OUT)
 
-validate: $(STAMP)
+validate: $(RUNTIME)
 	$(BIN)/stacgen validate $(OUT)
 
-serve: $(STAMP)
+serve: $(RUNTIME)
 	$(BIN)/stacgen serve $(OUT) --host $(HOST) --port $(PORT)
 
 # The same, the STAC API from stac-fastapi-pgstac over PostgreSQL + PostGIS + pgstac. With
@@ -43,9 +55,10 @@ ROOT_HREF ?= http://$(HOST):$(PORT)/
 PGSTAC_SERVE = "$$0" pgstac load "$$STACGEN_DSN" "$$1" --root-href "$$2" && \
 	exec "$$0" serve "$$1" --pgstac "$$STACGEN_DSN" --host "$$3" --port "$$4"
 
-serve-pgstac: $(STAMP)
+serve-pgstac: $(RUNTIME)
 ifdef DSN
-	@STACGEN_DSN='$(DSN)' sh -c '$(PGSTAC_SERVE)' $(BIN)/stacgen $(OUT) $(ROOT_HREF) $(HOST) $(PORT)
+	@STACGEN_DSN='$(DSN)' $(BIN)/python -m stacgen.testing.foreground -- \
+		sh -c '$(PGSTAC_SERVE)' $(BIN)/stacgen $(OUT) $(ROOT_HREF) $(HOST) $(PORT)
 else
 	@$(MAKE) --no-print-directory postgres
 	$(BIN)/python -m stacgen.testing.pgcluster -- \
@@ -68,34 +81,34 @@ browser/dist/index.html: tools/build-browser.sh tools/stac-browser/package.json 
 	tools/build-browser.sh
 
 # Coverage is printed (per module, then TOTAL) before pytest's summary line; no threshold.
-test: $(STAMP)
+test: $(DEV)
 	$(BIN)/python -m pytest --cov --cov-report=term
 
 # lint-imports checks the layer contract in pyproject.toml ([tool.importlinter]).
-lint: $(STAMP)
+lint: $(DEV)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-format: $(STAMP)
+format: $(DEV)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-bench: $(STAMP)
+bench: $(DEV)
 	$(BIN)/python -m bench.run
 
 # The publish figures alone: builds the full-size catalog, publishes it to a local moto server.
-bench-publish: $(STAMP)
+bench-publish: $(DEV)
 	$(BIN)/python -m bench.publish
 
 # pgstac with 100,000 synthetic items (load time, search latency; the load takes minutes), then
 # the embedded API at 10,000 and 100,000 items (start time, memory or its refusal, searches).
-bench-scale: $(STAMP) postgres
+bench-scale: $(DEV) postgres
 	$(BIN)/python -m bench.scale
 	$(BIN)/python -m bench.serve --scale 10000 100000
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info bench/out browser screenshots
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info bench/out browser screenshots out
 	find catalog -mindepth 1 -maxdepth 1 ! -name README.md -exec rm -rf {} +
 	rm -rf catalog.*

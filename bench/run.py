@@ -164,6 +164,11 @@ def main() -> None:
         small = archive(args.size, synthetic.REPRESENTATIVE_COUNT)
         _, small_peak = run_build(small, scratch / "small", scratch / "small-cache", args.workers)
         bench_publish.report(out, scratch)  # issue 11: publish to a local S3 server
+        # Issue 20: one full-size L1C product fetched onto the label grid (bench/imagery.py),
+        # on copies of `out`: before the ML bench, which writes imagery into `out` itself.
+        from bench import imagery as bench_imagery
+
+        imagery_lines = bench_imagery.run(out, scratch, args.workers)
         bench_ml.run(out, scratch)  # issue 23: writes imagery into `out`, so it comes last
     floor_s = untar_s + encode_s
     print(f"workers: {args.workers}")
@@ -175,6 +180,8 @@ def main() -> None:
     print(f"no-op rebuild: {noop_s:.2f} s (target < 1 s)")
     print(f"peak memory of the build: {peak / 2**20:.0f} MiB (target < 1024 MiB)")
     print(f"peak memory, same build on 6 folders: {small_peak / 2**20:.0f} MiB (flat: about equal)")
+    for line in imagery_lines:
+        print(line)
     shutil.rmtree(HERE / "out" / "tmp", ignore_errors=True)
     serve_bench.bench_embedded()
 

@@ -8,6 +8,8 @@ diagonal neighbour's class (edges that move at 20 m). Kept under bench/out/ betw
 Prints:
 - one mask scored in this process against the floor measured in the same run: reading that mask
   once plus reading the reference window once (best of 7 each, warm page cache);
+- `stacgen score` on one mask as a command, start to exit, and the part of it that is importing
+  (issue 22 §3 asks < 0.5 s), beside a python that imports rasterio alone (best of 5 each);
 - the peak memory of `stacgen score` on all 37 masks with 2 workers, and on 4 masks (flat).
 """
 
@@ -82,6 +84,21 @@ def _read_all(path: Path) -> None:
         src.read(1)
 
 
+def _command_times(mask: Path, catalog: Path, runs: int = 5) -> tuple[float, float, float]:
+    """Best of `runs`: `stacgen score` on one mask, start to exit; a python importing what
+    that command imports; a python importing rasterio alone (what any GeoTIFF tool pays)."""
+    python = str(BIN / "python")
+    command = [str(BIN / "stacgen"), "score", str(mask), "--codes", "sen2cor", "--quiet"]
+    command += ["--catalog", str(catalog / "catalog.json")]
+    imports = [python, "-c", "import stacgen.cli, stacgen.score.scoring, stacgen.score.outputs"]
+    floor = [python, "-c", "import rasterio"]
+
+    def timed(argv: list[str]) -> float:
+        return _best(lambda: subprocess.run(argv, check=True, stdout=subprocess.DEVNULL), runs)
+
+    return timed(command), timed(imports), timed(floor)
+
+
 def run(catalog: Path, workers: int = 2) -> None:
     """Make (or reuse) the 37 masks, time one, measure the memory of scoring all of them."""
     from bench.run import PeakRSS
@@ -111,6 +128,12 @@ def run(catalog: Path, workers: int = 2) -> None:
         f"score one 20 m mask (5490 px) vs its 60 m reference: {score_s * 1e3:.1f} ms; floor "
         f"(read the mask once + the reference window once): {floor_s * 1e3:.1f} ms; "
         f"{score_s / floor_s:.2f}x (target <= 1.5x)"
+    )
+    command_s, imports_s, floor_s = _command_times(masks[0], catalog)
+    print(
+        f"stacgen score, one mask, whole command: {command_s:.2f} s (target < 0.5 s), of which "
+        f"importing stacgen's score code {imports_s:.2f} s; floor (python -c 'import rasterio'): "
+        f"{floor_s:.2f} s"
     )
     peaks = {}
     for subset in (masks[:4], masks):

@@ -107,6 +107,12 @@ refresh_option = click.option(
     is_flag=True,
     help="Ask Zenodo for the record again instead of trusting the saved copy.",
 )
+schemas_option = click.option(
+    "--schemas",
+    type=PathArg,
+    help="A local mirror of the STAC JSON Schemas [env STACGEN_SCHEMAS; default: the schemas "
+    "pinned in stacgen, fetched once into the cache].",
+)
 cache_option = click.option(
     "--cache-dir",
     type=PathArg,
@@ -136,6 +142,12 @@ def download(
     "Without it the archive is downloaded (or taken from the cache).",
 )
 @record_option
+@click.option(
+    "--record-json",
+    type=PathArg,
+    help="The Zenodo record JSON saved with the archive (zenodo.org/api/records/ID): the "
+    "collection's license, title and version come from it. Default: the one saved by a download.",
+)
 @zenodo_option
 @cache_option
 @refresh_option
@@ -146,12 +158,13 @@ def download(
     "--skip-bad-scenes", is_flag=True, help="Publish the good scenes, warn about the rest."
 )
 @click.option("--root-href", help="Write an absolute catalog published under this URL.")
-@click.option("--schemas", type=PathArg, help="STAC schema mirror [env STACGEN_SCHEMAS].")
+@schemas_option
 @click.option("--no-validate", is_flag=True, help="Do not validate before swapping in.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def build(
     archive: Path | None,
     record: int,
+    record_json: Path | None,
     zenodo_url: str | None,
     cache_dir: Path | None,
     refresh: bool,
@@ -167,8 +180,12 @@ def build(
     """Build the STAC catalog into --out (atomically: all or nothing)."""
     from stacgen.assemble.pipeline import BuildOptions
     from stacgen.assemble.pipeline import build as run_build
+    from stacgen.source.zenodo import read_record_json
+    from stacgen.stac.schemas import schema_source
 
     cache = cache_dir or config.cache_dir()
+    schema_files = None if no_validate else schema_source(schemas)  # a bad --schemas: at once
+    given_record = read_record_json(record_json, record) if record_json else None
     source = archive or _fetch(record, zenodo_url, cache, quiet, refresh)
     options = BuildOptions(
         archive=source,
@@ -178,8 +195,8 @@ def build(
         force=force,
         skip_bad_scenes=skip_bad_scenes,
         root_href=root_href,
-        record=_saved_record(record, cache),
-        schemas=None if no_validate else config.schemas_dir(schemas),
+        record=given_record or _saved_record(record, cache),
+        schemas=schema_files,
     )
     with tqdm(desc="scenes", unit="scene", disable=not _show_progress(quiet)) as bar:
         report = run_build(options, on_scene=lambda _: _tick(bar))
@@ -212,21 +229,28 @@ def _saved_record(record: int, cache_dir: Path) -> dict[str, Any] | None:
 
     saved = zenodo.cached_record_json(record, cache_dir)
     if saved is None:
-        log.warning("no saved Zenodo record %s: license and title fall back to defaults", record)
+        log.warning(
+            "no Zenodo record JSON for record %s: the collection carries license 'other' with a "
+            "license link to %s, and the default title; to take them from the record, pass "
+            "--record-json FILE (make RECORD_JSON=FILE), the record JSON saved with the archive",
+            record,
+            constants.RECORD_PAGE,
+        )
     return saved
 
 
 @main.command()
 @click.argument("directory", type=PathArg, default=config.CATALOG_DIR)
-@click.option("--schemas", type=PathArg, help="STAC schema mirror [env STACGEN_SCHEMAS].")
+@schemas_option
 @click.option("--root-href", help="The URL the catalog was published under, if absolute.")
 @click.option("--workers", type=click.IntRange(min=1), default=config.workers())
 def validate(directory: Path, schemas: Path | None, root_href: str | None, workers: int) -> None:
-    """Validate a catalog offline: schemas, asset sizes and checksums, COGs."""
+    """Validate a catalog: schemas, links, asset sizes and checksums, COGs."""
+    from stacgen.stac.schemas import schema_source
     from stacgen.stac.validate import validate_catalog
 
-    schema_dir = config.schemas_dir(schemas)
-    problems = validate_catalog(directory, schema_dir, root_href=root_href, workers=workers)
+    source = schema_source(schemas)
+    problems = validate_catalog(directory, source, root_href=root_href, workers=workers)
     for problem in problems:
         click.echo(str(problem))
     if problems:
@@ -269,11 +293,28 @@ def serve(
 @click.option("--endpoint-url", help="An S3-compatible endpoint [env AWS_ENDPOINT_URL].")
 @click.option("--region", help="The bucket's region [env AWS_REGION; default us-east-1].")
 @click.option("--dry-run", is_flag=True, help="Print what would be sent, kept and deleted.")
-@click.option("--delete", is_flag=True, help="Delete objects under PREFIX the catalog lacks.")
+@click.option(
+    "--delete",
+    is_flag=True,
+    help="Delete the objects stacgen published under PREFIX that the catalog no longer has, "
+    "once no reader can hold a JSON linking them (waits up to 90 s).",
+)
+@click.option(
+    "--also-delete",
+    "also_delete",
+    multiple=True,
+    metavar="KEY",
+    help="Delete this object under PREFIX that stacgen did not write (a glob; repeatable).",
+)
+@click.option(
+    "--allow-unread-license",
+    is_flag=True,
+    help="Publish a catalog whose licence was never read from the Zenodo record.",
+)
 @click.option(
     "--workers", type=click.IntRange(min=1), default=config.PUBLISH_WORKERS, show_default=True
 )
-@click.option("--schemas", type=PathArg, help="STAC schema mirror [env STACGEN_SCHEMAS].")
+@schemas_option
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def publish(
     directory: Path,
@@ -283,6 +324,8 @@ def publish(
     region: str | None,
     dry_run: bool,
     delete: bool,
+    also_delete: tuple[str, ...],
+    allow_unread_license: bool,
     workers: int,
     schemas: Path | None,
     quiet: bool,
@@ -290,18 +333,22 @@ def publish(
     """Publish the catalog in DIRECTORY to object storage, with absolute hrefs, root last."""
     from stacgen.publish.pipeline import PublishOptions
     from stacgen.publish.pipeline import publish as run_publish
+    from stacgen.stac.schemas import schema_source
 
     options = PublishOptions(
         source=directory,
         to=to,
         root_href=root_href,
-        schemas=config.schemas_dir(schemas),
+        schemas=schema_source(schemas),
         endpoint_url=endpoint_url,
         region=region,
         dry_run=dry_run,
         delete=delete,
+        also_delete=also_delete,
+        allow_unread_license=allow_unread_license,
         workers=workers,
         memo_dir=config.cache_dir() / "publish",
+        on_wait=_waiting,
     )
     with _byte_progress(quiet, "upload") as on_progress:
         report = run_publish(options, on_progress=on_progress)
@@ -309,11 +356,22 @@ def publish(
         click.echo(line)
 
 
+def _waiting(seconds: float, count: int) -> None:
+    click.echo(
+        f"waiting {seconds:.0f} s before deleting {count} object(s) that readers of the "
+        "previous catalog may still be linked to (Ctrl-C: the next publish --delete does it)",
+        err=True,
+    )
+
+
 def _publish_lines(report: PublishReport) -> Iterator[str]:
-    plan = report.plan
+    plan, gone = report.plan, report.deletions
     if report.dry_run:
         yield from (f"send    {f.key} ({f.size} bytes)" for f in plan.send)
-        yield from (f"delete  {o.key} ({o.size} bytes)" for o in plan.delete)
+        yield from (f"delete  {o.key} ({o.size} bytes)" for o in (*gone.named, *gone.due))
+        yield from (f"delete  {o.key} ({o.size} bytes, after the wait)" for o in gone.waiting)
+        yield from (f"stale   {o.key} ({o.size} bytes, kept: no --delete)" for o in gone.kept)
+        yield from (f"other   {o.key} ({o.size} bytes, not stacgen's: kept)" for o in gone.foreign)
     verbs = (
         ("would send", "would keep", "would delete")
         if report.dry_run
@@ -383,6 +441,12 @@ def pgstac_load(dsn: str, directory: Path, root_href: str | None) -> None:
 )
 @click.option("--dilate-cloud", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option("--dilate-shadow", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option(
+    "--dilate-preset",
+    metavar="NAME",
+    help="A processor's own assessment dilation (fmask: shadow 3 of its 20 m pixels), in 60 m "
+    "cells; recorded in scores.json.",
+)
 @click.option("--band", type=click.IntRange(min=1), help="The band of a multi-band mask.")
 @click.option("--threshold", type=float, help="Cloud if s2cloudless probability >= this (0-1).")
 @click.option("--out", type=PathArg, help="Write scores.json, scores.csv and agreement maps.")
@@ -397,6 +461,7 @@ def score(
     class_1: Class1,
     dilate_cloud: int,
     dilate_shadow: int,
+    dilate_preset: str | None,
     band: int | None,
     threshold: float | None,
     out: Path | None,
@@ -420,10 +485,11 @@ def score(
         class_1=class_1,
         dilate_cloud=dilate_cloud,
         dilate_shadow=dilate_shadow,
+        dilate_preset=dilate_preset,
         band=band,
         threshold=threshold,
     )
-    folder = OutputFolder(out) if out is not None else None
+    folder = OutputFolder(out, [*masks, *paths]) if out is not None else None
     with tqdm(
         total=len(paths), desc="masks", unit="mask", disable=not _show_progress(quiet)
     ) as bar:
@@ -508,6 +574,183 @@ def benchmark(
     click.echo(f"report: {out / 'index.html'}")
 
 
+# --- stacgen imagery ------------------------------------------------------------------------
+@main.group()
+def imagery() -> None:
+    """The L1C product each label was drawn on: resolve it at the providers, check the links,
+    fetch its bands into the catalog."""
+
+
+def _csv(value: str | None) -> tuple[str, ...] | None:
+    return tuple(v.strip() for v in value.split(",") if v.strip()) if value else None
+
+
+@imagery.command("fetch")
+@click.argument("catalog", type=PathArg, default=config.CATALOG_DIR)
+@click.option("--provider", "provider_name", required=True, help="safe, gcs, earth-search, cdse.")
+@click.option("--safe-dir", type=PathArg, help="Where the SAFE folders or zips are (safe).")
+@click.option("--bands", default="all", show_default=True, help="B01,B02,... or all.")
+@click.option("--grid", type=click.Choice(["label", "native"]), default="label", show_default=True)
+@click.option("--items", "items", help="Only these label items (comma-separated ids).")
+@click.option("--split", help="Only the items of this ml-aoi:split (train, validation, test).")
+@click.option("--workers", type=click.IntRange(min=1), default=config.workers())
+@click.option(
+    "--dry-run", is_flag=True, help="Say what would be fetched, from where; fetch nothing."
+)
+@click.option("--schemas", type=PathArg, help="STAC schema mirror [env STACGEN_SCHEMAS].")
+@click.option("--no-validate", is_flag=True, help="Do not validate before swapping in.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def imagery_fetch(
+    catalog: Path,
+    provider_name: str,
+    safe_dir: Path | None,
+    bands: str,
+    grid: str,
+    items: str | None,
+    split: str | None,
+    workers: int,
+    dry_run: bool,
+    schemas: Path | None,
+    no_validate: bool,
+    quiet: bool,
+) -> None:
+    """Fetch each label item's L1C bands into the catalog's alcd-l1c collection."""
+    from stacgen.imagery.fetch import FetchOptions, fetch
+    from stacgen.imagery.providers import Settings
+    from stacgen.layout.imagery import parse_bands
+
+    if items and split:
+        _fail("--items and --split: choose one")
+    try:
+        chosen = parse_bands(bands)
+    except ValueError as err:
+        _fail(f"--bands: {err}")
+    options = FetchOptions(
+        catalog=catalog,
+        provider=provider_name,
+        settings=Settings(safe_dir=safe_dir),
+        bands=chosen,
+        grid="native" if grid == "native" else "label",
+        items=_csv(items),
+        split=split,
+        workers=workers,
+        dry_run=dry_run,
+        schemas=None if no_validate else config.schemas_dir(schemas),
+    )
+    with tqdm(desc="bands", unit="band", disable=dry_run or not _show_progress(quiet)) as bar:
+        report = fetch(options, on_band=lambda *_: _tick(bar))
+    for line in report.lines:
+        click.echo(line)
+    if not dry_run:
+        click.echo(
+            f"{catalog}: {report.selected} item(s): {len(report.fetched)} fetched, "
+            f"{len(report.resumed)} resumed, {len(report.up_to_date)} up to date, "
+            f"{report.seconds:.1f} s"
+        )
+
+
+@main.group()
+def masks() -> None:
+    """Processors' masks for the catalog's items: detectors run here, Sen2Cor's fetched."""
+
+
+@masks.command("detect")
+@click.argument("detector", type=click.Choice(["s2cloudless", "ukis-csmask"]))
+@click.argument("catalog", type=PathArg, default=config.CATALOG_DIR)
+@click.option("--items", help="Comma-separated item ids (default: every item with imagery).")
+@click.option("--split", type=click.Choice(["train", "validate", "test"]), help="An ml-aoi split.")
+@click.option("--out", type=PathArg, help="The mask folder [default: masks/DETECTOR].")
+@click.option("--resolution", type=int, help="Metres: 60 or coarser (s2cloudless), 30 (ukis).")
+@click.option("--threshold", type=float, help="s2cloudless: cloud if probability > this [0.4].")
+@click.option("--average-over", type=click.IntRange(min=0), help="s2cloudless: disk radius [1].")
+@click.option("--dilation-size", type=click.IntRange(min=0), help="s2cloudless: disk radius [1].")
+@click.option("--tile-size", type=click.IntRange(min=1), help="ukis-csmask: core tile, px [1020].")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def masks_detect(
+    detector: str,
+    catalog: Path,
+    items: str | None,
+    split: str | None,
+    out: Path | None,
+    quiet: bool,
+    **options: Any,
+) -> None:
+    """Run DETECTOR on the fetched L1C of each item of CATALOG; one mask COG per item."""
+    from stacgen.masks.detect import detect
+    from stacgen.masks.scenes import select
+
+    ids = [i.strip() for i in items.split(",") if i.strip()] if items else None
+    target = out or Path("masks") / detector
+    total = len(select(catalog, ids, split))
+    with tqdm(total=total, desc=detector, unit="item", disable=not _show_progress(quiet)) as bar:
+        run = detect(
+            detector,
+            catalog,
+            target,
+            items=ids,
+            split=split,
+            options=options,
+            on_item=lambda _: _tick(bar),
+        )
+    for written in run.masks:
+        shown = ", ".join(f"{k} {v}" for k, v in written.pixels.items())
+        click.echo(f"{written.path}  ({shown})")
+    click.echo(
+        f"{len(run.masks)} mask(s) in {run.out}; score: stacgen score {target} --codes {run.codes}"
+    )
+
+
+@masks.command("fetch")
+@click.argument("processor", type=click.Choice(["sen2cor"]))
+@click.argument("catalog", type=PathArg, default=config.CATALOG_DIR)
+@click.option(
+    "--provider", required=True, type=click.Choice(["earth-search", "planetary-computer"])
+)
+@click.option("--items", help="Comma-separated item ids (default: every label item).")
+@click.option("--split", type=click.Choice(["train", "validate", "test"]), help="An ml-aoi split.")
+@click.option("--out", type=PathArg, help="The mask folder [default: masks/sen2cor].")
+@click.option("--api", help="Another STAC API root than the provider's (a mirror).")
+@click.option("--sas", help="Another SAS token endpoint (planetary-computer).")
+@click.option("--timeout", type=click.FloatRange(min=1), default=30.0, show_default=True)
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def masks_fetch(
+    processor: str,
+    catalog: Path,
+    provider: str,
+    items: str | None,
+    split: str | None,
+    out: Path | None,
+    api: str | None,
+    sas: str | None,
+    timeout: float,
+    quiet: bool,
+) -> None:
+    """Fetch PROCESSOR's masks (Sen2Cor's SCL) of each item of CATALOG from a provider's L2A."""
+    from stacgen.masks.l2a import Settings
+    from stacgen.masks.scenes import select
+    from stacgen.masks.sen2cor import fetch, summary
+
+    ids = [i.strip() for i in items.split(",") if i.strip()] if items else None
+    target = out or Path("masks") / processor
+    total = len(select(catalog, ids, split, need_imagery=False))
+    settings = Settings(api=api, sas=sas, timeout=timeout)
+    with tqdm(total=total, desc=processor, unit="item", disable=not _show_progress(quiet)) as bar:
+        run = fetch(
+            provider,
+            catalog,
+            target,
+            items=ids,
+            split=split,
+            settings=settings,
+            on_item=lambda _: _tick(bar),
+        )
+    for line in summary(run):
+        click.echo(line)
+    click.echo(
+        f"{len(run.masks)} mask(s) in {run.out}; score: stacgen score {target} --codes sen2cor"
+    )
+
+
 @main.group()
 def chips() -> None:
     """Aligned (image, label) chips of a split, for training (stacgen.ml.Chips)."""
@@ -568,12 +811,7 @@ def chips_export(
     click.echo(f"{result.chips} chips in {result.out} ({state}); index: {result.index}")
 
 
-# --- stacgen imagery: the L1C products behind the labels ---------------------------------------
-
-
-@main.group()
-def imagery() -> None:
-    """The L1C product each label was drawn on: resolve it at the providers, check the links."""
+# --- stacgen imagery resolve / check -----------------------------------------------------------
 
 
 def _endpoints(pairs: tuple[str, ...]) -> dict[str, str]:

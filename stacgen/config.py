@@ -13,10 +13,9 @@ from stacgen.errors import StacgenError
 
 CACHE_ENV = "STACGEN_CACHE_DIR"
 SCHEMAS_ENV = "STACGEN_SCHEMAS"
+SCHEMA_URL_ENV = "STACGEN_SCHEMA_URL"
 ZENODO_ENV = "STACGEN_ZENODO_URL"
 BROWSER_ENV = "STACGEN_BROWSER_DIR"
-# What a build can do without the schemas (`stacgen build --no-validate`).
-NO_VALIDATE_HINT = "(or pass --no-validate)"
 
 
 # Defaults of the command line and the library alike, each in this one place.
@@ -51,15 +50,18 @@ def zenodo_url() -> str:
     return os.environ.get(ZENODO_ENV) or constants.ZENODO_URL
 
 
-def schemas_dir(explicit: Path | None = None) -> Path:
-    """The offline mirror of the STAC JSON Schemas (../shared/stac-schemas in this project)."""
+def schemas_dir(explicit: Path | None = None) -> Path | None:
+    """A local mirror of the STAC JSON Schemas (`--schemas`, else env STACGEN_SCHEMAS), if one
+    is named; None: validation fetches the pinned schemas into the cache (stacgen.stac.schemas).
+    """
     value = explicit or (Path(os.environ[SCHEMAS_ENV]) if os.environ.get(SCHEMAS_ENV) else None)
-    if value is None:
-        raise ConfigError(
-            f"no schema mirror: set {SCHEMAS_ENV} to the stac-schemas folder {NO_VALIDATE_HINT}"
-        )
-    if not value.is_dir():
-        raise ConfigError(
-            f"{value}: schema mirror folder does not exist ({SCHEMAS_ENV}) {NO_VALIDATE_HINT}"
-        )
+    if value is not None and not value.is_dir():
+        source = "--schemas" if explicit else SCHEMAS_ENV
+        raise ConfigError(f"{value}: schema mirror folder does not exist ({source})")
     return value
+
+
+def schema_base_url() -> str | None:
+    """Where to fetch the pinned schemas from (env STACGEN_SCHEMA_URL: a mirror served over
+    HTTP, `<url>/<host>/<path>`); None: from their own URLs."""
+    return os.environ.get(SCHEMA_URL_ENV) or None

@@ -66,16 +66,27 @@ class JsonFileError(StacgenError, ValueError):
         self.missing = missing
 
 
+def parse_json(data: bytes | str) -> Any:
+    """`json.loads`, with JSON nested deeper than the parser recurses (a file of 100,000 `[`)
+    a ValueError like any other malformed JSON, not a RecursionError."""
+    try:
+        return json.loads(data)
+    except RecursionError:
+        raise ValueError("nested too deep") from None
+
+
 def read_json_object(path: Path) -> dict[str, Any]:
     """The JSON object in `path`; JsonFileError names the file and what is wrong with it."""
     try:
-        value = json.loads(path.read_bytes())
+        value = parse_json(path.read_bytes())
     except FileNotFoundError:
         raise JsonFileError(path, "does not exist", missing=True) from None
     except OSError as err:
         raise JsonFileError(path, f"cannot be read ({err.strerror or err})") from None
     except ValueError as err:  # UnicodeDecodeError included
         raise JsonFileError(path, f"malformed JSON ({err})") from None
+    except RecursionError:
+        raise JsonFileError(path, "malformed JSON (nested too deep)") from None
     if not isinstance(value, dict):
         raise JsonFileError(path, "malformed JSON (expected an object)")
     return value

@@ -12,6 +12,7 @@ from stacgen.assemble.pipeline import BuildOptions, build
 from stacgen.constants import SceneFolder
 from stacgen.source.archive import open_archive
 from stacgen.testing import synthetic
+from tests.paths import SHARED
 
 # Fixture modules used by more than one test folder, available to every test: the fake Zenodo
 # (source and CLI tests), the 512 px catalogs (stac, serve, publish), the PostgreSQL cluster
@@ -35,14 +36,19 @@ def pytest_configure(config: pytest.Config) -> None:
         import tempfile
 
         os.environ["STACGEN_CACHE_DIR"] = tempfile.mkdtemp(prefix="stacgen-test-cache-")
+    # Tests validate offline, against a schema mirror: STACGEN_SCHEMAS, else the project's
+    # ../shared/stac-schemas beside the checkout (the tests of fetching set their own).
+    if not os.environ.get("STACGEN_SCHEMAS") and (SHARED / "stac-schemas").is_dir():
+        os.environ["STACGEN_SCHEMAS"] = str(SHARED / "stac-schemas")
 
 
 @pytest.fixture(scope="session")
 def schemas() -> Path:
-    try:
-        return config.schemas_dir()
-    except config.ConfigError as err:
-        pytest.fail(f"{err} (`make test` sets it to ../shared/stac-schemas)")
+    """The schema mirror the tests validate with, offline (see pytest_configure)."""
+    folder = config.schemas_dir()
+    if folder is None:
+        pytest.fail(f"no schema mirror: set {config.SCHEMAS_ENV} to a stac-schemas folder")
+    return folder
 
 
 @pytest.fixture(scope="session")

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+import requests
 from click.testing import CliRunner
 
 from stacgen import constants
 from stacgen.cli import main
 from stacgen.testing import synthetic
-from tests.fake_zenodo import FakeZenodo, pin_payload
+from tests.fake_zenodo import TEST_LICENSE, FakeZenodo, pin_payload
 
 COLL = constants.COLLECTION_ID
 
@@ -133,13 +137,111 @@ def test_validate_reports_problems_and_exits_1(
     assert result.stderr.strip() == f"Error: {copy}: {len(result.stdout.splitlines())} problem(s)"
 
 
-def test_missing_schema_setting_is_a_clear_error(
-    built_catalog: Path, monkeypatch: pytest.MonkeyPatch
+def _offline_without_a_mirror(tmp_path: Path) -> dict[str, str]:
+    """The environment of a machine with neither a schema mirror nor a network: the pinned
+    schemas' host refuses every connection, and the cache is empty."""
+    env = {k: v for k, v in os.environ.items() if k != "STACGEN_SCHEMAS"}
+    return {
+        **env,
+        "STACGEN_SCHEMA_URL": _free_port_url(),
+        "STACGEN_CACHE_DIR": str(tmp_path / "cache"),
+    }
+
+
+def _stacgen(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "stacgen", *args]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_validate_without_schemas_fails_in_one_line(built_catalog: Path, tmp_path: Path) -> None:
+    result = _stacgen(["validate", str(built_catalog)], _offline_without_a_mirror(tmp_path))
+    assert result.returncode == 1
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("Error: cannot fetch schema http://127.0.0.1:")
+    assert line.endswith("(offline? pass --schemas DIR or set STACGEN_SCHEMAS to a schema mirror)")
+    assert result.stdout == ""
+
+
+def test_offline_build_without_schemas_publishes_and_says_how_to_validate(
+    archive_tgz: Path, tmp_path: Path, schemas: Path
 ) -> None:
-    monkeypatch.delenv("STACGEN_SCHEMAS", raising=False)
-    result = CliRunner().invoke(main, ["validate", str(built_catalog)])
+    out = tmp_path / "out"
+    env = _offline_without_a_mirror(tmp_path)
+    result = _stacgen(["build", "--archive", str(archive_tgz), "--out", str(out), "--quiet"], env)
+    assert result.returncode == 0, result.stderr
+    (skipped,) = [ln for ln in result.stderr.splitlines() if "schema" in ln]
+    assert skipped.startswith("WARNING: schema validation skipped: cannot fetch schema ")
+    assert skipped.endswith(
+        f"; every other check passed; validate later with `stacgen validate {out}`"
+    )
+    # Without a record JSON: one warning saying what the collection carries and how to fix it.
+    (licence,) = [ln for ln in result.stderr.splitlines() if "licen" in ln]
+    assert licence.startswith("WARNING: no Zenodo record JSON for record 1460961: ")
+    assert "license 'other' with a license link to https://zenodo.org/records/1460961" in licence
+    assert "--record-json FILE (make RECORD_JSON=FILE)" in licence
+    collection = json.loads((out / COLL / "collection.json").read_text())
+    assert collection["license"] == "other"
+    assert [ln["href"] for ln in collection["links"] if ln["rel"] == "license"] == [
+        "https://zenodo.org/records/1460961"
+    ]
+    state = json.loads((out / ".stacgen-state.json").read_text())
+    assert state["license"] == {"id": "other", "from_record": False}
+    # The command the warning names, run where the schemas are at hand, finds it valid.
+    later = _stacgen(["validate", str(out), "--schemas", str(schemas)], env)
+    assert later.returncode == 0, later.stdout + later.stderr
+    assert later.stdout.strip() == f"{out}: valid"
+
+
+def test_build_takes_the_record_json_saved_with_the_archive(
+    zenodo: FakeZenodo, archive_tgz: Path, tmp_path: Path, schemas: Path
+) -> None:
+    zenodo.add_record(constants.RECORD_ID, b"the archive", concept_id=constants.CONCEPT_RECORD_ID)
+    saved = tmp_path / "1460961.json"  # what a user saves from zenodo.org/api/records/1460961
+    saved.write_bytes(requests.get(f"{zenodo.url}/api/records/1460961", timeout=10).content)
+    out = tmp_path / "out"
+    env = {**_offline_without_a_mirror(tmp_path), "STACGEN_SCHEMAS": str(schemas)}
+    args = ["build", "--archive", str(archive_tgz), "--record-json", str(saved), "--out", str(out)]
+    result = _stacgen([*args, "--quiet"], env)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""  # no warning at all
+    collection = json.loads((out / COLL / "collection.json").read_text())
+    assert collection["license"] == TEST_LICENSE.upper()
+    assert collection["title"] == "Test record 1460961"
+    state = json.loads((out / ".stacgen-state.json").read_text())
+    assert state["license"] == {"id": TEST_LICENSE.upper(), "from_record": True}
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        ("[1, 2", "malformed JSON"),
+        ('{"id": 1460962, "metadata": {}}', "Zenodo record 1460962, not record 1460961"),
+        ('{"metadata": {}}', "not a Zenodo record JSON"),
+    ],
+)
+def test_a_bad_record_json_is_one_line_before_any_work(
+    tmp_path: Path, content: str, reason: str
+) -> None:
+    saved = tmp_path / "record.json"
+    saved.write_text(content)
+    out = tmp_path / "out"
+    args = ["build", "--archive", str(tmp_path / "none.tgz"), "--record-json", str(saved)]
+    result = CliRunner().invoke(main, [*args, "--out", str(out), "--no-validate"])
     assert result.exit_code == 1
-    assert "set STACGEN_SCHEMAS" in result.stderr
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(f"Error: {saved}: ")
+    assert reason in line
+    assert line.endswith("(--record-json)")
+    assert not out.exists()
+
+
+def test_a_missing_schema_mirror_is_named_with_its_option(tmp_path: Path) -> None:
+    gone = tmp_path / "gone"
+    result = CliRunner().invoke(main, ["validate", str(tmp_path), "--schemas", str(gone)])
+    assert result.exit_code == 1
+    assert result.stderr.strip() == (
+        f"Error: {gone}: schema mirror folder does not exist (--schemas)"
+    )
 
 
 # --- offline (issue 12, item 4) -------------------------------------------------------------------

@@ -31,8 +31,18 @@ def test_schemas_dir_explicit_wins_and_must_exist(
 ) -> None:
     monkeypatch.setenv("STACGEN_SCHEMAS", str(tmp_path / "env"))
     assert config.schemas_dir(tmp_path) == tmp_path
-    with pytest.raises(config.ConfigError, match="env: schema mirror folder does not exist"):
+    with pytest.raises(
+        config.ConfigError, match=r"env: schema mirror folder does not exist \(STACGEN_SCHEMAS\)"
+    ):
         config.schemas_dir()
+    with pytest.raises(config.ConfigError, match=r"gone: .* does not exist \(--schemas\)"):
+        config.schemas_dir(tmp_path / "gone")
     monkeypatch.delenv("STACGEN_SCHEMAS")
-    with pytest.raises(config.ConfigError, match="set STACGEN_SCHEMAS"):
-        config.schemas_dir()
+    assert config.schemas_dir() is None  # validation then fetches the pinned schemas
+
+
+def test_schema_url_from_the_environment_or_none(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("STACGEN_SCHEMA_URL", raising=False)
+    assert config.schema_base_url() is None
+    monkeypatch.setenv("STACGEN_SCHEMA_URL", "http://127.0.0.1:9/mirror")
+    assert config.schema_base_url() == "http://127.0.0.1:9/mirror"

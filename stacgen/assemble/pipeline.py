@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -23,6 +24,7 @@ from stacgen.assemble.state import (
     FORMAT,
     collection_key,
     is_up_to_date,
+    license_state,
     manifest,
     read_state,
     scene_key,
@@ -30,10 +32,11 @@ from stacgen.assemble.state import (
 from stacgen.assemble.workers import Producer, Target, pool, start_forkserver
 from stacgen.errors import OutputError, Problem, StacgenError, printable
 from stacgen.fileutil import atomic_write_json, recover_swap, swap_in
-from stacgen.layout.catalog import STATE_FILE
+from stacgen.layout.catalog import LICENSE_STATE, STATE_FILE
 from stacgen.layout.imagery import RESOLUTION_FILE, Resolved, read_resolution, resolution_json
 from stacgen.source.archive import ArchiveError, OpenedArchive, Unpacking, extracted, unpacking
 from stacgen.source.scene import FolderRead, Scene, combine, discover, read_folder, scene_folders
+from stacgen.stac.schemas import SchemaSource, SchemasUnavailable
 
 if TYPE_CHECKING:
     import pystac
@@ -68,7 +71,9 @@ class BuildOptions:
     skip_bad_scenes: bool = False
     root_href: str | None = None
     record: dict[str, Any] | None = None
-    schemas: Path | None = None  # None: the catalog is not validated before the swap
+    # Where validation reads the schemas (stacgen.stac.schemas.schema_source); None: the catalog
+    # is not validated before the swap (`--no-validate`).
+    schemas: SchemaSource | Path | None = None
 
 
 @dataclass
@@ -87,7 +92,7 @@ def build(options: BuildOptions, on_scene: Callable[[str], None] | None = None) 
     ArchiveError when the archive cannot be read, OutputError when `out` is not ours to replace,
     another build is writing it or it cannot be locked."""
     started = time.perf_counter()
-    out = options.out.absolute()
+    out = resolve_out(options.out)
     try:
         with stage.output_lock(out):
             recover_swap(out)
@@ -150,6 +155,24 @@ class Shown:
         if self.root is not None:
             text = text.replace(f"{self.root}/", f"{self.archive} member ")
         return printable(text)
+
+
+def resolve_out(out: Path) -> Path:
+    """The folder a build writes for `--out`: a symbolic link is followed, and said so (the
+    link stays, the catalog it points to is replaced); the root of the file system, or a link
+    that leads nowhere, is refused."""
+    absolute = Path(os.path.abspath(out))
+    if absolute.is_symlink():
+        real = Path(os.path.realpath(absolute))
+        if real.is_symlink():
+            raise OutputError(f"--out {out}: a symbolic link that loops: refusing to follow it")
+        log.warning(
+            "--out %s is a symbolic link: the build writes the folder it points to, %s", out, real
+        )
+        absolute = real
+    if absolute.parent == absolute:
+        raise OutputError(f"--out {out}: the root of the file system cannot be a catalog folder")
+    return absolute
 
 
 def check_out(out: Path) -> None:
@@ -285,7 +308,12 @@ class Run:
         """The scenes the new catalog publishes: its state and item count follow."""
         keys = {s.id: self.key(s) for s in scenes}
         collection = collection_key(self.options.root_href, self.options.record)
-        self.state = {"format": FORMAT, "collection": collection, "items": keys}
+        self.state = {
+            "format": FORMAT,
+            "collection": collection,
+            "items": keys,
+            LICENSE_STATE: license_state(self.options.record),
+        }
         # The items' imagery links change with the resolution file: a new one is a rebuild
         # (of the links only: the scenes are reused).
         self.state["imagery"] = imagery_key(self.resolution)
@@ -411,14 +439,24 @@ def _check(staging: Path, options: BuildOptions) -> None:
     # The validator loads schemas: imported only when used.
     from stacgen.stac.validate import validate_catalog
 
-    # check_cogs=False: each COG was validated by the worker that wrote it (process.check_cogs);
-    # a reused item's COGs are links to files validated by the build that made them.
-    problems = validate_catalog(
-        staging,
-        options.schemas,
-        root_href=options.root_href,
-        workers=options.workers,
-        check_cogs=False,
-    )
-    if problems:
-        raise BuildError([f"validation: {p}" for p in problems])
+    def problems(schemas: SchemaSource | Path | None) -> list[Problem]:
+        # check_cogs=False: each COG was validated by the worker that wrote it
+        # (process.check_cogs); a reused item's COGs are links to files validated by the
+        # build that made them.
+        return validate_catalog(
+            staging, schemas, root_href=options.root_href, workers=options.workers, check_cogs=False
+        )
+
+    try:
+        found = problems(options.schemas)
+    except SchemasUnavailable as err:
+        # Offline without a mirror: the catalog that passes every other check is published.
+        log.warning(
+            "schema validation skipped: %s; every other check passed; validate later with "
+            "`stacgen validate %s`",
+            err,
+            options.out,
+        )
+        found = problems(None)
+    if found:
+        raise BuildError([f"validation: {p}" for p in found])

@@ -15,6 +15,7 @@ import stacgen
 from stacgen.fileutil import JsonFileError, read_json_object
 from stacgen.layout.catalog import STATE_FILE
 from stacgen.source.scene import Scene
+from stacgen.source.zenodo import record_license
 
 FORMAT = 1  # bump whenever an unchanged scene would now give different files
 
@@ -37,6 +38,12 @@ def scene_key(scene: Scene, archive_sha256: str | None, root_href: str | None) -
                 st = path.stat()
                 h.update(f"{path.relative_to(folder)}:{st.st_size}:{st.st_mtime_ns};".encode())
     return h.hexdigest()
+
+
+def license_state(record: dict[str, Any] | None) -> dict[str, Any]:
+    """Where the collection's licence came from (layout.catalog.LICENSE_STATE)."""
+    found = record_license(record)
+    return {"id": found or "other", "from_record": found is not None}
 
 
 def collection_key(root_href: str | None, record: dict[str, Any] | None) -> str:

@@ -7,13 +7,8 @@ hand it scenes as the archive is unpacked, replacing a scene read again before i
 
 from __future__ import annotations
 
-import ctypes
 import os
-import select
 import shutil
-import signal
-import threading
-import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
 from contextlib import contextmanager
@@ -24,6 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from stacgen.assemble.staging import item_dir, reuse_item
 from stacgen.errors import SceneError
+from stacgen.processes import die_with
 from stacgen.source.scene import Scene
 
 if TYPE_CHECKING:
@@ -65,53 +61,6 @@ def pool(workers: int) -> Iterator[Executor]:
         # On a failed build nothing queued is started and the staging folder is removed only
         # once no worker still writes into it.
         executor.shutdown(wait=True, cancel_futures=True)
-
-
-def die_with(build_pid: int) -> None:
-    """Make this worker end when the build process does, however that ends (even SIGKILL).
-
-    A worker's parent is the forkserver, not the build: the parent-death signal covers the
-    forkserver, and a thread waiting on the build process covers the build itself. Without
-    them a killed build leaves its workers (and the memory they hold) running for ever.
-    """
-    _parent_death_signal(signal.SIGKILL)
-    watch = threading.Thread(target=_exit_when_gone, args=(build_pid,), daemon=True)
-    watch.start()
-
-
-def _parent_death_signal(signum: int) -> None:
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signum, 0, 0, 0)
-    except (OSError, AttributeError):  # not Linux: the watch thread alone
-        pass
-
-
-_PR_SET_PDEATHSIG = 1  # linux/prctl.h
-
-
-def _exit_when_gone(pid: int) -> None:
-    """Return never while `pid` lives; end this process at once when it is gone."""
-    try:
-        fd = os.pidfd_open(pid)
-    except (OSError, AttributeError):
-        fd = None
-    if fd is not None:
-        select.select([fd], [], [])  # a pidfd becomes readable when its process exits
-    else:
-        while _alive(pid):
-            time.sleep(0.5)
-    os._exit(1)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class _Inline(Executor):

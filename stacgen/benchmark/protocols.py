@@ -197,11 +197,14 @@ def cmix(c: Confusion) -> Evaluated:
 
 PAPER: Final = Protocol(
     "paper",
-    "the paper's rules (Baetens et al. 2019)",
+    "the paper's grouping (Baetens et al. 2019) with stacgen score's defaults",
     "stacgen score's defaults: reference cloud = low + high clouds (2, 3), shadow = 4, clear = "
     "land, water, snow (5, 6, 7), no data (0) and class 1 ignored; the mask on the 60 m "
     "reference grid by majority, no dilation. Comparisons: invalid (cloud or shadow vs clear), "
-    "cloud (vs clear), shadow (vs clear).",
+    "cloud (vs clear), shadow (vs clear). The grouping of classes and the 60 m grid are the "
+    "paper's; majority resampling and no dilation are stacgen's choices (the paper's methods "
+    "section is in no copy stacgen could read), so these figures are comparable with each "
+    "other, not necessarily with the paper's tables.",
     ("invalid", "cloud", "shadow"),
     PAPER_METRICS,
     (

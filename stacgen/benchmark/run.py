@@ -14,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import rasterio
 
@@ -29,6 +29,8 @@ from stacgen.score.reference import iter_masks
 log = logging.getLogger(__name__)
 
 OnMask = Callable[[Processor, MaskScore], None]
+# Tags GDAL writes of the raster's structure, not of what made it.
+GDAL_TAGS: Final = frozenset({"AREA_OR_POINT"})
 
 
 @dataclass(frozen=True)
@@ -214,7 +216,7 @@ class ProcessorResult:
         return {
             k: v
             for k, v in sorted(first.items())
-            if all(s.mask.tags.get(k) == v for s in self.scenes)
+            if k not in GDAL_TAGS and all(s.mask.tags.get(k) == v for s in self.scenes)
         }
 
 

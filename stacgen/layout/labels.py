@@ -48,7 +48,8 @@ ASSETS: tuple[AssetSpec, ...] = (
         "confidence.tif",
         "Classification confidence",
         GEOTIFF_COG,
-        ("data", "metadata"),
+        # Data only: readers that skip "metadata" assets (GDAL's STACIT) must still offer it.
+        ("data",),
         "Share of the random-forest votes for the winning class, median-filtered (11x11) and "
         "scaled to 1-255; 0 where the classification has no data. Not a calibrated probability.",
     ),

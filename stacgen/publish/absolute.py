@@ -28,6 +28,7 @@ from stacgen.fileutil import (
     sha256_multihash,
 )
 from stacgen.stac.links import map_hrefs
+from stacgen.stac.schemas import SchemaSource
 
 log = logging.getLogger(__name__)
 
@@ -161,7 +162,9 @@ def _link_or_copy(source: Path, target: Path) -> None:
         shutil.copy2(source, target)
 
 
-def validate_staged(staging: Path, root_href: str, schemas: Path, workers: int) -> None:
+def validate_staged(
+    staging: Path, root_href: str, schemas: SchemaSource | Path, workers: int
+) -> None:
     """Validate the staged variant offline; StagingError with the problems if it is not valid.
 
     COGs are not opened again: every one was validated by the build that wrote it, and the

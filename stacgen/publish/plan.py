@@ -3,7 +3,8 @@
 Readers follow links down from catalog.json. Each phase is sent only once the one before it is
 complete, so a file appears only after everything it links to: assets, then item JSON, then
 items.parquet, then collection.json, and catalog.json last. Objects the new catalog no longer has
-are deleted only after the new root is in place, JSON before the assets it names.
+are deleted (state.py decides which, and when) only after the new root is in place, JSON before
+the assets it names.
 """
 
 from __future__ import annotations
@@ -23,8 +24,10 @@ from stacgen.stac.links import links_of
 # Assets never change under their name: the ALCD record is a fixed Zenodo version and the build
 # is deterministic, so a browser or CDN may keep them for a year without asking again.
 IMMUTABLE = "public, max-age=31536000, immutable"
-# STAC JSON and the items.parquet index change with every publish that changes anything.
-SHORT = "public, max-age=60, must-revalidate"
+# STAC JSON and the items.parquet index change with every publish that changes anything; a
+# reader may hold a copy this long, so what it links is deleted only after (state.py).
+JSON_MAX_AGE = 60  # s
+SHORT = f"public, max-age={JSON_MAX_AGE}, must-revalidate"
 FALLBACK_TYPES = {
     ".tif": "image/tiff; application=geotiff",
     ".geojson": "application/geo+json",
@@ -79,7 +82,8 @@ class RemoteObject:
 class Plan:
     send: list[LocalFile] = field(default_factory=list)
     keep: list[LocalFile] = field(default_factory=list)
-    delete: list[RemoteObject] = field(default_factory=list)  # stale, in deletion order
+    stale: list[RemoteObject] = field(default_factory=list)  # not in the catalog, in deletion order
+    delete: list[RemoteObject] = field(default_factory=list)  # of those, what is deleted
     replaced_assets: list[str] = field(default_factory=list)  # assets whose bytes change
 
     def phases(self) -> list[list[LocalFile]]:
@@ -180,8 +184,11 @@ def _sha256_of(asset: Mapping[str, Any]) -> str | None:
     return sha256_of_multihash(asset.get("file:checksum"))
 
 
-def make_plan(local: list[LocalFile], remote: Mapping[str, RemoteObject], delete: bool) -> Plan:
-    """Send what differs (size, sha256, headers), keep the rest, delete the stale if asked."""
+def make_plan(local: list[LocalFile], remote: Mapping[str, RemoteObject]) -> Plan:
+    """Send what differs (size, sha256, headers), keep the rest; note what the catalog lacks.
+
+    What is deleted of the stale objects is decided with the published state (state.py).
+    """
     plan = Plan()
     for file in sorted(local, key=lambda f: (f.phase, f.key)):
         there = remote.get(file.key)
@@ -191,10 +198,8 @@ def make_plan(local: list[LocalFile], remote: Mapping[str, RemoteObject], delete
         if there is not None and file.phase == Phase.ASSETS and _other_bytes(there, file):
             plan.replaced_assets.append(file.key)
         plan.send.append(file)
-    if delete:
-        wanted = {f.key for f in local}
-        stale = [o for key, o in remote.items() if key not in wanted]
-        plan.delete = sorted(stale, key=_deletion_order)
+    wanted = {f.key for f in local}
+    plan.stale = sorted((o for key, o in remote.items() if key not in wanted), key=deletion_order)
     return plan
 
 
@@ -210,7 +215,7 @@ def _same(there: RemoteObject, file: LocalFile) -> bool:
     return all(lowered.get(k.lower()) == v for k, v in file.attributes().items())
 
 
-def _deletion_order(obj: RemoteObject) -> tuple[int, str]:
+def deletion_order(obj: RemoteObject) -> tuple[int, str]:
     """The root's stale siblings first, assets last: no remaining JSON names a deleted file."""
     if obj.key.endswith(".json"):
         return (-obj.key.count("/"), obj.key)

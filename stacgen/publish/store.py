@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 import obstore
-from obstore.exceptions import BaseError
+from obstore.exceptions import BaseError, NotFoundError
 from obstore.store import S3Store
 
 from stacgen.errors import StacgenError
@@ -29,7 +29,7 @@ from stacgen.fileutil import JsonFileError, atomic_write_json, read_json_object
 from stacgen.publish.plan import LocalFile, RemoteObject
 
 if TYPE_CHECKING:
-    from obstore import ObjectMeta, PutResult
+    from obstore import Attributes, ObjectMeta, PutResult
     from obstore.store import S3CredentialProvider
 
 log = logging.getLogger(__name__)
@@ -37,10 +37,39 @@ log = logging.getLogger(__name__)
 MULTIPART_CHUNK = 8 * 1024 * 1024  # parts of 8 MiB above 8 MiB: a COG of the full tile is less
 DEFAULT_REGION = "us-east-1"
 _T = TypeVar("_T")
+# What S3 and the S3-compatible stores accept as a bucket name (lower case for new buckets on
+# AWS; the legacy upper case and underscore names are still served), nothing a URL must escape.
+_BUCKET = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{1,61}[A-Za-z0-9]")
+# An endpoint obstore can sign requests for: anything else makes its Rust code panic.
+_ENDPOINT = re.compile(
+    r"https?://(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?)"
+    r"(?::(?P<port>[0-9]{1,5}))?(?:/[A-Za-z0-9._~/-]*)?"
+)
 
 
 class StoreError(StacgenError):
     """The store refused or could not be reached; the message is one line for the user."""
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Every wait on the store is bounded, in seconds.
+
+    One request gives up after `read` seconds without a byte (a server that accepted and never
+    answers, an answer cut midway), or after `request` seconds in all (a server that drips);
+    it is tried again (`retries` times at most) only within `retry_within` seconds of its
+    first try, so that no call to the store lasts more than `bound()` seconds.
+    """
+
+    connect: float = 10.0
+    read: float = 30.0
+    request: float = 300.0  # one 8 MiB part at 0.25 Mbit/s
+    retries: int = 2
+    retry_within: float = 30.0
+
+    def bound(self) -> float:
+        """The longest one call can take: a last try started just before `retry_within`."""
+        return self.retry_within + self.request
 
 
 @dataclass(frozen=True)
@@ -53,7 +82,20 @@ class Target:
         parts = urlsplit(url)
         if parts.scheme != "s3" or not parts.netloc:
             raise StoreError(f"--to {url}: expected s3://BUCKET/PREFIX")
-        return cls(parts.netloc, parts.path.strip("/"))
+        if parts.query or parts.fragment or not _BUCKET.fullmatch(parts.netloc):
+            raise StoreError(
+                f"--to {url}: {parts.netloc!r} is not a bucket name (3 to 63 letters, digits, "
+                "'.', '-' or '_', starting and ending with a letter or digit)"
+            )
+        prefix = parts.path.strip("/")
+        segments = prefix.split("/") if prefix else []
+        if any(s in ("", ".", "..") for s in segments) or any(ord(c) < 0x20 for c in prefix):
+            # S3 keeps "x/../d" as it is while readers' URLs resolve it to "d": refuse it.
+            raise StoreError(
+                f"--to {url}: the prefix has an empty, '.' or '..' segment or a control "
+                "character; write the prefix as its readers' URLs resolve it"
+            )
+        return cls(parts.netloc, prefix)
 
     def __str__(self) -> str:
         return f"s3://{self.bucket}/{self.prefix}".rstrip("/")
@@ -103,12 +145,15 @@ class Store:
         endpoint_url: str | None = None,
         region: str | None = None,
         workers: int = 8,
+        timeouts: Timeouts = Timeouts(),
     ) -> None:
         self.target = target
         self._listed: dict[str, Listed] = {}
         self._put_etags: dict[str, str | None] = {}
+        check_endpoints(endpoint_url)
         self.endpoint = endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or "AWS S3"
         self.workers = workers
+        self.timeouts = timeouts
         config: dict[str, Any] = {"region": region or _region()}
         if endpoint_url:
             config["endpoint"] = endpoint_url
@@ -118,11 +163,14 @@ class Store:
             config=config,  # type: ignore[arg-type]
             client_options={
                 "allow_http": True,  # only used when the endpoint given is http://
-                "connect_timeout": timedelta(seconds=10),
-                "timeout": timedelta(minutes=10),
+                "connect_timeout": timedelta(seconds=timeouts.connect),
+                "read_timeout": timedelta(seconds=timeouts.read),
+                "timeout": timedelta(seconds=timeouts.request),
             },
-            # Fail in seconds, not minutes, when the endpoint is down or refuses.
-            retry_config={"max_retries": 2, "retry_timeout": timedelta(seconds=30)},
+            retry_config={
+                "max_retries": timeouts.retries,
+                "retry_timeout": timedelta(seconds=timeouts.retry_within),
+            },
             credential_provider=_profile_credentials(),
         )
 
@@ -170,6 +218,19 @@ class Store:
             if now is not None and now.e_tag is not None and now.e_tag == expected:
                 seen[file.key] = Seen(now, file.attributes())
         return seen
+
+    def read_object(self, key: str) -> bytes | None:
+        """The bytes of a small object (the published state); None if it is not there."""
+        try:
+            return self._call(lambda: bytes(obstore.get(self._store, key).bytes()))
+        except StoreError as err:
+            if isinstance(err.__cause__, NotFoundError):
+                return None
+            raise
+
+    def put_bytes(self, key: str, data: bytes, content_type: str, cache_control: str) -> None:
+        attributes: Attributes = {"Content-Type": content_type, "Cache-Control": cache_control}
+        self._call(lambda: obstore.put(self._store, key, data, attributes=attributes))
 
     def delete(self, keys: list[str]) -> None:
         if keys:
@@ -225,7 +286,22 @@ class Store:
         try:
             return fn()
         except BaseError as err:
-            raise StoreError(describe(err, self.target, self.endpoint)) from err
+            raise StoreError(describe(err, self.target, self.endpoint, self.timeouts)) from err
+
+
+def check_endpoints(endpoint_url: str | None) -> None:
+    """The endpoint given, else the one in AWS_ENDPOINT_URL (obstore reads it itself)."""
+    if endpoint_url is not None:
+        check_endpoint(endpoint_url, "--endpoint-url")
+    elif os.environ.get("AWS_ENDPOINT_URL"):
+        check_endpoint(os.environ["AWS_ENDPOINT_URL"], "AWS_ENDPOINT_URL")
+
+
+def check_endpoint(url: str, name: str) -> None:
+    """An endpoint URL obstore can use; StoreError in one line naming `name` otherwise."""
+    match = _ENDPOINT.fullmatch(url)
+    if match is None or int(match["port"] or 0) > 65535:
+        raise StoreError(f"{name} {url!r}: expected http(s)://HOST[:PORT][/PATH]")
 
 
 def _region() -> str:
@@ -275,11 +351,15 @@ _CODES: Mapping[str, str] = {
     "AccessDenied": "access denied to {target} (AccessDenied): the credentials lack "
     "s3:ListBucket, s3:GetObject, s3:PutObject or s3:DeleteObject",
 }
-_UNREACHABLE = ("error sending request", "dns error", "Connection refused", "timed out")
+_REFUSED = ("dns error", "Connection refused", "ConnectionRefused", "failed to lookup")
+_TIMED_OUT = ("kind: Timeout", "TimedOut", "timed out", "operation timed out")
+_CUT = ("response body error", "kind: Body", "Interrupted", "connection closed", "Incomplete")
 
 
-def describe(err: Exception, target: Target, endpoint: str) -> str:
-    """One line for an obstore error: the S3 code when there is one, else the first line."""
+def describe(
+    err: Exception, target: Target, endpoint: str, timeouts: Timeouts | None = None
+) -> str:
+    """One line for an obstore error: the S3 code when there is one, else what happened."""
     text = str(err)
     names = {"bucket": target.bucket, "endpoint": endpoint, "target": str(target)}
     for code, message in _CODES.items():
@@ -288,8 +368,25 @@ def describe(err: Exception, target: Target, endpoint: str) -> str:
     if "169.254.169.254" in text or "credential" in text.lower():
         # obstore fell back to the instance metadata service: no key anywhere else.
         return "no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE"
-    if any(marker in text for marker in _UNREACHABLE):
+    return _transport(text, target, endpoint, timeouts or Timeouts())
+
+
+def _transport(text: str, target: Target, endpoint: str, timeouts: Timeouts) -> str:
+    """What went wrong on the way: refused, no answer in time, an answer cut off."""
+    tries = re.search(r"after (\d+) retries", text)
+    attempts = f" ({int(tries[1]) + 1} tries)" if tries else ""
+    if any(marker in text for marker in _REFUSED):
         return f"cannot reach {endpoint}: {_first_line(text)}"
+    if any(marker in text for marker in _TIMED_OUT):
+        return (
+            f"{endpoint} did not answer in time (no connection within {timeouts.connect:g} s "
+            f"or no byte of an answer within {timeouts.read:g} s){attempts}"
+        )
+    if any(marker in text for marker in _CUT):
+        return f"{endpoint} broke off its answer midway{attempts}: {_first_line(text)}"
+    if "error sending request" in text:
+        # A connection that never completed a request: accepted, then nothing usable came.
+        return f"cannot reach {endpoint}{attempts}: {_first_line(text)}"
     return f"{target}: {_first_line(text)}"
 
 

@@ -34,10 +34,10 @@ from numpy.lib.stride_tricks import as_strided
 from rasterio.windows import Window
 
 from stacgen.score.codes import CLEAR, CLOUD, NODATA, SHADOW, UNLISTED, Groups
+from stacgen.score.decoding import Decoder
 from stacgen.score.rules import PRIORITY, Method, choose
 
 U8 = npt.NDArray[np.uint8]
-Decoder = Callable[[npt.NDArray[Any]], Groups]
 OnRows = Callable[[int, int, Groups], None]
 T = TypeVar("T")
 MAX_FACTOR: Final = 3
@@ -76,13 +76,13 @@ def tables(factor: int, method: Method) -> U8:
     if factor == 2:
         counts, sums = _counts_by_sum(4)
         decide = np.full(256, UNLISTED, np.uint8)
-        decide[sums] = choose(counts, method)
+        decide[sums] = choose(counts, method, whole=4)
         return decide
     first, first_sum = _counts_by_sum(6)
     last, last_sum = _counts_by_sum(3)
     decide = np.full(1 << 16, UNLISTED, np.uint8)
     index = first_sum[:, None] | (last_sum[None, :] << 8)
-    decide[index] = choose(first[:, :, None] + last[:, None, :], method)
+    decide[index] = choose(first[:, :, None] + last[:, None, :], method, whole=9)
     return decide
 
 
@@ -113,7 +113,7 @@ class CellReducer:
         """Each pixel's group (pick) or weight; an unlisted value raises, naming them."""
         looked_up = raw.translate(self.table)
         if self.missing in looked_up:
-            self.decode(np.frombuffer(raw, np.uint8))  # raises ScoreError naming the values
+            self.decode(np.frombuffer(raw, np.uint8))  # raises Unlisted
             raise AssertionError("the tables miss a value that the decoder lists")
         return np.frombuffer(looked_up, np.uint8).reshape(shape)
 

@@ -1,8 +1,8 @@
 """Class code tables: how each processor's mask values map to clear / cloud / shadow / no data.
 
 Every built-in table lives here, once, with its source. A table turns the mask's native values
-into group codes (`NODATA`, `CLEAR`, `CLOUD`, `SHADOW`) through a look-up table; a value that the
-table does not list is an error naming the values and their pixel counts.
+into group codes (`NODATA`, `CLEAR`, `CLOUD`, `SHADOW`) through `decoding.TableDecoder`; a value
+that the table does not list is an error naming the values and their pixel counts.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Final, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -34,6 +34,11 @@ GROUP_NAMES: Final = {NODATA: "nodata", CLEAR: "clear", CLOUD: "cloud", SHADOW: 
 GROUP_BY_NAME: Final = {name: code for code, name in GROUP_NAMES.items()}
 
 Class1 = Literal["ignore", "clear"]
+# The widest integers a mask may hold: a code file's values must fit in them.
+INT64_MIN: Final = -(1 << 63)
+INT64_MAX: Final = (1 << 63) - 1
+# What `stacgen masks detect` writes where a detector saw no valid input pixel.
+DETECTED_NODATA: Final = 255
 
 
 @dataclass(frozen=True)
@@ -52,15 +57,6 @@ class CodeTable:
     has_shadow: bool = True
     probability: bool = False
     bits: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
-
-    def lookup(self) -> tuple[int, npt.NDArray[np.uint8]]:
-        """(offset, lut): lut[value - offset] is the group of `value`, UNLISTED if not listed."""
-        values = [v for vs in self.groups.values() for v in vs]
-        low, high = min(values), max(values)
-        lut = np.full(high - low + 1, UNLISTED, dtype=np.uint8)
-        for name, vs in self.groups.items():
-            lut[np.asarray(vs, dtype=np.int64) - low] = GROUP_BY_NAME[name]
-        return low, lut
 
     def describe(self) -> dict[str, object]:
         """The table as recorded in scores.json."""
@@ -147,10 +143,13 @@ MAJA_NATIVE: Final = _bit_table(
 )
 # s2cloudless (sentinel-hub/sentinel2-cloud-detector): get_cloud_masks gives 0 clear, 1 cloud;
 # get_cloud_probability_maps gives a 0-1 probability (often stored as uint8 0-100). No shadows.
+# 255 is no data in the masks `stacgen masks detect` writes (their declared nodata too), a value
+# the package's 0/1 masks never hold.
 S2CLOUDLESS: Final = CodeTable(
     "s2cloudless",
-    "s2cloudless cloud masks (0 clear, 1 cloud) or probabilities with --threshold; no shadows",
-    {"clear": (0,), "cloud": (1,)},
+    "s2cloudless cloud masks (0 clear, 1 cloud; 255 no data as stacgen masks writes them) or "
+    "probabilities with --threshold; no shadows",
+    {"clear": (0,), "cloud": (1,), "nodata": (DETECTED_NODATA,)},
     has_shadow=False,
     probability=True,
 )
@@ -176,14 +175,15 @@ KAPPAMASK: Final = _table(
 )
 # ukis-csmask 1.0.0 (dlr-eoc/ukis-csmask, ukis_csmask/mask.py, CSmask.csm): "class ids:
 # 0=background, 1=clouds, 2=cloud shadows". Its no data is in the separate `valid` output, not
-# in `csm`: a csm raster's own nodata value, where it declares one, is the only no data.
+# in `csm`; 255 is no data in the masks `stacgen masks detect` writes (declared nodata too).
 UKIS_CSMASK: Final = _table(
     "ukis-csmask",
     "ukis-csmask 1.0.0 CSmask.csm (dlr-eoc/ukis-csmask mask.py): 0 background, 1 clouds, "
-    "2 cloud shadows",
+    "2 cloud shadows; 255 no data as stacgen masks writes them",
     clear=(0,),
     cloud=(1,),
     shadow=(2,),
+    nodata=(DETECTED_NODATA,),
 )
 # OmniCloudMask (DPIRD-DMA/OmniCloudMask README, predict_from_array; Wright et al. 2025, Remote
 # Sensing of Environment): "0=Clear, 1=Thick Cloud, 2=Thin Cloud, 3=Cloud Shadow". The README
@@ -310,100 +310,19 @@ def _json_table(path: Path) -> CodeTable:
         ):
             raise ScoreError(f"{path}: {name!r} must be a list of integers")
         for v in values:
+            if not INT64_MIN <= v <= INT64_MAX:
+                digits = str(abs(v))
+                raise ScoreError(
+                    f"{path}: a value in {name!r} has {len(digits)} digits ({digits[:8]}...): "
+                    "beyond any mask's integers (64 bits)"
+                )
             if v in seen:
-                raise ScoreError(f"{path}: value {v} is in both {seen[v]!r} and {name!r}")
+                where = (
+                    f"twice in {name!r}" if seen[v] == name else f"in both {seen[v]!r} and {name!r}"
+                )
+                raise ScoreError(f"{path}: value {v} is {where}")
             seen[v] = name
         groups[name] = tuple(values)
     if not seen:
         raise ScoreError(f"{path}: lists no value")
     return CodeTable(path.name, str(path), groups, has_shadow=bool(groups.get("shadow")))
-
-
-class Decoder:
-    """Native values to group codes for one table, its look-up tables built once.
-
-    8- and 16-bit masks index a full-range table directly (one pass over the pixels); other
-    integer types are shifted into the table's range first. `lut_for` hands the full-range
-    table to callers that fold it into their own per-pixel pass.
-    """
-
-    def __init__(self, table: CodeTable, where: str) -> None:
-        self.table, self.where = table, where
-        self.offset, self.lut = table.lookup()
-        self._full: dict[np.dtype[Any], npt.NDArray[np.uint8]] = {}
-        for dtype in (np.dtype(np.uint8), np.dtype(np.uint16)):
-            top = int(np.iinfo(dtype).max) + 1
-            full = np.full(top, UNLISTED, dtype=np.uint8)
-            lo, hi = max(self.offset, 0), min(self.offset + self.lut.size, top)
-            if hi > lo:
-                full[lo:hi] = self.lut[lo - self.offset : hi - self.offset]
-            self._full[dtype] = full
-        self._bytes_table = self._full[np.dtype(np.uint8)].tobytes()
-
-    def lut_for(self, dtype: np.dtype[Any]) -> npt.NDArray[np.uint8] | None:
-        """value -> group (UNLISTED if not listed) for every value of `dtype`, if that is small."""
-        return self._full.get(dtype)
-
-    def __call__(self, values: npt.NDArray[Any]) -> Groups:
-        full = self._full.get(values.dtype)
-        if values.dtype == np.uint8:
-            # bytes.translate: a C loop, several times as fast as indexing with uint8 values.
-            looked_up = bytearray(np.ascontiguousarray(values)).translate(self._bytes_table)
-            groups: Groups = np.frombuffer(looked_up, np.uint8).reshape(values.shape)
-            if UNLISTED in looked_up:
-                raise ScoreError(_unlisted(values, groups, self.table, self.where))
-            return groups
-        if full is not None:
-            groups = full[values]
-        else:
-            groups = _shifted(values, self.offset, self.lut, self.where)
-        if groups.max(initial=0) == UNLISTED:
-            raise ScoreError(_unlisted(values, groups, self.table, self.where))
-        return groups
-
-
-def decoder(table: CodeTable, where: str) -> Decoder:
-    return Decoder(table, where)
-
-
-def _shifted(
-    values: npt.NDArray[Any], offset: int, lut: npt.NDArray[np.uint8], where: str
-) -> Groups:
-    if not np.issubdtype(values.dtype, np.integer):
-        raise ScoreError(
-            f"{where}: {values.dtype} values need a probability table (s2cloudless --threshold)"
-        )
-    idx = values.astype(np.int64, copy=False) - offset
-    inside = (idx >= 0) & (idx < lut.size)
-    groups = np.full(values.shape, UNLISTED, dtype=np.uint8)
-    groups[inside] = lut[idx[inside]]
-    return groups
-
-
-def _unlisted(values: npt.NDArray[Any], groups: Groups, table: CodeTable, where: str) -> str:
-    found, counts = np.unique(values[groups == UNLISTED], return_counts=True)
-    listed = ", ".join(f"{v} ({c} px)" for v, c in zip(found[:10], counts[:10], strict=True))
-    more = f" and {found.size - 10} more" if found.size > 10 else ""
-    return f"{where}: values not in the {table.name} table: {listed}{more}"
-
-
-def decode(values: npt.NDArray[Any], table: CodeTable, where: str) -> Groups:
-    """Group codes of native mask values; unlisted values are an error naming them."""
-    return decoder(table, where)(values)
-
-
-def threshold_probability(
-    values: npt.NDArray[np.generic], threshold: float, nodata: float | None = None
-) -> Groups:
-    """s2cloudless probabilities: float 0-1 or integers 0-100, cloud >= threshold.
-
-    NaN, and the raster's own nodata value when it has one, are no data.
-    """
-    floating = np.issubdtype(values.dtype, np.floating)
-    prob = np.asarray(values, dtype=np.float32)
-    out = np.where(prob >= (threshold if floating else threshold * 100.0), CLOUD, CLEAR)
-    out = out.astype(np.uint8)
-    out[np.isnan(prob)] = NODATA
-    if nodata is not None:
-        out[prob == np.float32(nodata)] = NODATA
-    return out

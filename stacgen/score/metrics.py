@@ -50,11 +50,6 @@ def pairs(reference: Groups, mask: Groups) -> Groups:
     return out
 
 
-def joint_counts(reference: Groups, mask: Groups) -> Joint:
-    """Pixel counts of (reference group, mask group) pairs, a 4 x 4 table indexed by code."""
-    return _count_pairs(pairs(reference, mask))
-
-
 class Tally:
     """The joint counts and the agreement picture (per pixel, for the `invalid` comparison:
     0 ignored, 1 TP, 2 TN, 3 FP, 4 FN), added up band of rows by band of rows, from any

@@ -3,7 +3,8 @@ per mask, the agreement picture (PNG, with a world file and its CRS), its legend
 comparison, the mask, the item, the colours) and the same codes on the reference grid (COG,
 its category names in a raster attribute table GDAL reads).
 
---out is written atomically: everything goes to a temp folder beside it, swapped in at the end.
+--out is written atomically: everything goes to a temp folder beside it, swapped in at the end,
+and only over a folder that is missing, empty or marked as this command's (`check_out`).
 """
 
 from __future__ import annotations
@@ -11,24 +12,24 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import shutil
 import tempfile
 import xml.etree.ElementTree as ET
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
 import rasterio
-from rasterio.crs import CRS
 
 from stacgen import __version__, constants
 from stacgen.fileutil import FILE_MODE, swap_in
-from stacgen.raster.cog import cog_profile
-from stacgen.raster.grid import Grid
 from stacgen.raster.png import png_bytes
 from stacgen.score.errors import ScoreError
 from stacgen.score.metrics import COMPARISONS, METRICS, Comparison
+from stacgen.score.presets import preset
 from stacgen.score.scoring import MaskScore, ScoreRun
 
 # Agreement codes (metrics.Tally.agreement) -> RGBA, for the `invalid` comparison. TP blue,
@@ -52,6 +53,8 @@ AGREEMENT_MEANING: Final = {
 }
 AGREEMENT_COMPARISON: Final = "invalid (cloud or shadow against clear) on the 60 m grid"
 # mkdtemp makes an owner-only folder; the published one follows the umask like the files.
+# What marks a folder as written by `stacgen score` (and so replaceable by the next run).
+MARKER: Final = ".stacgen-score.json"
 DIR_MODE: Final = FILE_MODE | ((FILE_MODE & 0o444) >> 2)
 _RGBA: Final = np.array([rgba for _, rgba in AGREEMENT.values()], dtype=np.uint8)
 
@@ -91,6 +94,7 @@ def scores_json(run: ScoreRun) -> dict[str, Any]:
         "catalog": run.catalog,
         "codes": run.codes.describe(),
         "options": run.options.as_dict(),
+        **_preset(run),
         "reference_groups": {
             "cloud": list(constants.CLOUD_VALUES),
             "shadow": list(constants.SHADOW_VALUES),
@@ -107,12 +111,12 @@ def scores_json(run: ScoreRun) -> dict[str, Any]:
                     "matched_by": s.item.matched_by,
                 },
                 "grid": {
-                    "crs": s.grid.crs,
-                    "transform": list(s.grid.transform),
+                    "crs": s.grid.crs.to_string(),
+                    "transform": s.grid.proj_transform,
                     "width": s.grid.width,
                     "height": s.grid.height,
-                    "col_off": s.grid.col_off,
-                    "row_off": s.grid.row_off,
+                    "col_off": s.offset[1],
+                    "row_off": s.offset[0],
                 },
                 "joint_counts": {
                     "rows": "reference nodata, clear, cloud, shadow",
@@ -123,6 +127,10 @@ def scores_json(run: ScoreRun) -> dict[str, Any]:
             }
             for s in run.scores
         ],
+        "unscored": [
+            {"mask": u.mask, "item": {"id": u.item.id, "href": u.item.href}, "reason": u.reason}
+            for u in run.unscored
+        ],
         "pooled": {
             "summed": {k: _comparison_dict(v) for k, v in run.pooled.summed.items()},
             "mean": run.pooled.mean,
@@ -132,20 +140,27 @@ def scores_json(run: ScoreRun) -> dict[str, Any]:
     }
 
 
+def _preset(run: ScoreRun) -> dict[str, Any]:
+    name = run.options.dilate_preset
+    return {} if name is None else {"dilate_preset": preset(name).describe()}
+
+
 def scores_csv(run: ScoreRun) -> str:
     """One row per mask and comparison, then the pooled rows (summed matrix, mean)."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["mask", "item", "comparison", "tp", "fp", "fn", "tn", "n", *METRICS])
+    head = ["mask", "item", "comparison", "tp", "fp", "fn", "tn", "n", *METRICS, "reason"]
+    writer.writerow(head)
     for s in run.scores:
         for name in COMPARISONS:
-            writer.writerow([s.mask, s.item.id, name, *_row(s.comparisons[name])])
+            writer.writerow([s.mask, s.item.id, name, *_row(s.comparisons[name]), ""])
+    for u in run.unscored:
+        writer.writerow([u.mask, u.item.id, "", *[""] * (len(head) - 4), u.reason])
     for name in COMPARISONS:
-        writer.writerow(["pooled (summed matrix)", "", name, *_row(run.pooled.summed[name])])
-        mean = run.pooled.mean[name]
-        writer.writerow(
-            ["pooled (mean over masks)", "", name, "", "", "", "", "", *map(_cell, mean.values())]
-        )
+        summed = ["pooled (summed matrix)", "", name, *_row(run.pooled.summed[name]), ""]
+        writer.writerow(summed)
+        mean = [*map(_cell, run.pooled.mean[name].values()), ""]
+        writer.writerow(["pooled (mean over masks)", "", name, "", "", "", "", "", *mean])
     return buf.getvalue()
 
 
@@ -176,11 +191,14 @@ TABLE_COLUMNS: Final = (
 def table(run: ScoreRun) -> str:
     """The stdout table: one row per mask, a pooled row (metrics of the summed matrices)."""
     names = [Path(s.mask).name for s in run.scores]
-    width = max(len("pooled"), *(len(n) for n in names))
+    skipped = [Path(u.mask).name for u in run.unscored]
+    width = max(len("pooled"), *(len(n) for n in names + skipped))
     head = f"{'mask':<{width}} " + " ".join(f"{h:>6}" for _, _, h in TABLE_COLUMNS)
     lines = [head + f" {'pixels':>9}  item"]
     for name, s in zip(names, run.scores, strict=True):
         lines.append(_line(name, width, s.comparisons) + f"  {s.item.id}")
+    for name, u in zip(skipped, run.unscored, strict=True):
+        lines.append(f"{name:<{width}} not scored: {u.reason}")
     lines.append(_line("pooled", width, run.pooled.summed) + f"  {len(run.scores)} mask(s)")
     return "\n".join(lines)
 
@@ -198,9 +216,11 @@ def agreement_rgba(codes: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
 def write_cog(score: MaskScore, agreement: npt.NDArray[np.uint8], dst: Path) -> None:
     """The agreement codes on the reference grid, a palette, 0 (ignored) as no data; the
     category names as GDAL reads them (a raster attribute table, `write_categories`)."""
-    crs = CRS.from_user_input(score.grid.crs)
-    grid = Grid(crs, score.grid.affine, score.grid.width, score.grid.height)
-    profile = cog_profile(grid, 1, "mode", nodata=0)
+    # Here, not at the top: rio-cogeo (and morecantile) cost a third of `stacgen score`'s
+    # start-up, and only --out writes a COG.
+    from stacgen.raster.cog import cog_profile
+
+    profile = cog_profile(score.grid, 1, "mode", nodata=0)
     with rasterio.open(dst, "w", **profile) as out:
         out.write(agreement, 1)
         out.write_colormap(1, {k: rgba for k, (_, rgba) in AGREEMENT.items()})
@@ -252,12 +272,12 @@ def write_world_file(score: MaskScore, png: Path) -> None:
     """Where the PNG lies: a world file (`.pgw`: the pixel size and the centre of the top-left
     pixel of the reference window scored, which may be part of the tile) and its CRS in the PAM
     sidecar `<png>.aux.xml`, both read by GDAL and GIS tools."""
-    t = score.grid.affine
+    t = score.grid.transform
     centre_x, centre_y = t * (0.5, 0.5)
     lines = [t.a, t.d, t.b, t.e, centre_x, centre_y]
     png.with_suffix(".pgw").write_text("".join(f"{v!r}\n" for v in lines), encoding="ascii")
     root = ET.Element("PAMDataset")
-    ET.SubElement(root, "SRS").text = CRS.from_user_input(score.grid.crs).to_wkt()
+    ET.SubElement(root, "SRS").text = score.grid.crs.to_wkt()
     _write_xml(root, png.with_name(png.name + ".aux.xml"))
 
 
@@ -294,19 +314,29 @@ def legend_png(score: MaskScore, agreement: npt.NDArray[np.uint8]) -> bytes:
 class OutputFolder:
     """--out, filled in a temp folder beside it and swapped in whole by `finish`.
 
-    Each mask's pictures are written as its score arrives (`add`), so no agreement array is
-    kept; leaving the `with` block without `finish` (an error) removes the temp folder and
-    leaves --out as it was.
+    `--out` may be replaced only if it is missing, an empty folder, or a folder this command
+    wrote (it carries MARKER); never a file, a link, a folder of the user's, the mask folder or
+    a folder inside it, nor a folder that holds a mask (`check_out`). Each mask's pictures are
+    written as its score arrives (`add`), so no agreement array is kept; leaving the `with`
+    block without `finish` (an error) removes the temp folder and leaves --out as it was.
     """
 
-    def __init__(self, out: Path) -> None:
+    def __init__(self, out: Path, masks: Sequence[str | Path] = ()) -> None:
         self.out = out.absolute()
+        self.masks = tuple(masks)
         self.tmp: Path | None = None
 
     def __enter__(self) -> OutputFolder:
-        self.out.parent.mkdir(parents=True, exist_ok=True)
-        prefix = f".{self.out.name}."
-        self.tmp = Path(tempfile.mkdtemp(prefix=prefix, suffix=".tmp", dir=self.out.parent))
+        check_out(self.out, self.masks)
+        parent = self.out.parent
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+            prefix = f".{self.out.name}."
+            self.tmp = Path(tempfile.mkdtemp(prefix=prefix, suffix=".tmp", dir=parent))
+        except OSError as err:
+            raise ScoreError(
+                f"--out {self.out}: cannot write in {parent} ({err.strerror or err})"
+            ) from None
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -332,14 +362,49 @@ class OutputFolder:
         text = json.dumps(scores_json(run), indent=2, ensure_ascii=False) + "\n"
         (self.tmp / "scores.json").write_text(text, encoding="utf-8")
         (self.tmp / "scores.csv").write_text(scores_csv(run), encoding="utf-8")
+        marker = {"written_by": "stacgen score", "stacgen_version": __version__}
+        (self.tmp / MARKER).write_text(json.dumps(marker) + "\n", encoding="utf-8")
         self.tmp.chmod(DIR_MODE)
+        check_out(self.out, self.masks)  # still ours to replace, after the scoring
         swap_in(self.tmp, self.out)
         self.tmp = None
 
 
+def _inside(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def check_out(out: Path, masks: Sequence[str | Path] = ()) -> None:
+    """`out` may be replaced only if it is missing, empty, or a folder `stacgen score` wrote,
+    and it neither holds a mask nor lies in a mask folder; anything else is one ScoreError."""
+    where = f"--out {out}"
+    real = Path(os.path.realpath(out))
+    for mask in masks:
+        given = Path(os.path.realpath(mask))
+        if _inside(given, real):
+            raise ScoreError(f"{where}: holds the mask {mask}: refusing to replace it")
+        if given.is_dir() and _inside(real, given):
+            raise ScoreError(f"{where}: inside the mask folder {mask}: choose a folder outside it")
+    if out.is_symlink():
+        raise ScoreError(f"{where}: is a symbolic link: refusing to replace it; name a folder")
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise ScoreError(f"{where}: exists and is not a folder: refusing to replace it")
+    try:
+        ours = (out / MARKER).is_file() or not any(out.iterdir())
+    except OSError as err:
+        raise ScoreError(f"{where}: cannot be read ({err.strerror or err})") from None
+    if not ours:
+        raise ScoreError(
+            f"{where}: not empty and not a folder stacgen score wrote (no {MARKER}): "
+            "refusing to replace it; choose another --out or empty this folder"
+        )
+
+
 def write_outputs(run: ScoreRun, out: Path) -> None:
     """scores.json, scores.csv and the agreement files of a run that kept its agreements."""
-    with OutputFolder(out) as folder:
+    with OutputFolder(out, [s.mask for s in run.scores]) as folder:
         for score in run.scores:
             folder.add(score)
         folder.finish(run)

@@ -1,9 +1,12 @@
 """Finding a mask's reference item in a catalog, and reading only the window the mask covers.
 
-A catalog is a catalog.json path (or its folder), a static catalog URL, or a STAC API root. The
-reference is found by `--item`, else by an L1C product name in the mask's file name, else by its
-`T<tile>` and date, else by the item whose footprint overlaps the mask on the same date. Over
-HTTP the reference COG is read through GDAL's /vsicurl/, that is by byte ranges.
+A catalog is a catalog.json path (or its folder), a static catalog URL, or a STAC API root,
+read with pystac-client (a static catalog walked by pystac, an API paged through its /search)
+over `bounded.BoundedIO`: every document's size, shape and wait bounded, and the whole lookup
+too. The reference is found by `--item`, else by an L1C product name in the mask's file name,
+else by its `T<tile>` and date, else by the item whose footprint overlaps the mask on the same
+date. Over HTTP the reference COG is read through GDAL's /vsicurl/, that is by byte ranges,
+each request bounded in time.
 """
 
 from __future__ import annotations
@@ -11,41 +14,60 @@ from __future__ import annotations
 import logging
 import math
 import os
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from functools import cached_property
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlencode, urljoin
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urljoin
 
 import numpy as np
+import pystac
 import rasterio
 import rasterio.warp
 import rasterio.windows
-import requests
-import shapely
-import shapely.geometry
-from affine import Affine
+from pystac_client import Client
+from pystac_client.conformance import ConformanceClasses
+from pystac_client.errors import ClientTypeError
+from pystac_client.exceptions import APIError
+from pystac_client.warnings import PystacClientWarning
 from rasterio.crs import CRS
 
-from stacgen.fileutil import JsonFileError, read_json_object
+from stacgen.raster.grid import Grid
+from stacgen.score.bounded import MAX_ITEMS, BoundedIO, first_line
 from stacgen.score.errors import ScoreError
 from stacgen.source import naming
-from stacgen.stac import links
+
+if TYPE_CHECKING:
+    import shapely
 
 log = logging.getLogger(__name__)
 
 ASSET_KEY = "classification"
-TIMEOUT = 30
 # Tags some processors write with the acquisition date (GDAL metadata domain "").
 DATE_TAGS = ("ACQUISITION_DATE", "SENSING_TIME", "DATATAKE_SENSING_START", "DATE_ACQUIRED")
-# /vsicurl/ reads of the reference: no directory listing, no sidecar probing.
-GDAL_HTTP_ENV: Mapping[str, Any] = {
-    "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
-    "CPL_VSIL_CURL_ALLOWED_EXTENSIONS": ".tif,.tiff",
-    "GDAL_HTTP_MAX_RETRY": 2,
-}
+# Every HTTP wait has a bound (seconds): connecting, then each answer whole (GDAL's
+# GDAL_HTTP_TIMEOUT is curl's total time per request, so a server dripping bytes is cut too).
+CONNECT_TIMEOUT = 10
+READ_TIMEOUT = 30
+RETRIES = 2
+RETRY_DELAY = 1
+
+
+def gdal_http_env() -> dict[str, Any]:
+    """/vsicurl/ reads of the reference: no directory listing, no sidecar probing, and every
+    request bounded in time (read when called, so that the tests may lower the bounds)."""
+    return {
+        "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
+        "CPL_VSIL_CURL_ALLOWED_EXTENSIONS": ".tif,.tiff",
+        "GDAL_HTTP_CONNECTTIMEOUT": CONNECT_TIMEOUT,
+        "GDAL_HTTP_TIMEOUT": READ_TIMEOUT,
+        "GDAL_HTTP_MAX_RETRY": RETRIES,
+        "GDAL_HTTP_RETRY_DELAY": RETRY_DELAY,
+    }
 
 
 def is_url(href: str) -> bool:
@@ -73,36 +95,56 @@ class StacItem:
         return str(self.doc.get("id"))
 
     @property
+    def _properties(self) -> dict[str, Any]:
+        props = self.doc.get("properties")
+        return props if isinstance(props, dict) else {}
+
+    @property
     def day(self) -> date | None:
-        value = self.doc.get("properties", {}).get("datetime")
-        return date.fromisoformat(value[:10]) if isinstance(value, str) else None
+        value = self._properties.get("datetime")
+        try:
+            return date.fromisoformat(value[:10]) if isinstance(value, str) else None
+        except ValueError:
+            return None
 
     @property
     def tile(self) -> str | None:
-        props = self.doc.get("properties", {})
-        if "mgrs:utm_zone" in props:
-            zone = int(props["mgrs:utm_zone"])
-            return f"{zone:02d}{props['mgrs:latitude_band']}{props['mgrs:grid_square']}"
-        tile = props.get("alcd:parameters", {}).get("tile")
+        props = self._properties
+        try:
+            if "mgrs:utm_zone" in props:
+                zone = int(props["mgrs:utm_zone"])
+                return f"{zone:02d}{props['mgrs:latitude_band']}{props['mgrs:grid_square']}"
+            tile = props.get("alcd:parameters", {}).get("tile")
+        except (KeyError, TypeError, ValueError, AttributeError):
+            return None
         return str(tile) if tile else None
 
     @cached_property
     def footprint(self) -> shapely.Geometry:
-        return shapely.geometry.shape(self.doc["geometry"])
+        # shapely here, not at the top: only matching by footprint needs it (start-up time).
+        import shapely.errors
+        import shapely.geometry
+
+        try:
+            return shapely.geometry.shape(self.doc["geometry"])
+        except (KeyError, TypeError, ValueError, AttributeError, shapely.errors.ShapelyError):
+            raise ScoreError(f"item {self.id} ({self.href}): malformed geometry") from None
 
     @property
     def asset_href(self) -> str:
-        try:
-            return join(self.href, self.doc["assets"][ASSET_KEY]["href"])
-        except KeyError as err:
-            raise ScoreError(f"item {self.id} ({self.href}) has no {ASSET_KEY!r} asset") from err
+        assets = self.doc.get("assets")
+        asset = assets.get(ASSET_KEY) if isinstance(assets, dict) else None
+        href = asset.get("href") if isinstance(asset, dict) else None
+        if not isinstance(href, str):
+            raise ScoreError(f"item {self.id} ({self.href}) has no {ASSET_KEY!r} asset")
+        return join(self.href, href)
 
 
 class Source:
     """Where items come from; subclasses answer by id and by date (and bounding box)."""
 
-    def __init__(self, spec: str) -> None:
-        self.spec = spec
+    def __init__(self, spec: str, client: Client) -> None:
+        self.spec, self.client = spec, client
 
     def by_ids(self, ids: Sequence[str]) -> list[StacItem]:
         raise NotImplementedError
@@ -112,23 +154,19 @@ class Source:
 
 
 class StaticCatalog(Source):
-    """A static catalog: every item, found by walking child and item links once."""
-
-    def __init__(self, spec: str, root: dict[str, Any], session: requests.Session) -> None:
-        super().__init__(spec)
-        self._root = root
-        self._session = session
+    """A static catalog: every item, found by pystac walking child and item links once (within
+    the bounds of the catalog's BoundedIO)."""
 
     @cached_property
     def items(self) -> list[StacItem]:
-        def load(href: str) -> Mapping[str, Any]:
-            return self._root if href == self.spec else load_json(href, self._session)
-
-        return [
-            StacItem(dict(doc), href)
-            for href, doc in links.walk(self.spec, load, join)
-            if doc.get("type") == "Feature"
-        ]
+        found: list[StacItem] = []
+        with _stac_errors(self.spec):
+            for item in pystac.Catalog.get_items(self.client, recursive=True):
+                if len(found) >= MAX_ITEMS:
+                    raise ScoreError(f"{self.spec}: more than {MAX_ITEMS} items: not read")
+                href = item.get_self_href() or self.spec
+                found.append(StacItem(item.to_dict(transform_hrefs=False), href))
+        return found
 
     def by_ids(self, ids: Sequence[str]) -> list[StacItem]:
         return [i for i in self.items if i.id in ids]
@@ -138,57 +176,73 @@ class StaticCatalog(Source):
 
 
 class ApiCatalog(Source):
-    """A STAC API: items come from its /search endpoint."""
+    """A STAC API: items come from its /search endpoint (pystac-client's paging, GET)."""
 
-    def __init__(self, spec: str, search: str, session: requests.Session) -> None:
-        super().__init__(spec)
-        self._search = search
-        self._session = session
-
-    def _get(self, params: dict[str, str]) -> list[StacItem]:
-        url: str | None = f"{self._search}?{urlencode(params)}"
+    def _search(self, **params: Any) -> list[StacItem]:
         items: list[StacItem] = []
-        while url and len(items) < 1000:
-            page = load_json(url, self._session)
-            for feature in page.get("features", []):
+        with _stac_errors(self.spec):
+            search = self.client.search(method="GET", max_items=MAX_ITEMS, limit=100, **params)
+            for feature in search.items_as_dicts():
                 self_href = next(
                     (lk["href"] for lk in feature.get("links", []) if lk.get("rel") == "self"),
-                    url,
+                    search.url,
                 )
                 items.append(StacItem(feature, self_href))
-            url = next(
-                (lk["href"] for lk in page.get("links", []) if lk.get("rel") == "next"), None
-            )
         return items
 
     def by_ids(self, ids: Sequence[str]) -> list[StacItem]:
-        return self._get({"ids": ",".join(ids), "limit": "100"}) if ids else []
+        return self._search(ids=list(ids)) if ids else []
 
     def on_day(self, day: date, bbox: tuple[float, float, float, float]) -> list[StacItem]:
         span = f"{day.isoformat()}T00:00:00Z/{day.isoformat()}T23:59:59.999Z"
-        return self._get(
-            {"datetime": span, "bbox": ",".join(f"{v:.6f}" for v in bbox), "limit": "100"}
-        )
+        return self._search(datetime=span, bbox=[round(v, 6) for v in bbox])
 
 
-def load_json(href: str, session: requests.Session) -> dict[str, Any]:
-    """A JSON object from a path or URL; any failure is a one-line ScoreError."""
-    if not is_url(href):
-        try:
-            return read_json_object(Path(href))
-        except JsonFileError as err:
-            raise ScoreError(str(err)) from err
+@contextmanager
+def _stac_errors(spec: str) -> Iterator[None]:
+    """pystac's and pystac-client's failures on a document they cannot use, as one line.
+
+    BoundedIO has checked each document's shape already; what is left is a STAC object
+    pystac cannot build (a wrong type, a missing field).
+    """
     try:
-        response = session.get(href, timeout=TIMEOUT)
-        response.raise_for_status()
-        obj = response.json()
-    except requests.RequestException as err:
-        raise ScoreError(f"{href}: cannot be reached ({type(err).__name__})") from err
-    except ValueError as err:
-        raise ScoreError(f"{href}: malformed JSON ({err})") from err
-    if not isinstance(obj, dict):
-        raise ScoreError(f"{href}: malformed JSON (expected an object)")
-    return obj
+        with warnings.catch_warnings():
+            # A static catalog has no conformance classes: the fallback to pystac is the plan.
+            warnings.simplefilter("ignore", PystacClientWarning)
+            yield
+    except ScoreError:
+        raise
+    except pystac.STACError as err:
+        # pystac wraps a link it could not resolve; the reader's own line says why.
+        raise _cause(err) or _unreadable(spec, err) from None
+    except (
+        APIError,
+        ClientTypeError,
+        KeyError,
+        TypeError,
+        ValueError,
+        AttributeError,
+    ) as err:
+        raise _unreadable(spec, err) from None
+
+
+def _cause(err: BaseException) -> ScoreError | None:
+    seen = err.__cause__ or err.__context__
+    while seen is not None and not isinstance(seen, ScoreError):
+        seen = seen.__cause__ or seen.__context__
+    return seen
+
+
+def _unreadable(spec: str, err: BaseException) -> ScoreError:
+    return ScoreError(
+        f"{spec}: not a STAC catalog that can be read ({type(err).__name__}: "
+        f"{first_line(err)[:200]})"
+    )
+
+
+def load_json(href: str) -> dict[str, Any]:
+    """A JSON object from a path or URL, within BoundedIO's bounds; any failure is one line."""
+    return BoundedIO().read_json(href)
 
 
 def open_catalog(spec: str | Path) -> Source:
@@ -200,13 +254,12 @@ def open_catalog(spec: str | Path) -> Source:
         if not path.is_file():
             raise ScoreError(f"--catalog {spec}: no such catalog.json")
         href = str(path.resolve())
-    session = requests.Session()
-    root = load_json(href, session)
-    search = next((lk for lk in root.get("links", []) if lk.get("rel") == "search"), None)
-    conforms = " ".join(root.get("conformsTo", []))
-    if search is not None and "item-search" in conforms:
-        return ApiCatalog(href, join(href, search["href"]), session)
-    return StaticCatalog(href, root, session)
+    with _stac_errors(href):
+        client = Client.from_file(href, stac_io=BoundedIO())
+        api = client.conforms_to(ConformanceClasses.ITEM_SEARCH) and client.get_single_link(
+            "search"
+        )
+    return ApiCatalog(href, client) if api else StaticCatalog(href, client)
 
 
 # --- matching ---------------------------------------------------------------------------------
@@ -286,6 +339,8 @@ def _by_footprint(source: Source, facts: MaskFacts, where: str, tried: list[str]
     if not on_day:
         tried.append(f"no item dated {facts.day}")
         raise ScoreError(f"{where}: no reference item found in {source.spec} ({'; '.join(tried)})")
+    import shapely
+
     box = shapely.box(*facts.bounds_lonlat)
     shares = {i.href: box.intersection(i.footprint).area / box.area for i in on_day}
     overlapping = [i for i in on_day if shares[i.href] > 0]
@@ -307,24 +362,19 @@ def _one(found: list[StacItem], where: str, how: str) -> StacItem:
 # --- reading the window -----------------------------------------------------------------------
 @dataclass(frozen=True)
 class RefWindow:
-    """The reference's classes inside the mask's footprint, and their grid."""
+    """The reference's classes inside the mask's footprint, their grid, and where that grid's
+    first pixel sits in the reference (row, col)."""
 
     values: np.ndarray[Any, np.dtype[np.uint8]]
-    crs: CRS
-    transform: Affine
-    col_off: int
-    row_off: int
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        return (int(self.values.shape[0]), int(self.values.shape[1]))
+    grid: Grid
+    offset: tuple[int, int]
 
 
 def open_reference(href: str) -> rasterio.io.DatasetReader:
     try:
         return rasterio.open(href)
     except rasterio.errors.RasterioIOError as err:
-        raise ScoreError(f"reference {href}: cannot be read ({err})") from err
+        raise ScoreError(f"reference {href}: cannot be read ({first_line(err)})") from None
 
 
 def _outward(w: rasterio.windows.Window) -> rasterio.windows.Window:
@@ -340,7 +390,7 @@ def read_window(
     href: str, mask_crs: CRS, mask_bounds: tuple[float, float, float, float], where: str
 ) -> RefWindow:
     """The reference pixels the mask's bounds touch; only those blocks are read."""
-    with rasterio.Env(**GDAL_HTTP_ENV), open_reference(href) as ref:
+    with rasterio.Env(**gdal_http_env()), open_reference(href) as ref:
         bounds = rasterio.warp.transform_bounds(mask_crs, ref.crs, *mask_bounds, densify_pts=21)
         window = _outward(rasterio.windows.from_bounds(*bounds, transform=ref.transform))
         full = rasterio.windows.Window(0, 0, ref.width, ref.height)
@@ -350,13 +400,12 @@ def read_window(
             window = None
         if window is None or window.width < 1 or window.height < 1:
             raise ScoreError(f"{where}: does not overlap the reference {href}")
-        values = ref.read(1, window=window)
+        try:
+            values = ref.read(1, window=window)
+        except rasterio.errors.RasterioError as err:
+            raise ScoreError(f"reference {href}: cannot be read ({first_line(err)})") from None
         return RefWindow(
-            values,
-            ref.crs,
-            ref.window_transform(window),
-            int(window.col_off),
-            int(window.row_off),
+            values, Grid.of(ref).window(window), (int(window.row_off), int(window.col_off))
         )
 
 

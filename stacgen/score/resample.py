@@ -6,13 +6,16 @@ each reference cell gets one group by the rules of `rules.py`. Three ways, faste
   and lines up with its grid: table look-ups (`cells.py`);
 - any other mask lined up that way: counts of each group per cell in numpy (exact shares),
   read and reduced chunk by chunk on the same threads (`cells.in_chunks`);
-- anything else is warped with GDAL: average resampling of each group's 0/1 layer gives the
-  shares, nearest resampling the `nearest` rule.
+  "lined up" within SNAP_PX of a mask pixel;
+- anything else is warped with GDAL: average resampling of each group's 0/1 layer, the mask
+  padded with no data to the window's bounds, gives the shares (so that the part of a cell the
+  mask does not cover counts as no data, as on the exact paths); nearest resampling gives the
+  `nearest` rule.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
 from typing import Any
 
 import numpy as np
@@ -20,14 +23,13 @@ import numpy.typing as npt
 import rasterio
 import rasterio.warp
 from affine import Affine
-from rasterio.crs import CRS
 from rasterio.enums import Resampling
 
+from stacgen.raster.grid import Grid
 from stacgen.score.cells import (
     MAX_FACTOR,
     CellReducer,
     Chunk,
-    Decoder,
     OnRows,
     by_tables,
     chunks,
@@ -35,24 +37,20 @@ from stacgen.score.cells import (
     in_chunks,
 )
 from stacgen.score.codes import CLEAR, CLOUD, NODATA, SHADOW, Groups
+from stacgen.score.decoding import Decoder
 from stacgen.score.rules import PRIORITY, Method, choose
 
-
-@dataclass(frozen=True)
-class Target:
-    """The reference window's grid."""
-
-    crs: CRS
-    transform: Affine
-    height: int
-    width: int
+# How far (in mask pixels) a mask's pixel edges may sit from the reference's subdivision and
+# still take the exact paths: 1 % of a pixel (20 cm at 20 m), far below Sentinel-2's
+# geolocation; GDAL's warp of a mask moved by less would only turn float noise into ties.
+SNAP_PX = 0.01
 
 
 def to_reference(
     ds: rasterio.io.DatasetReader,
     band: int,
     decode: Decoder,
-    target: Target,
+    target: Grid,
     method: Method,
     on_rows: OnRows | None = None,
 ) -> Groups:
@@ -64,8 +62,7 @@ def to_reference(
     aligned = block_alignment(ds, target)
     if aligned is not None:
         factor, row0, col0 = aligned
-        lut_for = getattr(decode, "lut_for", None)
-        lut = lut_for(np.dtype(ds.dtypes[band - 1])) if lut_for is not None else None
+        lut = decode.lut_for(np.dtype(ds.dtypes[band - 1]))
         if lut is not None and lut.size == 256 and (factor <= MAX_FACTOR or method == "nearest"):
             reducer = CellReducer(lut, factor, method, decode)
             shape = (target.height, target.width)
@@ -77,8 +74,10 @@ def to_reference(
     return out
 
 
-def block_alignment(ds: rasterio.io.DatasetReader, target: Target) -> tuple[int, int, int] | None:
-    """(factor, row, col) when each target cell is exactly factor x factor mask pixels."""
+def block_alignment(ds: rasterio.io.DatasetReader, target: Grid) -> tuple[int, int, int] | None:
+    """(factor, row, col) when each target cell is factor x factor mask pixels, every pixel
+    edge of the mask within SNAP_PX of a pixel edge of the target's subdivision, over the
+    whole mask (so a mask moved by a hair is scored exactly, not warped)."""
     if ds.crs != target.crs:
         return None
     t, tt = ds.transform, target.transform
@@ -86,9 +85,12 @@ def block_alignment(ds: rasterio.io.DatasetReader, target: Target) -> tuple[int,
         return None
     fx, fy = tt.a / t.a, tt.e / t.e
     factor = round(fx)
+    if factor < 1 or factor > 255:
+        return None
     col, row = (tt.c - t.c) / t.a, (tt.f - t.f) / t.e
-    exact = [abs(fx - factor), abs(fy - factor), abs(col - round(col)), abs(row - round(row))]
-    if factor < 1 or factor > 255 or max(exact) > 1e-6:
+    # A pixel size off by a little drifts over the mask's width: the edge furthest away counts.
+    drift = max(abs(fx - factor), abs(fy - factor)) / factor * max(ds.width, ds.height)
+    if max(abs(col - round(col)), abs(row - round(row))) + drift > SNAP_PX:
         return None
     return factor, round(row), round(col)
 
@@ -111,8 +113,7 @@ class Packer:
         for slot, g in enumerate(PRIORITY):
             by_group[g] = 1 << (self.bits * slot)
         self.by_group = by_group
-        lut_for = getattr(decode, "lut_for", None)
-        lut = lut_for(np.dtype(dtype)) if lut_for is not None else None
+        lut = decode.lut_for(np.dtype(dtype))
         self.by_value = None if lut is None else by_group[lut]
 
     def pack(self, raw: npt.NDArray[Any]) -> npt.NDArray[Any]:
@@ -173,7 +174,7 @@ def _by_blocks(
     ds: rasterio.io.DatasetReader,
     band: int,
     decode: Decoder,
-    target: Target,
+    target: Grid,
     method: Method,
     aligned: tuple[int, int, int],
     on_rows: OnRows | None,
@@ -184,47 +185,72 @@ def _by_blocks(
     rule: Method = "any" if method == "any" else "majority"
 
     def reduce(chunk: Chunk, read: tuple[npt.NDArray[Any], tuple[int, int, int, int]]) -> Groups:
-        return choose(packer.counts(packer.packed(*read, chunk.shape), method), rule)
+        counts = packer.counts(packer.packed(*read, chunk.shape), method)
+        return choose(counts, rule, whole=1 if method == "nearest" else factor * factor)
 
     shape = (target.height, target.width)
     pieces = chunks(*shape, factor, row0, col0)
     return in_chunks(pieces, lambda chunk: packer.read(ds, band, chunk), reduce, shape, on_rows)
 
 
-def reduce_blocks(groups: Groups, factor: int, method: Method) -> Groups:
-    """One group per factor x factor block of decoded `groups` (shape a multiple of factor)."""
-    packer = Packer(lambda g: g, "uint8", factor)
-    return choose(
-        packer.counts(packer.pack(groups), method), "any" if method == "any" else "majority"
-    )
-
-
 def _by_warping(
-    ds: rasterio.io.DatasetReader, band: int, decode: Decoder, target: Target, method: Method
+    ds: rasterio.io.DatasetReader, band: int, decode: Decoder, target: Grid, method: Method
 ) -> Groups:
     groups = decode(ds.read(band))
-    common: dict[str, Any] = {
-        "src_transform": ds.transform,
-        "src_crs": ds.crs,
+    if method == "nearest":
+        dst = np.full((target.height, target.width), NODATA, dtype=np.uint8)
+        common = _warp_args(ds.transform, ds.crs, target)
+        rasterio.warp.reproject(groups, dst, resampling=Resampling.nearest, **common)
+        return dst
+    # Padded with no data up to the target's bounds: GDAL's average of a cell the mask covers
+    # in part is over the covered part only; padded, the uncovered part counts as no data, as
+    # on the exact paths.
+    (top, bottom), (left, right) = _padding(ds, target)
+    padded = np.pad(groups, ((top, bottom), (left, right)), constant_values=NODATA)
+    common = _warp_args(ds.transform * Affine.translation(-left, -top), ds.crs, target)
+    shares = np.zeros((len(PRIORITY), target.height, target.width), dtype=np.float32)
+    for k, g in enumerate(PRIORITY):
+        layer = (padded == g).view(np.uint8)
+        rasterio.warp.reproject(layer, shares[k], resampling=Resampling.average, **common)
+    return choose(shares, method)
+
+
+def _warp_args(transform: Affine, crs: Any, target: Grid) -> dict[str, Any]:
+    return {
+        "src_transform": transform,
+        "src_crs": crs,
         "dst_transform": target.transform,
         "dst_crs": target.crs,
     }
-    if method == "nearest":
-        dst = np.full((target.height, target.width), NODATA, dtype=np.uint8)
-        rasterio.warp.reproject(groups, dst, resampling=Resampling.nearest, **common)
-        return dst
-    shares = np.zeros((len(PRIORITY), target.height, target.width), dtype=np.float32)
-    for k, g in enumerate(PRIORITY):
-        layer = (groups == g).view(np.uint8)
-        rasterio.warp.reproject(layer, shares[k], resampling=Resampling.average, **common)
-    return choose(shares, method)
+
+
+def _padding(
+    ds: rasterio.io.DatasetReader, target: Grid
+) -> tuple[tuple[int, int], tuple[int, int]]:
+    """Mask pixels to add (top, bottom), (left, right) so that the padded mask covers the
+    target's bounds, and one more on each side."""
+    left, bottom, right, top = rasterio.warp.transform_bounds(
+        target.crs, ds.crs, *target.bounds, densify_pts=21
+    )
+    inverse = ~ds.transform
+    corners = [inverse * (x, y) for x in (left, right) for y in (bottom, top)]
+    cols, rows = [c for c, _ in corners], [r for _, r in corners]
+    before_rows = max(0, -math.floor(min(rows))) + 1
+    after_rows = max(0, math.ceil(max(rows)) - ds.height) + 1
+    before_cols = max(0, -math.floor(min(cols))) + 1
+    after_cols = max(0, math.ceil(max(cols)) - ds.width) + 1
+    return (before_rows, after_rows), (before_cols, after_cols)
 
 
 def dilate(groups: Groups, cloud: int, shadow: int) -> Groups:
     """Grow cloud over clear and shadow by `cloud` cells, shadow over clear by `shadow` cells.
 
-    Square structuring element of (2N+1) cells; no data is never overwritten.
+    Square structuring element of (2N+1) cells; no data is never overwritten. A dilation
+    beyond the grid's size grows as far as one of that size does, so it is cut there: memory
+    stays that of the grid whatever N is asked.
     """
+    reach = max(groups.shape, default=0)
+    cloud, shadow = min(cloud, reach), min(shadow, reach)
     out = groups.copy()
     grown_cloud = _grow(groups == CLOUD, cloud)
     grown_shadow = _grow(groups == SHADOW, shadow)

@@ -160,10 +160,10 @@ class Client:
             except _TRANSIENT as exc:
                 if _unreachable(exc):
                     raise Unreachable(f"{what}: cannot reach {url}: {_cause(exc)}") from None
-                self.retrier.failed(f"{what}: {_describe(exc)} ({url})")
+                self.retrier.failed(f"{what}: {describe_failure(exc)} ({url})")
                 continue
             except requests.RequestException as exc:
-                raise DownloadError(f"{what}: {_describe(exc)} ({url})") from None
+                raise DownloadError(f"{what}: {describe_failure(exc)} ({url})") from None
             if resp.status_code == 429 or resp.status_code >= 500:
                 resp.close()
                 wait = retry_after_seconds(resp.headers.get("Retry-After"))
@@ -175,8 +175,8 @@ class Client:
     def get_json(self, url: str, what: str) -> dict[str, Any]:
         with self.get(url, what, headers={"Accept": "application/json"}) as resp:
             try:
-                data = resp.json()
-            except ValueError:
+                data = fileutil.parse_json(resp.content)
+            except ValueError:  # nested too deep included
                 raise DownloadError(f"{what}: the answer from {resp.url} is not JSON") from None
         if not isinstance(data, dict):
             raise DownloadError(f"{what}: the answer from {resp.url} is not a JSON object")
@@ -241,7 +241,8 @@ _KINDS: tuple[tuple[type[BaseException], str], ...] = (
 )
 
 
-def _describe(exc: BaseException) -> str:
+def describe_failure(exc: BaseException) -> str:
+    """A failed request in one line: its kind and the operating system's words."""
     kind = next((text for cls, text in _KINDS if isinstance(exc, cls)), "request failed")
     return f"{kind}: {_cause(exc)}"
 
@@ -404,10 +405,12 @@ def _stream(
         except _TRANSIENT_READ as exc:
             if done != total:
                 raise _Interrupted(
-                    f"{what}: stopped at byte {done} of {total} ({_describe(exc)})"
+                    f"{what}: stopped at byte {done} of {total} ({describe_failure(exc)})"
                 ) from exc
             # Every byte is here (a Content-Length larger than the file ends this way).
-            log.info("%s: the connection broke after the last byte (%s)", what, _describe(exc))
+            log.info(
+                "%s: the connection broke after the last byte (%s)", what, describe_failure(exc)
+            )
         finally:
             fh.flush()
             os.fsync(fh.fileno())

@@ -252,6 +252,34 @@ def _resolved_id(root: Path, record_id: int) -> int:
     return target if isinstance(target, int) else record_id
 
 
+def record_license(record: Mapping[str, Any] | None) -> str | None:
+    """The license the record names, as an SPDX id ("cc-by-4.0" -> "CC-BY-4.0"); None if none."""
+    metadata = (record or {}).get("metadata") or {}
+    license_field = metadata.get("license")
+    raw = license_field.get("id") if isinstance(license_field, dict) else license_field
+    if not raw:
+        return None
+    return str(raw).upper() if str(raw).lower().startswith("cc") else str(raw)
+
+
+def read_record_json(path: Path, record_id: int = constants.RECORD_ID) -> dict[str, Any]:
+    """The record JSON a user saved with the archive (`build --record-json`): a Zenodo record
+    of `record_id` (its version, or its concept); DownloadError in one line naming the file."""
+    try:
+        raw = fileutil.read_json_object(path)
+    except fileutil.JsonFileError as err:
+        raise DownloadError(f"{path}: {err.reason} (--record-json)") from None
+    try:
+        record = parse_record(raw, constants.ZENODO_URL)
+    except DownloadError as err:
+        raise DownloadError(f"{path}: not a Zenodo record JSON: {err} (--record-json)") from None
+    if record_id not in (record.id, record.concept_id):
+        raise DownloadError(
+            f"{path}: Zenodo record {record.id}, not record {record_id} (--record-json)"
+        )
+    return record.raw
+
+
 def cached_record_json(
     record_id: int = constants.RECORD_ID, cache_dir: Path | None = None
 ) -> dict[str, Any] | None:

@@ -11,6 +11,7 @@ from pystac.extensions.classification import ClassificationExtension
 
 from stacgen import constants
 from stacgen.layout.labels import ALL_ASSETS
+from stacgen.source.zenodo import record_license
 from stacgen.stac.items import (
     LABEL_METHODS,
     LABEL_TASKS,
@@ -102,14 +103,13 @@ KEYWORDS = [
 
 
 def spdx_license(record: dict[str, Any] | None) -> str:
-    """The record's license as an SPDX id ("cc-by-4.0" -> "CC-BY-4.0"); `other` if unknown."""
-    metadata = (record or {}).get("metadata") or {}
-    license_field = metadata.get("license")
-    raw = license_field.get("id") if isinstance(license_field, dict) else license_field
-    if not raw:
+    """The record's license as an SPDX id; `other` if unknown.
+
+    Without a record the caller has said so already (one warning, with the way to fix it)."""
+    found = record_license(record)
+    if found is None and record is not None:
         log.warning("the Zenodo record names no license: the collection says 'other'")
-        return "other"
-    return str(raw).upper() if str(raw).lower().startswith("cc") else str(raw)
+    return found or "other"
 
 
 def _license_link(license_id: str) -> pystac.Link:

@@ -29,6 +29,7 @@ from types import FrameType
 from typing import Any, Final
 
 from stacgen.errors import StacgenError
+from stacgen.testing import foreground
 
 BINDIR: Final = Path("/usr/lib/postgresql/15/bin")  # Debian's PostgreSQL 15
 DATABASE: Final = "stacgen"
@@ -42,7 +43,6 @@ SETTINGS: Final = {
     "synchronous_commit": "off",
     "full_page_writes": "off",
 }
-STOP_GRACE: Final = 10  # s a command gets to stop after each signal
 START_ATTEMPTS: Final = 3  # another process may take the free port before the server does
 
 
@@ -204,21 +204,9 @@ def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
 
 
 def _run_command(command: Sequence[str], dsn: str) -> int:
-    """Run `command` with the DSN in its environment; Ctrl-C reaches it too (same group)."""
-    with subprocess.Popen(list(command), env={**os.environ, DSN_ENV: dsn}) as child:
-        try:
-            return child.wait()
-        except KeyboardInterrupt:
-            return _stop(child)  # before the cluster it uses goes away
-
-
-def _stop(child: subprocess.Popen[bytes]) -> int:
-    """Ask a command to stop (SIGINT, then SIGTERM), kill it if it will not."""
-    for ask in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL):
-        child.send_signal(ask)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            return child.wait(timeout=STOP_GRACE)
-    return child.wait()
+    """Run `command` with the DSN in its environment, as the terminal's foreground job: Ctrl-C
+    stops it (exit 0), then the cluster it used goes away (stacgen.testing.foreground)."""
+    return foreground.run(command, {**os.environ, DSN_ENV: dsn})
 
 
 def main(argv: Sequence[str] | None = None) -> int:

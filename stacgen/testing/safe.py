@@ -35,6 +35,8 @@ from xml.sax.saxutils import escape
 import numpy as np
 import numpy.typing as npt
 import rasterio
+import rasterio.shutil
+from rasterio.windows import Window
 
 from stacgen.fileutil import digests
 from stacgen.layout import imagery
@@ -55,9 +57,11 @@ JP2_OPTIONS: Final = {
 }
 # West strip of no data, in 60 m cells; and one full-resolution pixel in this many is 0.
 NODATA_COLUMNS: Final = 3
+STRIP_ROWS: Final = 1024  # rows of a band computed at once
 SCATTERED_NODATA: Final = 97
 OLD_CENTRE: Final = "SGS_"
 OLD_BASELINE: Final = "02.04"
+ALL_BANDS: Final = tuple(b.name for b in imagery.BANDS)
 
 
 @dataclass(frozen=True)
@@ -68,7 +72,7 @@ class SafeSpec:
     tile: str  # the granule with pixels, `31TFJ`
     grid: Grid  # the tile's 60 m grid (refined for the 10 and 20 m bands)
     radio_add_offset: int | None = None  # None: no Radiometric_Offset_List (before 04.00)
-    bands: tuple[str, ...] = tuple(b.name for b in imagery.BANDS)
+    bands: tuple[str, ...] = ALL_BANDS
     other_tiles: tuple[str, ...] = ()  # old layout: further granules (small, other tiles)
     seed: int = 0
 
@@ -204,26 +208,41 @@ def _write_old(spec: SafeSpec, safe: Path) -> WrittenSafe:
 
 # --- files ----------------------------------------------------------------------------------
 def _write_jp2(spec: SafeSpec, band_name: str, path: Path, *, small: bool = False) -> None:
+    """One band as ESA's are: JPEG 2000, lossless. Written strip by strip into a plain tiled
+    GeoTIFF first (the JP2 driver only copies a whole dataset), so that a full-size 10 m band
+    never sits in memory whole."""
     path.parent.mkdir(parents=True, exist_ok=True)
     grid = band_grid(spec.grid, band_name)
     if small:
         grid = Grid(grid.crs, grid.transform, 16, 16)
-        data = np.full((16, 16), 1, dtype=np.uint16)
-    else:
-        data = band_values(spec, band_name)
+    tmp = path.with_name(f".{path.name}.tif")
     profile = dict(
-        driver="JP2OpenJPEG",
+        driver="GTiff",
         width=grid.width,
         height=grid.height,
         count=1,
         dtype="uint16",
         crs=grid.crs,
         transform=grid.transform,
-        **JP2_OPTIONS,
+        tiled=True,
+        blockxsize=1024,
+        blockysize=1024,
+        BIGTIFF="IF_SAFER",
     )
     # No .aux.xml beside the JP2: ESA's products have none.
-    with rasterio.Env(GDAL_PAM_ENABLED="NO"), rasterio.open(path, "w", **profile) as dst:
-        dst.write(data, 1)
+    with rasterio.Env(GDAL_PAM_ENABLED="NO"):
+        try:
+            with rasterio.open(tmp, "w", **profile) as dst:
+                for start in range(0, grid.height, STRIP_ROWS):
+                    rows = slice(start, min(start + STRIP_ROWS, grid.height))
+                    if small:
+                        data = np.ones((rows.stop - rows.start, grid.width), dtype=np.uint16)
+                    else:
+                        data = band_values(spec, band_name, rows)
+                    dst.write(data, 1, window=Window(0, start, grid.width, data.shape[0]))
+            rasterio.shutil.copy(tmp, path, driver="JP2OpenJPEG", **JP2_OPTIONS)
+        finally:
+            tmp.unlink(missing_ok=True)
 
 
 def _granule_xml(tag: str, granule_id: str, child: str, names: Sequence[str]) -> str:
@@ -338,3 +357,40 @@ def _write_manifest(safe: Path) -> None:
         '<xfdu:XFDU xmlns:xfdu="urn:ccsds:schema:xfdu:1" xmlns:safe="http://www.esa.int/safe/sentinel/1.1">\n'
         f"    <dataObjectSection>\n{body}\n    </dataObjectSection>\n</xfdu:XFDU>\n"
     )
+
+
+def write_safes_for_catalog(
+    catalog: Path,
+    safe_dir: Path,
+    *,
+    items: Sequence[str] | None = None,
+    bands: Sequence[str] | None = None,
+    radio_add_offset: int | None = None,
+    as_zip: bool = False,
+) -> dict[str, SafeSpec]:
+    """A SAFE for each label item of a built catalog (those of `items`, else all), on the
+    item's own label grid, named by its product: item id -> what was written. Reads the label
+    items' JSON with json alone, none of stacgen's readers."""
+    import json
+
+    from stacgen import constants
+
+    written = {}
+    for path in sorted((catalog / constants.COLLECTION_ID).glob("*/*.json")):
+        if path.stem != path.parent.name or (items is not None and path.stem not in items):
+            continue
+        props = json.loads(path.read_text())["properties"]
+        grid = Grid.from_proj(props["proj:code"], props["proj:transform"], props["proj:shape"])
+        tile = (
+            f"{props['mgrs:utm_zone']:02d}{props['mgrs:latitude_band']}{props['mgrs:grid_square']}"
+        )
+        spec = SafeSpec(
+            path.stem,
+            tile,
+            grid,
+            radio_add_offset=radio_add_offset,
+            bands=tuple(bands) if bands else ALL_BANDS,
+        )
+        write_safe(spec, safe_dir, as_zip=as_zip)
+        written[path.stem] = spec
+    return written

@@ -126,6 +126,102 @@ def test_an_empty_folder_and_a_catalog_of_ours_are_replaced(tmp_path: Path) -> N
     assert (readme_only / STATE_FILE).is_file()
 
 
+def test_out_a_link_to_a_catalog_is_followed_and_said(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 18: the link stays a link, the catalog it points to is the one rebuilt, and the
+    warning says so; before, the link was replaced and the message said "untouched"."""
+    top = _tree(tmp_path)
+    real = tmp_path / "data" / "catalog"
+    build(_options(top, real, tmp_path / "c"))
+    link = tmp_path / "catalog-link"
+    link.symlink_to(real)
+    with caplog.at_level("WARNING"):
+        report = build(_options(top, link, tmp_path / "c", force=True))
+    assert report.built == report.items > 0
+    assert link.is_symlink()
+    assert os.readlink(link) == str(real)
+    assert (real / STATE_FILE).is_file()
+    assert any(
+        str(link) in r.getMessage() and str(real) in r.getMessage() and "link" in r.getMessage()
+        for r in caplog.records
+    ), [r.getMessage() for r in caplog.records]
+
+
+def test_out_a_link_to_a_folder_of_other_files_is_refused_naming_the_target(
+    tmp_path: Path,
+) -> None:
+    top = _tree(tmp_path)
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    (theirs / "notes.txt").write_text("keep me")
+    link = tmp_path / "link"
+    link.symlink_to(theirs)
+    with pytest.raises(OutputError, match=rf"^{theirs}: not empty and not a catalog"):
+        build(_options(top, link, tmp_path / "c"))
+    assert link.is_symlink()
+    assert _snapshot(theirs) == {"notes.txt": b"keep me"}
+
+
+def test_out_a_link_loop_is_one_line(tmp_path: Path) -> None:
+    top = _tree(tmp_path)
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.symlink_to(b)
+    b.symlink_to(a)
+    result = _cli("build", "--archive", top, "--out", a, "--cache-dir", tmp_path / "c",
+                  "--no-validate", "--quiet")  # fmt: skip
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines()[-1] == (
+        f"Error: --out {a}: a symbolic link that loops: refusing to follow it"
+    )
+    assert a.is_symlink()
+    assert b.is_symlink()
+
+
+def test_out_the_file_system_root_is_one_line(tmp_path: Path) -> None:
+    top = _tree(tmp_path)
+    result = _cli("build", "--archive", top, "--out", "/", "--cache-dir", tmp_path / "c",
+                  "--no-validate", "--quiet")  # fmt: skip
+    assert result.exit_code == 1
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert result.output.strip().splitlines()[-1] == (
+        "Error: --out /: the root of the file system cannot be a catalog folder"
+    )
+
+
+@pytest.mark.parametrize(
+    "deep", ["[" * 100_000 + "]" * 100_000, '{"a":' * 100_000 + "1" + "}" * 100_000]
+)
+def test_json_nested_100000_deep_in_a_scene_file_is_one_problem(tmp_path: Path, deep: str) -> None:
+    top = _tree(tmp_path)
+    first = _plain(top)[0]
+    (first / constants.PARAMETERS).write_text(deep)
+    result = _cli("build", "--archive", top, "--out", tmp_path / "out", "--cache-dir",
+                  tmp_path / "c", "--no-validate", "--quiet")  # fmt: skip
+    assert result.exit_code == 1
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    lines = result.output.strip().splitlines()
+    assert f"{first / constants.PARAMETERS}: malformed JSON (nested too deep)" in lines
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("value", [[1, 2], {"x": 1}])
+def test_a_list_or_object_valued_parameter_builds(tmp_path: Path, value: Any) -> None:
+    """Issue 18 (ArrowInvalid): a parameter another scene holds as a number or a string."""
+    top = _tree(tmp_path)
+    first = _plain(top)[0]
+    params = json.loads((first / constants.PARAMETERS).read_text())
+    assert params, "the synthetic scene has parameters"
+    name = next(iter(params))
+    _edit_json(first / constants.PARAMETERS, **{name: value})
+    out = tmp_path / "out"
+    build(_options(top, out, tmp_path / "c"))
+    rows = pq.read_table(out / COLL / "items.parquet").to_pylist()
+    (row,) = [r for r in rows if r["id"] == first.name]
+    (copy,) = json.loads(row["alcd:parameters"])
+    assert copy["parameters"][name] == value
+
+
 # --- 2. --skip-bad-scenes leaves nothing of a skipped scene --------------------------------------
 def test_a_skipped_scene_leaves_nothing_and_is_tried_again(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, schemas: Path

@@ -226,6 +226,7 @@ def test_inputs_digests_and_the_masks_own_tags(
     common = proc["tags_common_to_its_masks"]
     assert common["PROCESSOR"] == "s2cloudless 1.7.3, threshold 0.4"
     assert "RUN" not in common  # differs between masks
+    assert "AREA_OR_POINT" not in common  # GDAL's, of the raster's structure
     assert "PROCESSOR=s2cloudless 1.7.3, threshold 0.4" in (out / "index.html").read_text()
     plain = _benchmark(built_catalog, mask_sets[1:2], tmp_path / "plain")
     assert plain["processors"][0]["codes_file_sha256"] is None  # a built-in table's name

@@ -10,6 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from stacgen import constants
+from stacgen.assemble.pipeline import BuildOptions, build
+from tests.fake_zenodo import default_metadata
 from tests.publish.s3 import SETUP_ACTIONS, Bucket, S3Server, moto_server, with_user
 
 
@@ -66,3 +69,18 @@ def catalog_copy(built_catalog: Path, tmp_path: Path) -> Path:
     target = tmp_path / "catalog"
     shutil.copytree(built_catalog, target)
     return target
+
+
+@pytest.fixture(scope="session")
+def licensed_catalog(
+    archive_tgz: Path, tmp_path_factory: pytest.TempPathFactory, schemas: Path, cache_dir: Path
+) -> Path:
+    """The session archive built with a Zenodo record naming its licence, as `make catalog`
+    builds it online: the catalog `publish` takes without --allow-unread-license."""
+    out = tmp_path_factory.mktemp("licensed") / "catalog"
+    record = {"id": constants.RECORD_ID, "metadata": default_metadata(constants.RECORD_ID)}
+    options = BuildOptions(
+        archive=archive_tgz, out=out, cache_dir=cache_dir, workers=2, schemas=schemas, record=record
+    )
+    build(options)
+    return out

@@ -24,6 +24,7 @@ import pytest
 import requests
 
 from stacgen.publish.pipeline import PublishOptions, PublishReport, publish
+from stacgen.publish.state import STATE_KEY
 from stacgen.testing.pgcluster import free_port
 
 SETUP_ACTIONS = 4  # the readiness probe, create_user, create_access_key, put_user_policy
@@ -51,9 +52,11 @@ def _wait_until_up(url: str, proc: subprocess.Popen[bytes]) -> None:
         if proc.poll() is not None:
             pytest.fail(f"moto_server exited with {proc.returncode}")
         try:
-            requests.get(url, timeout=1)
+            requests.get(url, timeout=5)
             return
-        except requests.ConnectionError:
+        # A loaded machine may accept the connection before moto answers: a slow first answer
+        # is still "not up yet", within the 30 s bound.
+        except (requests.ConnectionError, requests.Timeout):
             time.sleep(0.1)
     pytest.fail(f"moto_server did not answer at {url} within 30 s")
 
@@ -109,13 +112,24 @@ class Bucket:
         """moto serves objects path-style: http://HOST:PORT/BUCKET/KEY."""
         return f"{self.server.endpoint}/{self.name}/alcd"
 
-    def objects(self) -> dict[str, int]:
+    def objects(self, *, with_state: bool = False) -> dict[str, int]:
+        """Key -> size of every object, the published state (.stacgen-published.json) aside
+        unless asked: it is the publish's record, not a file of the catalog."""
         client = self.server.client()
         pages = client.get_paginator("list_objects_v2").paginate(Bucket=self.name)
-        return {o["Key"]: o["Size"] for page in pages for o in page.get("Contents", [])}
+        found = {o["Key"]: o["Size"] for page in pages for o in page.get("Contents", [])}
+        return {k: v for k, v in found.items() if with_state or k.rsplit("/", 1)[-1] != STATE_KEY}
+
+    def state(self, prefix: str = "alcd") -> dict[str, Any]:
+        """The published state under `prefix`, as JSON (read with boto3)."""
+        key = f"{prefix}/{STATE_KEY}" if prefix else STATE_KEY
+        body = self.server.client().get_object(Bucket=self.name, Key=key)["Body"].read()
+        return dict(json.loads(body))
 
 
 def run_publish(source: Path, bucket: Bucket, schemas: Path, **kw: Any) -> PublishReport:
+    # The session catalog is built without a Zenodo record: its licence says `other`.
+    kw.setdefault("allow_unread_license", True)
     options = PublishOptions(
         source=source,
         to=f"s3://{bucket.name}/alcd",

@@ -71,7 +71,7 @@ def test_sha256_matches_the_bytes(files: dict[str, LocalFile]) -> None:
 
 
 def test_plan_phases_run_in_reader_order(files: dict[str, LocalFile]) -> None:
-    plan = make_plan(list(files.values()), {}, delete=False)
+    plan = make_plan(list(files.values()), {})
     phases = [batch[0].phase for batch in plan.phases()]
     assert phases == [Phase.ASSETS, Phase.ITEMS, Phase.PARQUET, Phase.COLLECTIONS, Phase.ROOT]
     assert plan.phases()[-1] == [files["catalog.json"]]
@@ -87,8 +87,8 @@ def test_kept_only_when_size_digest_and_headers_match(files: dict[str, LocalFile
         "old/gone.json": RemoteObject("old/gone.json", 5, None),
         "old/gone.tif": RemoteObject("old/gone.tif", 7, None),
     }
-    plan = make_plan([a, b, c, d], remote, delete=True)
+    plan = make_plan([a, b, c, d], remote)
     assert plan.keep == [a]
     assert sorted(f.key for f in plan.send) == sorted([b.key, c.key, d.key])
-    assert [o.key for o in plan.delete] == ["old/gone.json", "old/gone.tif"]
-    assert make_plan([a, b, c, d], remote, delete=False).delete == []
+    assert [o.key for o in plan.stale] == ["old/gone.json", "old/gone.tif"]
+    assert plan.delete == [], "what is deleted is decided with the published state"

@@ -89,7 +89,7 @@ def test_a_destination_that_is_not_s3_is_refused(url: str) -> None:
 
 @pytest.mark.parametrize(
     ("url", "bucket", "prefix"),
-    [("s3://b/alcd/v1/", "b", "alcd/v1"), ("s3://b", "b", ""), ("s3://b/", "b", "")],
+    [("s3://bkt/alcd/v1/", "bkt", "alcd/v1"), ("s3://bkt", "bkt", ""), ("s3://bkt/", "bkt", "")],
 )
 def test_targets(url: str, bucket: str, prefix: str) -> None:
     assert Target.parse(url) == Target(bucket, prefix)

@@ -13,6 +13,7 @@ import rasterio
 from affine import Affine
 
 from stacgen.score import cells, codes
+from stacgen.score.decoding import TableDecoder
 from stacgen.score.errors import ScoreError
 
 # The test's own group codes; python-fmask's values 0-3 are exactly these groups.
@@ -44,7 +45,7 @@ def by_rule(fine: np.ndarray, f: int, method: str) -> np.ndarray:
 
 
 def reducer(factor: int, method: str) -> cells.CellReducer:
-    decode = codes.decoder(codes.load_codes("python-fmask"), "mask m.tif")
+    decode = TableDecoder(codes.load_codes("python-fmask"), "mask m.tif")
     lut = decode.lut_for(np.dtype(np.uint8))
     assert lut is not None
     return cells.CellReducer(lut, factor, method, decode)  # type: ignore[arg-type]

@@ -15,6 +15,7 @@ from click.testing import CliRunner
 from rasterio.errors import NotGeoreferencedWarning
 
 from stacgen.cli import main
+from stacgen.score.outputs import MARKER
 from tests.score.helpers import (
     CLEAR,
     CLOUD,
@@ -134,13 +135,14 @@ def test_bad_input_is_one_line_and_out_untouched(
     args, message = _bad_masks(built_catalog, tmp_path)[case]
     out = tmp_path / "out"
     out.mkdir()
+    (out / MARKER).write_text("{}")  # a previous run's
     (out / "scores.json").write_text("previous run")
     code, output = _run(*args, "--catalog", built_catalog, "--out", out)
     assert code == 1
     assert output.startswith("Error: ")
     assert len(output.strip().splitlines()) == 1, output
     assert message in output
-    assert [p.name for p in out.iterdir()] == ["scores.json"]
+    assert sorted(p.name for p in out.iterdir()) == [MARKER, "scores.json"]
     assert (out / "scores.json").read_text() == "previous run"
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".out")] == []
 
@@ -190,6 +192,7 @@ def test_second_run_replaces_out_and_same_names_are_refused(
     (out / "stale.txt").write_text("from before")
     assert _run(second, *common)[0] == 0
     assert sorted(p.name for p in out.iterdir()) == [
+        MARKER,
         f"{ITEM}.agreement.legend.png",
         f"{ITEM}.agreement.pgw",
         f"{ITEM}.agreement.png",

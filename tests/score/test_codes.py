@@ -11,13 +11,14 @@ import rasterio
 from affine import Affine
 
 from stacgen.score import ScoreError, load_codes
-from stacgen.score.codes import (
-    BUILTIN,
-    decode,
-    fmask5_reason,
-    threshold_probability,
-    warn_fmask5,
-)
+from stacgen.score.codes import BUILTIN, CodeTable, fmask5_reason, warn_fmask5
+from stacgen.score.decoding import TableDecoder
+
+
+def decode(values: np.ndarray, table: CodeTable, where: str) -> np.ndarray:
+    """A table's groups of `values`, unlisted values an error naming them."""
+    return TableDecoder(table, where)(values)
+
 
 N, C, K, S = 0, 1, 2, 3  # no data, clear, cloud, shadow: the order of stacgen's group codes
 
@@ -26,10 +27,10 @@ TABLES = {
     "sen2cor": {0: N, 1: N, 3: S, 8: K, 9: K, 10: K, 2: C, 4: C, 5: C, 6: C, 7: C, 11: C},
     "fmask4": {0: C, 1: C, 3: C, 2: S, 4: K, 255: N},
     "python-fmask": {0: N, 1: C, 2: K, 3: S, 4: C, 5: C},
-    "s2cloudless": {0: C, 1: K},
+    "s2cloudless": {0: C, 1: K, 255: N},
     "cloudsen12": {0: C, 1: K, 2: K, 3: S},
     "kappamask": {0: N, 1: C, 2: S, 3: K, 4: K, 5: N},
-    "ukis-csmask": {0: C, 1: K, 2: S},
+    "ukis-csmask": {0: C, 1: K, 2: S, 255: N},
     "omnicloudmask": {0: C, 1: K, 2: K, 3: S},
     "alcd": {0: N, 1: N, 2: K, 3: K, 4: S, 5: C, 6: C, 7: C},
 }
@@ -105,13 +106,6 @@ def test_unlisted_values_named_with_counts() -> None:
         ScoreError, match=r"^m\.tif: values not in the sen2cor table: 12 \(2 px\), 200 \(1 px\)$"
     ):
         decode(values, load_codes("sen2cor"), "m.tif")
-
-
-def test_probabilities() -> None:
-    floats = np.array([0.0, 0.39, 0.4, 1.0, np.nan], np.float32)
-    assert threshold_probability(floats, 0.4).tolist() == [C, C, K, K, N]
-    ints = np.array([0, 39, 40, 100, 255], np.uint8)
-    assert threshold_probability(ints, 0.4, nodata=255).tolist() == [C, C, K, K, N]
 
 
 def test_json_code_file(tmp_path: Path) -> None:

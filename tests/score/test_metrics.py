@@ -7,13 +7,20 @@ import pytest
 
 from stacgen.score.metrics import (
     Confusion,
+    Joint,
     Tally,
     compare,
     confusion,
-    joint_counts,
     metrics,
     pool,
 )
+
+
+def joint_counts(reference: np.ndarray, mask: np.ndarray) -> Joint:
+    """The 4 x 4 joint counts of two rows of group codes, as score_mask tallies them."""
+    tally = Tally(reference[None, :], lambda groups: groups)
+    tally.add(0, 1, mask[None, :])
+    return tally.joint
 
 
 def test_metrics_by_hand() -> None:

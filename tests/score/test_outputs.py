@@ -5,6 +5,7 @@ colours from Okabe & Ito's colour-blind-safe palette; --out replaced whole or no
 from __future__ import annotations
 
 import csv
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import rasterio
 
 from stacgen.score import score_masks
 from stacgen.score.errors import ScoreError
-from stacgen.score.outputs import OutputFolder, check_names, table, write_outputs
+from stacgen.score.outputs import MARKER, OutputFolder, check_names, table, write_outputs
 from stacgen.score.scoring import ScoreRun
 from tests.score.helpers import (
     CLOUD,
@@ -77,7 +78,8 @@ def agreement_codes(ref_g: U8, user_g: U8) -> U8:
 def test_out_holds_the_scores_and_the_pictures_of_each_mask(scored: Scored) -> None:
     names = {p.name for p in scored.out.iterdir()}
     pictures = {f"{stem}.agreement.{ext}" for stem in scored.users for ext in SIDECARS}
-    assert names == {"scores.json", "scores.csv"} | pictures
+    assert names == {"scores.json", "scores.csv", MARKER} | pictures
+    assert json.loads((scored.out / MARKER).read_text())["written_by"] == "stacgen score"
     assert [p.name for p in scored.out.parent.iterdir() if p.name.startswith(".out.")] == []
 
 
@@ -160,6 +162,7 @@ def test_masks_with_the_same_file_name_are_refused_in_one_line(tmp_path: Path) -
 def test_an_error_before_finish_leaves_out_as_it_was(scored: Scored, tmp_path: Path) -> None:
     out = tmp_path / "out"
     out.mkdir()
+    (out / MARKER).write_text("{}")  # a previous run's: replaceable, but not by a failed one
     (out / "scores.json").write_text("{}")
 
     def interrupted() -> None:
@@ -170,5 +173,5 @@ def test_an_error_before_finish_leaves_out_as_it_was(scored: Scored, tmp_path: P
     with pytest.raises(RuntimeError, match="interrupted"):
         interrupted()
     assert [p.name for p in tmp_path.iterdir()] == ["out"]
-    assert [p.name for p in out.iterdir()] == ["scores.json"]
+    assert sorted(p.name for p in out.iterdir()) == [MARKER, "scores.json"]
     assert (out / "scores.json").read_text() == "{}"

@@ -172,6 +172,8 @@ def _api_server(built_catalog: Path, files_url: str) -> Any:
             if parts.path == "/":
                 body: dict[str, Any] = {
                     "type": "Catalog",
+                    "stac_version": "1.0.0",
+                    "description": "a STAC API landing page",
                     "id": "api",
                     "conformsTo": ["https://api.stacspec.org/v1.0.0/item-search"],
                     "links": [{"rel": "search", "href": f"{base}/search"}],

@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from stacgen.score import ScoreOptions, score_mask, score_masks
+from stacgen.score import ScoreError, ScoreOptions, score_mask, score_masks
+from stacgen.score.outputs import scores_json
 from tests.score.helpers import (
     CLEAR,
     CLOUD,
@@ -97,7 +98,7 @@ def test_s2cloudless_probabilities_with_threshold(built_catalog: Path, tmp_path:
     rng = np.random.default_rng(3)
     prob = rng.random(ref.values.shape).astype(np.float32)
     as_u8 = np.round(prob * 100).astype(np.uint8)
-    user_g = np.where(as_u8 >= 40, CLOUD, CLEAR).astype(np.uint8)
+    user_g = np.where(as_u8 > 40, CLOUD, CLEAR).astype(np.uint8)  # s2cloudless: `>`
     assert 0 < (user_g == CLOUD).mean() < 1  # the threshold splits the mask
     for values in (as_u8, as_u8.astype(np.float32) / 100):
         mask = write_mask(tmp_path / f"{ITEM}_p.tif", values, ref, 1)
@@ -136,3 +137,39 @@ def test_score_masks_pools_summed_matrix_and_mean(built_catalog: Path, tmp_path:
     assert summed.fn == wants[0]["fn"] + wants[1]["fn"]
     recalls = [w["tp"] / (w["tp"] + w["fn"]) for w in wants]
     assert run.pooled.mean["invalid"]["recall"] == pytest.approx(sum(recalls) / 2)
+
+
+def test_the_fmask_preset_dilates_shadow_by_one_cell_and_is_recorded(
+    built_catalog: Path, tmp_path: Path
+) -> None:
+    ref = read_reference(built_catalog)
+    user_g = edit(alcd_groups(ref.values), K)
+    mask = write_mask(tmp_path / f"{ITEM}_fmask4.tif", encode(user_g, "fmask4"), ref, 3)
+    item = str(item_json(built_catalog))
+    # FMask's advice: shadow 3 of its 20 m pixels = 60 m = one reference cell; cloud none.
+    by_hand = score_mask(mask, "fmask4", item, ScoreOptions(dilate_shadow=1))
+    preset = score_mask(mask, "fmask4", item, ScoreOptions(dilate_preset="fmask"))
+    assert got(preset) == got(by_hand) != got(score_mask(mask, "fmask4", item))
+    run = score_masks([mask], "fmask4", built_catalog, options=ScoreOptions(dilate_preset="fmask"))
+    doc = scores_json(run)
+    assert doc["options"]["dilate_preset"] == "fmask"
+    assert (doc["options"]["dilate_cloud"], doc["options"]["dilate_shadow"]) == (0, 1)
+    assert doc["dilate_preset"]["shadow_m"] == 60.0
+    assert "FMask" in doc["dilate_preset"]["source"]
+    with pytest.raises(ScoreError, match=r"^--dilate-preset fmask sets the dilation"):
+        score_mask(mask, "fmask4", item, ScoreOptions(dilate_preset="fmask", dilate_cloud=2))
+    with pytest.raises(ScoreError, match=r"^--dilate-preset maja: not a preset \(fmask, none\)$"):
+        score_mask(mask, "fmask4", item, ScoreOptions(dilate_preset="maja"))
+
+
+def test_a_declared_nodata_value_is_no_data_whatever_the_table_says(
+    built_catalog: Path, tmp_path: Path
+) -> None:
+    ref = read_reference(built_catalog)
+    ref_g = alcd_groups(ref.values)
+    user_g = edit(ref_g, K)
+    values = encode(user_g, "cloudsen12")  # 0 is clear in CloudSEN12
+    mask = write_mask(tmp_path / f"{ITEM}_c12.tif", values, ref, 3, nodata=0)
+    result = score_mask(mask, "cloudsen12", str(item_json(built_catalog)))
+    declared = np.where(user_g == CLEAR, ND, user_g).astype(np.uint8)  # its clear is nodata
+    assert got(result) == expected(ref_g, declared)

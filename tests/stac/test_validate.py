@@ -21,8 +21,8 @@ from pystac.extensions.projection import ProjectionExtension
 
 from stacgen.errors import Problem
 from stacgen.fileutil import digests, sha256_multihash
+from stacgen.stac.schemas import SchemaNotFound
 from stacgen.stac.validate import (
-    SchemaNotFound,
     SchemaStore,
     validate_catalog,
     validate_stac_object,

@@ -14,6 +14,7 @@ import psycopg
 import pytest
 
 from stacgen.testing.pgcluster import PgClusterUnavailable, check_available, temporary_cluster
+from tests.testing.test_foreground import make_in_a_terminal
 
 
 def cluster_processes(folder: Path) -> list[psutil.Process]:
@@ -112,3 +113,25 @@ def test_module_reports_missing_postgres(tmp_path: Path) -> None:
     assert done.returncode == 1
     assert done.stderr.startswith("error: no PostgreSQL:")
     assert done.stdout == ""
+
+
+def test_ctrl_c_under_make_stops_the_command_removes_the_cluster_and_exits_0(
+    postgres_programs: Path, tmp_path: Path
+) -> None:
+    """`make serve-pgstac`'s shape: make runs pgcluster, which runs the server; Ctrl-C."""
+    (tmp_path / "note.py").write_text(
+        "import os, sys, time, psycopg\n"
+        "dsn = os.environ['STACGEN_DSN']\n"
+        "with psycopg.connect(dsn) as c:\n"
+        "    d = c.execute(\"SELECT current_setting('data_directory')\").fetchone()[0]\n"
+        "open(sys.argv[1], 'w').write(dsn + ' ' + d)\n"
+        "print('ready', flush=True)\n"
+        "time.sleep(120)\n"
+    )
+    note = tmp_path / "dsn.txt"
+    recipe = f"{sys.executable} -m stacgen.testing.pgcluster -- {sys.executable} note.py {note}"
+    code, shown = make_in_a_terminal(tmp_path, recipe)
+    assert "make: ***" not in shown
+    assert code == 0
+    dsn, data = note.read_text().split()
+    assert_gone(dsn, Path(data).parent)

@@ -1,0 +1,314 @@
+"""`make bench`, the imagery part: one full-size synthetic L1C product (13 JPEG 2000 bands at
+their native sizes, 10980 px at 10 m) fetched onto the label grid by `stacgen imagery fetch`,
+from a local SAFE and from a loopback HTTP server, each beside its floor measured in the same
+run: decoding the same JP2 files once (full resolution, the same strips and workers), and
+downloading the same bytes once. Also the peak memory of each fetch, the same with two
+products (flat: about equal), and the cost extrapolated to the 37 products.
+
+Run alone: `python -m bench.imagery [--size 1830] [--workers N]` builds a small catalog of that
+label size first; `bench/run.py` calls `run()` on the catalog it built.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import rasterio
+import requests
+
+from bench.run import HERE, PeakRSS
+from stacgen import constants
+from stacgen.assemble.pipeline import BuildOptions, build
+from stacgen.imagery import pixels
+from stacgen.testing import synthetic
+from stacgen.testing.safe import write_safes_for_catalog
+
+PRODUCTS = 37
+BANDS = 13
+
+
+def _labels(catalog: Path) -> list[dict]:  # type: ignore[type-arg]
+    folder = catalog / constants.COLLECTION_ID
+    return [
+        json.loads(p.read_text())
+        for p in sorted(folder.glob("*/*.json"))
+        if p.stem == p.parent.name
+    ]
+
+
+def two_of_a_tile(catalog: Path) -> tuple[str, str]:
+    """Two compact products of one tile (their label grids are the same)."""
+    by_tile: dict[str, list[str]] = {}
+    for item in _labels(catalog):
+        if "_OPER_" not in item["id"]:
+            tile = item["id"].split("_")[5]
+            by_tile.setdefault(tile, []).append(item["id"])
+    pair = next(ids for ids in by_tile.values() if len(ids) >= 2)
+    return pair[0], pair[1]
+
+
+def safes(catalog: Path, first: str, second: str) -> Path:
+    """The full-size SAFE of `first`, kept under bench/out/ between runs; `second`'s SAFE has
+    its own name and metadata and the same band files (hard links: no second encoding)."""
+    size = _labels(catalog)[0]["properties"]["proj:shape"][0]
+    folder = HERE / "out" / f"safes-{size}"
+    done = folder / ".complete"
+    if not done.exists():
+        shutil.rmtree(folder, ignore_errors=True)
+        write_safes_for_catalog(catalog, folder, items=[first])
+        done.write_text("")
+    alias = folder / f"{second}.SAFE"
+    if not alias.exists():
+        write_safes_for_catalog(catalog, folder, items=[second], bands=["B01"])
+        img = next(alias.rglob("IMG_DATA"))
+        for path in img.iterdir():
+            path.unlink()
+        for src in jp2s(folder, first):
+            os.link(src, img / src.name)
+    return folder
+
+
+def jp2s(folder: Path, item_id: str) -> list[Path]:
+    return sorted((folder / f"{item_id}.SAFE").rglob("IMG_DATA/*.jp2"))
+
+
+def copy_catalog(catalog: Path, target: Path) -> Path:
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.copytree(catalog, target, copy_function=os.link)
+    return target
+
+
+def stacgen_fetch(catalog: Path, args: Sequence[str]) -> tuple[float, int]:
+    """Seconds and peak memory of one `stacgen imagery fetch` run (a fresh process)."""
+    command = [
+        sys.executable,
+        "-m",
+        "stacgen",
+        "imagery",
+        "fetch",
+        str(catalog),
+        *args,
+        "--quiet",
+        "--no-validate",
+    ]
+    start = time.perf_counter()
+    proc = subprocess.Popen(command)
+    peak = PeakRSS(proc.pid)
+    if proc.wait() != 0:
+        raise SystemExit(f"fetch failed: {command}")
+    peak.join()
+    return time.perf_counter() - start, peak.peak
+
+
+def decode_floor(files: Sequence[Path], label_width: int, workers: int) -> float:
+    """Each JP2 read once at full resolution, in the fetch's strips, on `workers` threads."""
+
+    def read(path: Path) -> None:
+        with rasterio.Env(**pixels.READ_OPTIONS), rasterio.open(path) as src:
+            step = pixels.STRIP_LABEL_ROWS * max(1, round(src.width / label_width))
+            for row in range(0, src.height, step):
+                src.read(1, window=((row, min(row + step, src.height)), (0, src.width)))
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(workers) as pool:
+        list(pool.map(read, files))
+    return time.perf_counter() - start
+
+
+def download_floor(urls: Sequence[str], workers: int) -> float:
+    """Each file downloaded once, its bytes discarded, on `workers` threads."""
+
+    def get(url: str) -> None:
+        with requests.get(url, stream=True, timeout=(30, 30)) as resp:
+            resp.raise_for_status()
+            for _ in resp.iter_content(1 << 20):
+                pass
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(workers) as pool:
+        list(pool.map(get, urls))
+    return time.perf_counter() - start
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def run(catalog: Path, scratch: Path, workers: int) -> list[str]:
+    """The lines `make bench` prints for the imagery fetch."""
+    first, second = two_of_a_tile(catalog)
+    folder = safes(catalog, first, second)
+    files = jp2s(folder, first)
+    source_bytes = sum(p.stat().st_size for p in files)
+    common = ["--provider", "safe", "--safe-dir", str(folder), "--workers", str(workers)]
+    local_s, local_peak = stacgen_fetch(
+        copy_catalog(catalog, scratch / "img-local"), [*common, "--items", first]
+    )
+    _, two_peak = stacgen_fetch(
+        copy_catalog(catalog, scratch / "img-two"), [*common, "--items", f"{first},{second}"]
+    )
+    label_width = _labels(catalog)[0]["properties"]["proj:shape"][1]
+    decode_s = decode_floor(files, label_width, workers)
+    port = _free_port()
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "http.server",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--directory",
+            str(folder),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        _wait(base)
+        urls = [f"{base}/{p.relative_to(folder).as_posix()}" for p in files]
+        download_s = download_floor(urls, workers)
+        remote_s, remote_peak = _remote_fetch(
+            catalog, scratch / "img-remote", base, folder, first, workers
+        )
+    finally:
+        server.terminate()
+        server.wait(10)
+    larger_local = decode_s
+    larger_remote = max(decode_s, download_s)
+    mib = source_bytes / 2**20
+    return [
+        f"imagery: one full-size product, {len(files)} JP2 bands, {mib:.0f} MiB, workers {workers}",
+        f"imagery floor: decode every JP2 once {decode_s:.1f} s; download the same bytes once "
+        f"{download_s:.1f} s",
+        f"imagery fetch from a local SAFE: {local_s:.1f} s = {local_s / larger_local:.2f}x the "
+        "decode floor (target <= 1.3x)",
+        f"imagery fetch from a loopback server: {remote_s:.1f} s = {remote_s / larger_remote:.2f}x "
+        "the larger floor (target <= 1.3x)",
+        f"imagery peak memory: local {local_peak / 2**20:.0f} MiB, remote "
+        f"{remote_peak / 2**20:.0f} MiB, local with 2 products {two_peak / 2**20:.0f} MiB "
+        "(target < 1024 MiB, flat)",
+        f"imagery cost for the {PRODUCTS} products: local {local_s * PRODUCTS / 60:.0f} min, "
+        f"remote {remote_s * PRODUCTS / 60:.0f} min, {mib * PRODUCTS / 1024:.1f} GiB read",
+    ]
+
+
+def _wait(base: str) -> None:
+    for _ in range(100):
+        try:
+            requests.get(base, timeout=2)
+            return
+        except requests.ConnectionError:
+            time.sleep(0.1)
+    raise SystemExit(f"{base}: the loopback server did not start")
+
+
+def _remote_fetch(
+    catalog: Path, target: Path, base: str, folder: Path, item_id: str, workers: int
+) -> tuple[float, int]:
+    """The fetch of `item_id` with its bands at /vsicurl/ URLs of the loopback server."""
+    copy = copy_catalog(catalog, target)
+    command = [
+        sys.executable,
+        "-m",
+        "bench.imagery",
+        "--remote-child",
+        str(copy),
+        base,
+        str(folder),
+        item_id,
+        str(workers),
+    ]
+    start = time.perf_counter()
+    proc = subprocess.Popen(command)
+    peak = PeakRSS(proc.pid)
+    if proc.wait() != 0:
+        raise SystemExit("remote fetch failed")
+    peak.join()
+    return time.perf_counter() - start, peak.peak
+
+
+def remote_child(catalog: str, base: str, folder: str, item_id: str, workers: str) -> None:
+    """In a fresh process: fetch with a provider whose bands are the server's /vsicurl/ URLs."""
+    from stacgen.imagery import fetch as fetch_module
+    from stacgen.imagery.located import Located
+    from stacgen.imagery.providers import Settings
+    from stacgen.layout.imagery import parse_bands
+    from stacgen.source.naming import ProductName, band_of_file
+
+    safe = Path(folder) / f"{item_id}.SAFE"
+
+    class Loopback:
+        name = "loopback"
+
+        def locate(self, item: str, product: ProductName) -> Located:
+            bands = {}
+            for path in safe.rglob("IMG_DATA/*.jp2"):
+                band = band_of_file(path.name)
+                if band:
+                    bands[band] = f"/vsicurl/{base}/{path.relative_to(folder).as_posix()}"
+            sizes = {
+                b: (safe.parent / p.split(base + "/", 1)[1]).stat().st_size
+                for b, p in bands.items()
+            }
+            return Located(
+                "loopback",
+                item,
+                product,
+                "original",
+                f"{base}/{safe.name}",
+                bands,
+                radio_add_offset=dict.fromkeys(bands, 0),
+                sizes=sizes,
+            )
+
+    setattr(fetch_module, "provider", lambda name, settings: Loopback())  # noqa: B010
+    options = fetch_module.FetchOptions(
+        Path(catalog),
+        "loopback",
+        Settings(),
+        bands=parse_bands("all"),
+        items=(item_id,),
+        workers=int(workers),
+    )
+    fetch_module.fetch(options)
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--remote-child":
+        remote_child(*sys.argv[2:7])
+        return
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--size", type=int, default=constants.TILE_SIZE_PX)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    args = parser.parse_args()
+    (HERE / "out").mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=HERE / "out") as tmp:
+        scratch = Path(tmp)
+        tgz = scratch / "archive.tgz"
+        arles = [f for f in constants.SCENE_FOLDERS if f.tile == "31TFJ"]
+        chosen = tuple(arles[:2])
+        synthetic.make_archive(tgz, size=args.size, folders=chosen)
+        catalog = scratch / "catalog"
+        build(BuildOptions(archive=tgz, out=catalog, cache_dir=scratch / "cache", workers=2))
+        for line in run(catalog, scratch, args.workers):
+            print(line)
+
+
+if __name__ == "__main__":
+    main()

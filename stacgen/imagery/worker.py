@@ -1,0 +1,167 @@
+"""Fetching one imagery item into the work folder: its bands (in parallel) and its manifest.
+
+An item is written into `<work>/<id>.partial/` and renamed to `<work>/<id>/` once whole, so a
+fetch killed midway leaves only complete items behind (kept for the next run) and partial ones
+(removed by it). The manifest records where every byte came from and what was made of it; it
+never holds a credential (URLs lose their user info and query).
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from collections.abc import Callable, Iterator
+from concurrent.futures import Executor, Future, wait
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from rasterio._env import del_gdal_config, get_gdal_config, set_gdal_config
+
+import stacgen
+from stacgen.fileutil import atomic_write_json, digests
+from stacgen.imagery import pixels
+from stacgen.imagery.located import ImageryError
+from stacgen.imagery.plan import FORMAT, Plan
+from stacgen.imagery.sources import gdal_network_options, prepare
+from stacgen.layout import imagery
+
+log = logging.getLogger(__name__)
+
+RESAMPLING = {
+    "label": "mean of the valid (non-zero) full-resolution pixels of each label cell, "
+    "rounded half up; 0 where none (read with OVERVIEW_LEVEL=NONE)",
+    "native": "none: each band on its own grid over the label grid's extent",
+}
+
+
+@dataclass(frozen=True)
+class BandDone:
+    band: str
+    source: dict[str, Any]
+    output: dict[str, Any]
+
+
+def partial_dir(work: Path, item_id: str) -> Path:
+    return work / f"{item_id}.partial"
+
+
+def done_dir(work: Path, item_id: str) -> Path:
+    return work / item_id
+
+
+def fetch_item(
+    plan: Plan,
+    work: Path,
+    executor: Executor,
+    timeout: float,
+    on_band: Callable[[str], None] | None = None,
+) -> Path:
+    """The imagery item of `plan` fetched into `<work>/<id>/`; its folder."""
+    partial = partial_dir(work, plan.item_id)
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    options = {**gdal_network_options(timeout), **plan.located.gdal_options}
+    futures: list[Future[BandDone]] = []
+    try:
+        with global_config(options):
+            futures = [executor.submit(_band, plan, b.name, partial, timeout) for b in plan.bands]
+            done = []
+            for future in futures:
+                done.append(future.result())
+                if on_band:
+                    on_band(done[-1].band)
+        atomic_write_json(partial / imagery.MANIFEST, manifest(plan, done))
+        target = done_dir(work, plan.item_id)
+        shutil.rmtree(target, ignore_errors=True)
+        partial.rename(target)
+    except BaseException:
+        for future in futures:
+            future.cancel()
+        wait(futures)
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    return target
+
+
+@contextmanager
+def global_config(options: dict[str, str]) -> Iterator[None]:
+    """GDAL config options for every thread, GDAL's own included (a JPEG 2000 is decoded, and
+    its bytes fetched, by GDAL's worker threads, which do not see a thread's rasterio.Env):
+    the network bounds and the provider's settings hold for every request. Restored after."""
+    saved = {key: get_gdal_config(key) for key in options}
+    for key, value in options.items():
+        set_gdal_config(key, value)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                del_gdal_config(key)
+            else:
+                set_gdal_config(key, value)
+
+
+def _band(plan: Plan, band: str, folder: Path, timeout: float) -> BandDone:
+    located = plan.located
+    readable = prepare(located.bands[band], folder, band, timeout, bool(located.gdal_options))
+    options = {**gdal_network_options(timeout), **located.gdal_options}  # this thread's too
+    target = folder / imagery.band(band).file_name
+    offset = plan.offset(band)
+    try:
+        write = pixels.label_band if plan.grid == "label" else pixels.native_band
+        result = write(readable.gdal_path, plan.label.grid, offset, target, options)
+    finally:
+        if readable.downloaded is not None:
+            readable.downloaded.unlink(missing_ok=True)
+    if readable.size is not None and band in located.sizes and located.sizes[band] != readable.size:
+        raise ImageryError(
+            f"{readable.source}: {readable.size} bytes, not the {located.sizes[band]} the "
+            f"provider lists (truncated?)"
+        )
+    size = target.stat().st_size
+    source = {
+        "band": band,
+        "file": readable.source,
+        "size": readable.size,
+        "sha256": readable.sha256,
+        "radio_add_offset": offset,
+    }
+    if readable.sha256 is None:
+        source["note"] = "read through GDAL by range requests: digest not computed"
+    output = {
+        "band": band,
+        "file": target.name,
+        "size": size,
+        "sha256": digests(target)["sha256"],
+        "shape": list(result.grid.shape),
+        "transform": result.grid.proj_transform,
+        "valid_pixels": result.valid_pixels,
+        "clipped_by_offset": result.clipped,
+    }
+    return BandDone(band, source, output)
+
+
+def manifest(plan: Plan, done: list[BandDone]) -> dict[str, Any]:
+    located = plan.located
+    offsets = {d.band: d.source["radio_add_offset"] for d in done}
+    return {
+        "format": FORMAT,
+        "key": plan.key,
+        "item": plan.item_id,
+        "stacgen": stacgen.__version__,
+        "fetched": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "provider": located.provider,
+        "provider_ref": located.provider_ref,
+        "product": located.product.name,
+        "baseline": located.baseline,
+        "kind": located.kind,
+        "grid": plan.grid,
+        "resampling": RESAMPLING[plan.grid],
+        "radio_add_offset_applied": offsets,
+        "metadata": located.metadata,
+        "sources": [d.source for d in done],
+        "outputs": [d.output for d in done],
+    }
