@@ -340,3 +340,14 @@ def test_file_modes_follow_the_umask(tif_export: Path) -> None:
     os.umask(mask)
     for path in files:
         assert path.stat().st_mode & 0o777 == 0o666 & ~mask
+
+
+def test_chips_larger_than_every_item_give_an_empty_index(
+    label_grid_catalog: Path, tmp_path: Path
+) -> None:
+    result = export_chips(label_grid_catalog, tmp_path / "none", ExportOptions("test", 60, 500))
+    assert result.written
+    assert result.chips == 0
+    table = pq.read_table(result.index)
+    assert table.num_rows == 0
+    assert "geometry" in table.column_names
