@@ -27,8 +27,9 @@ def test_published_imagery_is_reachable_from_its_label(
     base = bucket.root_href
     label = pystac.Item.from_file(f"{base}/alcd-reference-cloud-masks/{ids[0]}/{ids[0]}.json")
     source = next(link for link in label.links if link.rel == "source")
-    assert source.get_absolute_href() == f"{base}/alcd-l1c/{ids[0]}/{ids[0]}.json"
-    image = pystac.Item.from_file(source.get_absolute_href())
+    image_href = source.get_absolute_href()
+    assert image_href == f"{base}/alcd-l1c/{ids[0]}/{ids[0]}.json"
+    image = pystac.Item.from_file(image_href)
     href = image.assets["B04"].href
     assert href == f"{base}/alcd-l1c/{ids[0]}/B04.tif"
     cog = requests.get(href, timeout=TIMEOUT).content
