@@ -19,6 +19,7 @@ from typing import Any, Final
 from stacgen import constants
 from stacgen.fileutil import JsonFileError, read_json_object
 from stacgen.imagery.located import ImageryError, Located
+from stacgen.imagery.sources import http_url, public
 from stacgen.layout import imagery
 from stacgen.raster.grid import Grid
 
@@ -161,6 +162,12 @@ def is_intact(folder: Path, key: str) -> bool:
         return False
 
 
+def shown_path(gdal_path: str) -> str:
+    """A band's path as a line or a manifest may show it: a URL without user info or query."""
+    url = http_url(gdal_path)
+    return public(url) if url is not None else gdal_path
+
+
 def dry_run_lines(plans: Sequence[Plan], root: Path) -> list[str]:
     """What a fetch would do, one line per item and per band file, with sizes where known."""
     lines = []
@@ -178,7 +185,7 @@ def dry_run_lines(plans: Sequence[Plan], root: Path) -> list[str]:
             size = plan.located.sizes.get(band.name)
             total += size or 0
             shown = f"{size:,} bytes" if size is not None else "size unknown"
-            lines.append(f"  {band.name} {plan.located.bands[band.name]} ({shown})")
+            lines.append(f"  {band.name} {shown_path(plan.located.bands[band.name])} ({shown})")
     todo = sum(not p.up_to_date for p in plans)
     lines.append(f"{todo} of {len(plans)} item(s) to fetch, {total:,} bytes to read")
     return lines

@@ -24,7 +24,7 @@ import stacgen
 from stacgen.fileutil import atomic_write_json, digests
 from stacgen.imagery import pixels
 from stacgen.imagery.located import ImageryError
-from stacgen.imagery.plan import FORMAT, Plan
+from stacgen.imagery.plan import FORMAT, Plan, shown_path
 from stacgen.imagery.sources import gdal_network_options, prepare
 from stacgen.layout import imagery
 
@@ -154,14 +154,14 @@ def manifest(plan: Plan, done: list[BandDone]) -> dict[str, Any]:
         "stacgen": stacgen.__version__,
         "fetched": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "provider": located.provider,
-        "provider_ref": located.provider_ref,
+        "provider_ref": shown_path(located.provider_ref),
         "product": located.product.name,
         "baseline": located.baseline,
         "kind": located.kind,
         "grid": plan.grid,
         "resampling": RESAMPLING[plan.grid],
         "radio_add_offset_applied": offsets,
-        "metadata": located.metadata,
+        "metadata": shown_path(located.metadata) if located.metadata else None,
         "sources": [d.source for d in done],
         "outputs": [d.output for d in done],
     }
