@@ -48,18 +48,6 @@ class Readable:
     downloaded: Path | None = None  # a temporary copy, removed once decoded
 
 
-def gdal_network_options(timeout: float) -> dict[str, str]:
-    """Bounds of every network wait GDAL makes for a band it reads itself."""
-    seconds = str(max(1, round(timeout)))
-    return {
-        "GDAL_HTTP_TIMEOUT": seconds,
-        "GDAL_HTTP_CONNECTTIMEOUT": seconds,
-        "GDAL_HTTP_MAX_RETRY": "2",
-        "GDAL_HTTP_RETRY_DELAY": "1",
-        "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
-    }
-
-
 def public(url: str) -> str:
     """A URL as a manifest may hold it: no user info, no query (signatures), no fragment."""
     parts = urlsplit(url)

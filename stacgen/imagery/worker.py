@@ -23,9 +23,10 @@ from rasterio._env import del_gdal_config, get_gdal_config, set_gdal_config
 import stacgen
 from stacgen.fileutil import atomic_write_json, digests
 from stacgen.imagery import pixels
+from stacgen.imagery.identity import gdal_http_options
 from stacgen.imagery.located import ImageryError
 from stacgen.imagery.plan import FORMAT, Plan, shown_path
-from stacgen.imagery.sources import gdal_network_options, prepare
+from stacgen.imagery.sources import prepare
 from stacgen.layout import imagery
 
 log = logging.getLogger(__name__)
@@ -63,7 +64,7 @@ def fetch_item(
     partial = partial_dir(work, plan.item_id)
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
-    options = {**gdal_network_options(timeout), **plan.located.gdal_options}
+    options = {**gdal_http_options(timeout), **plan.located.gdal_options}
     futures: list[Future[BandDone]] = []
     try:
         with global_config(options):
@@ -107,7 +108,7 @@ def global_config(options: dict[str, str]) -> Iterator[None]:
 def _band(plan: Plan, band: str, folder: Path, timeout: float) -> BandDone:
     located = plan.located
     readable = prepare(located.bands[band], folder, band, timeout, bool(located.gdal_options))
-    options = {**gdal_network_options(timeout), **located.gdal_options}  # this thread's too
+    options = {**gdal_http_options(timeout), **located.gdal_options}  # this thread's too
     target = folder / imagery.band(band).file_name
     offset = plan.offset(band)
     try:
