@@ -9,4 +9,5 @@ import pystac
 
 # The IANA-registered type (2024), which stac-geoparquet uses; not pystac's older x-parquet.
 PARQUET: Final = str(pystac.MediaType.VND_APACHE_PARQUET)
-ZIP: Final = "application/zip"  # pystac.MediaType has no zip
+# pystac.MediaType has ZIP from 1.16 on; older releases lack it.
+ZIP: Final = str(getattr(pystac.MediaType, "ZIP", "application/zip"))
