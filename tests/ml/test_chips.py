@@ -140,39 +140,68 @@ def test_a_pickled_dataset_reads_the_same_chips(label_grid_catalog: Path) -> Non
     np.testing.assert_array_equal(again["mask"], first["mask"])
 
 
-def _chip_key(args: tuple[Chips, int]) -> tuple[str, tuple[int, int, int, int], int]:
-    chips, index = args
-    sample = chips[index]
-    return sample["item"], sample["window"], int((sample["mask"] != IGNORE_INDEX).sum())
+def _chip_keys(chips: Chips, indices: list[int], out: str) -> None:
+    keys = []
+    for index in indices:
+        sample = chips[index]
+        keys.append(
+            [sample["item"], list(sample["window"]), int((sample["mask"] != IGNORE_INDEX).sum())]
+        )
+    Path(out).write_text(json.dumps(keys))
 
 
-def test_two_worker_processes_yield_every_chip_once(label_grid_catalog: Path) -> None:
+def _gdal_cache(chips: Chips, indices: list[int], out: str) -> None:
+    chips[indices[0]]
+    Path(out).write_text(json.dumps(int(rasterio.env.get_gdal_config("GDAL_CACHEMAX"))))
+
+
+def _in_children(
+    method: str, target: Any, chips: Chips, parts: list[list[int]], tmp: Path
+) -> list[Any]:
+    """Each part in its own child process; their answers, read from files.
+
+    Plain processes and files, not a Pool: a Pool's queues and handler threads share locks with
+    the parent, and a fork taken while a tracer thread (coverage) holds one hangs the child.
+    """
+    context: Any = multiprocessing.get_context(method)
+    outs = [tmp / f"{method}-{k}.json" for k in range(len(parts))]
+    children = [
+        context.Process(target=target, args=(chips, part, str(out)))
+        for part, out in zip(parts, outs, strict=True)
+    ]
+    for child in children:
+        child.start()
+    for child in children:
+        child.join(timeout=120)
+        if child.is_alive():
+            child.kill()
+            pytest.fail(f"a {method} child did not finish within 120 s")
+        assert child.exitcode == 0
+    return [json.loads(out.read_text()) for out in outs]
+
+
+def test_two_worker_processes_yield_every_chip_once(
+    label_grid_catalog: Path, tmp_path: Path
+) -> None:
     chips = Chips(label_grid_catalog, split="train", size=64)
     assert len(chips) > 2
     chips[0]  # the parent's open datasets must not be used by forked workers
-    with multiprocessing.get_context("fork").Pool(2) as pool:
-        keys = pool.map(_chip_key, [(chips, i) for i in range(len(chips))])
+    indices = list(range(len(chips)))
+    halves = _in_children("fork", _chip_keys, chips, [indices[0::2], indices[1::2]], tmp_path)
+    keys = [(item, tuple(window), valid) for half in halves for item, window, valid in half]
     assert len(set(keys)) == len(chips)
     assert {(k[0], k[1]) for k in keys} == {(w.scene.item_id, w.window) for w in chips.windows}
 
 
-def _gdal_cache(args: tuple[Chips, int]) -> int:
-    chips, index = args
-    chips[index]
-    return int(rasterio.env.get_gdal_config("GDAL_CACHEMAX"))
-
-
 def test_a_worker_holds_gdals_block_cache_small(
-    label_grid_catalog: Path, monkeypatch: pytest.MonkeyPatch
+    label_grid_catalog: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.delenv("GDAL_CACHEMAX", raising=False)
     chips = Chips(label_grid_catalog, split="train", size=64)
     assert len(chips) > 1
     chips[0]
-    with multiprocessing.get_context("fork").Pool(1) as pool:
-        forked = pool.map(_gdal_cache, [(chips, 1)])
-    with multiprocessing.get_context("spawn").Pool(1) as pool:
-        spawned = pool.map(_gdal_cache, [(chips, 1)])
+    forked = _in_children("fork", _gdal_cache, chips, [[1]], tmp_path)
+    spawned = _in_children("spawn", _gdal_cache, chips, [[1]], tmp_path)
     assert forked == spawned == [128]  # MiB: not 5% of the RAM
 
 
@@ -184,7 +213,13 @@ def test_a_torch_dataloader_with_two_workers_yields_every_chip_once(
     chips = Chips(label_grid_catalog, split="train", bands=["B02"], size=64)
     assert len(chips) > 2
     # torch's annotation asks for a Dataset subclass; any map-style object works as it is.
-    loader: Any = torch.utils.data.DataLoader(chips, batch_size=3, num_workers=2)  # type: ignore[arg-type]
+    # timeout: a worker that hangs fails the test in 120 s, not at pytest's 600.
+    loader: Any = torch.utils.data.DataLoader(
+        chips,  # type: ignore[arg-type]
+        batch_size=3,
+        num_workers=2,
+        timeout=120,
+    )
     seen = []
     for batch in loader:
         assert batch["image"].dtype == torch.float32
