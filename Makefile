@@ -84,7 +84,7 @@ browser/dist/index.html: tools/build-browser.sh tools/stac-browser/package.json 
 
 # Coverage is printed (per module, then TOTAL) before pytest's summary line; no threshold.
 test: $(DEV)
-	$(BIN)/python -m pytest --cov --cov-report=term
+	$(BIN)/python -m pytest --cov --cov-report=term --durations=25
 
 # lint-imports checks the layer contract in pyproject.toml ([tool.importlinter]).
 lint: $(DEV)
