@@ -13,17 +13,19 @@ same search load against it. The pgstac part of the scale benchmark lives beside
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import http.client
 import itertools
 import json
+import os
 import shutil
 import statistics
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -31,15 +33,21 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 import psutil
+import psycopg
 import requests
+from psycopg.conninfo import conninfo_to_dict
 
 from stacgen import constants
+from stacgen.testing.pgcluster import free_port
 
 HERE = Path(__file__).parent
 BIN = Path(sys.executable).parent
 SEARCHES = 800
 CONCURRENCY = 32
 SIZE = 183  # px: the rasters are not read by the API
+SERVERS = ("floor", "embedded", "pgstac", "plain")
+TARGET_EMBEDDED_MS = 300  # p99 (issue 24)
+TARGET_PGSTAC_MS = 500
 
 
 # --- catalogs -------------------------------------------------------------------------------------
@@ -112,11 +120,12 @@ def scaled_catalog(source: Path, count: int) -> Path:
 
 # --- the server -----------------------------------------------------------------------------------
 class Served:
-    """`stacgen serve DIR` in its own process; its start time and resident memory."""
+    """`stacgen serve DIR` in its own process (with `options`: --pgstac DSN, --workers N ...);
+    its start time and resident memory."""
 
-    def __init__(self, directory: Path, port: int = 8731) -> None:
+    def __init__(self, directory: Path, port: int = 8731, options: Sequence[str] = ()) -> None:
         self.root = f"http://127.0.0.1:{port}/"
-        command = [BIN / "stacgen", "serve", directory, "--port", str(port)]
+        command = [BIN / "stacgen", "serve", directory, "--port", str(port), *options]
         started = time.perf_counter()
         self.proc = subprocess.Popen(
             [str(c) for c in command], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
@@ -169,54 +178,104 @@ def requests_mix(api: str) -> Iterator[tuple[str, str, dict[str, Any]]]:
         yield method, api + path, params
 
 
-def load(api: str, keep_alive: bool) -> tuple[int, list[float]]:
-    """SEARCHES requests from CONCURRENCY threads: (errors, seconds of each good one).
+# One request of the load: method, URL (with its query), JSON body (POST) or None.
+Ask = tuple[str, str, dict[str, Any] | None]
+PAGES = 3  # each search of the load and the pages after it that its server's tokens reach
+
+
+def first_pages(api: str) -> list[Ask]:
+    """The searches of the load, 10-item pages: CQL2 text and JSON, bbox, datetime, sort,
+    query, a collection's items."""
+    c = constants.COLLECTION_ID
+    years = "2016-01-01T00:00:00Z/2019-12-31T23:59:59Z"
+    cloudy = {"op": "<", "args": [{"property": "eo:cloud_cover"}, 50]}
+    asks: list[tuple[str, str, dict[str, Any]]] = [
+        ("GET", "search", {"filter": "eo:cloud_cover < 20", "limit": 10}),
+        ("POST", "search", {"bbox": [-10, 30, 40, 60], "datetime": years, "filter": cloudy}),
+        ("GET", "search", {"sortby": "-eo:cloud_cover", "limit": 10}),
+        ("POST", "search", {"query": {"eo:cloud_cover": {"lt": 30}}, "limit": 10}),
+        ("GET", f"collections/{c}/items", {"limit": 10}),
+        ("GET", "search", {"bbox": "-180,-60,180,60", "datetime": years, "limit": 10}),
+        ("POST", "search", {"sortby": [{"field": "datetime", "direction": "desc"}]}),
+    ]
+    out: list[Ask] = []
+    for method, path, params in asks:
+        if method == "GET":
+            out.append((method, f"{api}{path}?{urlencode(params)}", None))
+        else:
+            out.append((method, api + path, {"limit": 10, **params}))
+    return out
+
+
+def send(ask: Ask) -> requests.Response:
+    method, url, body = ask
+    return requests.request(method, url, json=body, timeout=120)
+
+
+def next_page(ask: Ask, page: dict[str, Any]) -> Ask | None:
+    """The request for the page after `page`, from the `next` link its server gave."""
+    for link in page.get("links", []):
+        if link.get("rel") != "next":
+            continue
+        method = str(link.get("method", "GET")).upper()
+        body = link.get("body") if method == "POST" else None
+        if method == "POST" and link.get("merge"):
+            body = {**(ask[2] or {}), **(body or {})}
+        return method, str(link["href"]), body
+    return None
+
+
+def paged(api: str) -> list[Ask]:
+    """Each first page and the pages after it (up to PAGES) as this server's tokens give
+    them: walked once before the load, not measured."""
+    asks: list[Ask] = []
+    for first in first_pages(api):
+        ask: Ask | None = first
+        for _ in range(PAGES):
+            if ask is None:
+                break
+            asks.append(ask)
+            answer = send(ask)
+            ask = next_page(ask, answer.json()) if answer.status_code == 200 else None
+    return asks
+
+
+def load(asks: list[Ask]) -> tuple[int, list[float]]:
+    """SEARCHES requests (`asks` in turn) from CONCURRENCY threads, each on its kept-alive
+    connection: (errors, seconds of each good one).
 
     http.client, not requests: the client shares the machine's 2 cores with the server, and
     requests' own overhead per call would be measured as the server's.
     """
     local = threading.local()
-    lock = threading.Lock()
-    todo = iter(itertools.islice(requests_mix(api), SEARCHES))
-    errors, times = 0, []
-    netloc = urlsplit(api).netloc
+    todo = itertools.islice(itertools.cycle(asks), SEARCHES)
+    netloc = urlsplit(asks[0][1]).netloc
 
-    def connection() -> http.client.HTTPConnection:
+    def one(ask: Ask) -> tuple[bool, float]:
+        method, url, params = ask
         conn: http.client.HTTPConnection | None = getattr(local, "conn", None)
-        if conn is None or not keep_alive:
-            conn = http.client.HTTPConnection(netloc, timeout=60)
-            local.conn = conn
-        return conn
-
-    def one(request: tuple[str, str, dict[str, Any]]) -> tuple[bool, float]:
-        method, url, params = request
-        conn = connection()
+        if conn is None:
+            conn = local.conn = http.client.HTTPConnection(netloc, timeout=60)
+        parts = urlsplit(url)
+        target = f"{parts.path}?{parts.query}" if parts.query else parts.path
         start = time.perf_counter()
         try:
             if method == "POST":
-                body = json.dumps(params).encode()
                 headers = {"Content-Type": "application/json"}
-                conn.request("POST", urlsplit(url).path, body, headers)
+                conn.request("POST", target, json.dumps(params).encode(), headers)
             else:
-                conn.request("GET", f"{urlsplit(url).path}?{urlencode(params)}")
+                conn.request("GET", target)
             answer = conn.getresponse()
             ok = answer.status == 200 and b'"features"' in answer.read()
         except (OSError, http.client.HTTPException):
             ok = False
+            conn.close()
             local.conn = None
-        finally:
-            if not keep_alive:
-                conn.close()
         return ok, time.perf_counter() - start
 
     with ThreadPoolExecutor(CONCURRENCY) as pool:
-        for ok, seconds in pool.map(one, todo):
-            with lock:
-                if ok:
-                    times.append(seconds)
-                else:
-                    errors += 1
-    return errors, times
+        results = list(pool.map(one, todo))
+    return sum(1 for ok, _ in results if not ok), [s for ok, s in results if ok]
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -225,24 +284,52 @@ def percentile(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
 
 
-def report_load(label: str, api: str, server: psutil.Process) -> None:
-    for method, url, params in itertools.islice(requests_mix(api), 5):  # warm-up, not measured
-        if method == "GET":
-            requests.get(url, params=params, timeout=60).raise_for_status()
-        else:
-            requests.post(url, json=params, timeout=60).raise_for_status()
-    for keep_alive in (True, False):
-        how = "kept-alive connections" if keep_alive else "a new connection per request"
-        start, cpu = time.perf_counter(), sum(server.cpu_times()[:2])
-        errors, times = load(api, keep_alive)
-        wall = time.perf_counter() - start
-        per_request = (sum(server.cpu_times()[:2]) - cpu) / SEARCHES * 1000
-        p50, p99 = percentile(times, 50) * 1000, percentile(times, 99) * 1000
-        print(
-            f"{label}: {SEARCHES} searches, concurrency {CONCURRENCY}, {how}: {errors} errors, "
-            f"p50 {p50:.0f} ms, p99 {p99:.0f} ms (target <= 250 ms), {SEARCHES / wall:.0f}/s, "
-            f"server CPU {per_request:.1f} ms a search"
+def cpu_seconds(processes: Sequence[psutil.Process]) -> dict[int, float]:
+    """User + system CPU seconds of each process and its children, by pid."""
+    seen: dict[int, float] = {}
+    for proc in processes:
+        with contextlib.suppress(psutil.Error):
+            for each in [proc, *proc.children(recursive=True)]:
+                with contextlib.suppress(psutil.Error):
+                    seen[each.pid] = sum(each.cpu_times()[:2])
+    return seen
+
+
+def spent(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU seconds between two `cpu_seconds` readings (a process started since counts whole;
+    one ended since is lost: the servers and PostgreSQL keep theirs for the load)."""
+    return sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items())
+
+
+def report_load(
+    label: str,
+    asks: list[Ask],
+    server: psutil.Process,
+    target_ms: int | None = None,
+    database: psutil.Process | None = None,
+) -> None:
+    """The load against one server: errors, p50, p99, throughput, its CPU per request (and
+    PostgreSQL's when it answers from a database)."""
+    for ask in asks:  # warm-up, not measured
+        send(ask).raise_for_status()
+    start, cpu = time.perf_counter(), cpu_seconds([server])
+    db_cpu = cpu_seconds([database]) if database else {}
+    errors, times = load(asks)
+    wall = time.perf_counter() - start
+    per_request = spent(cpu, cpu_seconds([server])) / SEARCHES * 1000
+    in_db = ""
+    if database is not None:
+        in_db = (
+            f" + {spent(db_cpu, cpu_seconds([database])) / SEARCHES * 1000:.1f} ms in PostgreSQL"
         )
+    p50, p99 = percentile(times, 50) * 1000, percentile(times, 99) * 1000
+    target = f" (target <= {target_ms} ms)" if target_ms else ""
+    print(
+        f"{label}: {SEARCHES} searches, concurrency {CONCURRENCY}, kept-alive, {len(asks)} "
+        f"distinct 10-item pages: {errors} errors, p50 {p50:.0f} ms, p99 {p99:.0f} ms{target}, "
+        f"{SEARCHES / wall:.0f}/s, API CPU {per_request:.1f} ms a request{in_db}",
+        flush=True,
+    )
 
 
 def report_sequential(label: str, api: str, rounds: int = 4) -> None:
@@ -267,15 +354,117 @@ def report_sequential(label: str, api: str, rounds: int = 4) -> None:
 
 
 # --- entry points ---------------------------------------------------------------------------------
-def bench_embedded() -> None:
-    """The 37 items: the search load (part of `make bench`)."""
-    served = Served(small_catalog())
+def floor_folder(catalog: Path, asks: list[Ask]) -> tuple[Path, list[Ask]]:
+    """A copy of `catalog` with the embedded server's answer to each of `asks` saved as a file
+    beside it: the same bytes, to be served as static files (the floor)."""
+    folder = HERE / "out" / "serve-floor"
+    shutil.rmtree(folder, ignore_errors=True)
+    shutil.copytree(catalog, folder)
+    (folder / "answers").mkdir()
+    names = []
+    for k, ask in enumerate(asks):
+        answer = send(ask)
+        answer.raise_for_status()
+        (folder / "answers" / f"{k}.json").write_bytes(answer.content)
+        names.append(f"answers/{k}.json")
+    return folder, [("GET", name, None) for name in names]
+
+
+def plain_pgstac(dsn: str, port: int) -> subprocess.Popen[bytes]:
+    """stac-fastapi-pgstac's own app on uvicorn over the database (as bench/scale.py runs it)."""
+    parts = conninfo_to_dict(dsn)
+    env = {
+        **os.environ,
+        "PGUSER": str(parts.get("user") or "postgres"),
+        "PGPASSWORD": str(parts.get("password") or ""),
+        "PGHOST": str(parts.get("host") or "127.0.0.1"),
+        "PGPORT": str(parts.get("port") or 5432),
+        "PGDATABASE": str(parts.get("dbname") or "postgres"),
+        "USE_API_HYDRATE": "true",  # keeps null properties (pgstac's hydration drops them)
+    }
+    command = [sys.executable, "-m", "uvicorn", "--factory", "stac_fastapi.pgstac.app:create_app"]
+    command += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
+    server = subprocess.Popen(command, env=env)
+    deadline = time.monotonic() + 60
+    while server.poll() is None and time.monotonic() < deadline:
+        with contextlib.suppress(requests.RequestException):
+            if requests.get(f"http://127.0.0.1:{port}/_mgmt/ping", timeout=5).ok:
+                return server
+        time.sleep(0.2)
+    server.terminate()
+    raise SystemExit("stac-fastapi-pgstac did not start within 60 s")
+
+
+def postmaster(dsn: str) -> psutil.Process:
+    """The cluster's postmaster, whose children are the backends that answer the searches."""
+    with psycopg.connect(dsn) as conn:
+        row = conn.execute("SELECT pg_backend_pid()").fetchone()
+    assert row is not None
+    parent = psutil.Process(int(row[0])).parent()
+    assert parent is not None
+    return parent
+
+
+def on_database(catalog: Path, servers: set[str]) -> None:
+    """`stacgen serve --pgstac` and plain stac-fastapi-pgstac, one after the other, on the same
+    throw-away database loaded from `catalog`."""
+    from stacgen.publish.pgstac import load as load_pgstac
+    from stacgen.testing.pgcluster import temporary_cluster
+
+    port = free_port()
+    root = f"http://127.0.0.1:{port}/"
+    with temporary_cluster() as dsn:
+        load_pgstac(dsn, catalog, root)  # asset hrefs under the stacgen server's URL
+        database = postmaster(dsn)
+        if "pgstac" in servers:
+            served = Served(catalog, port, ["--pgstac", dsn])
+            try:
+                if served.error:
+                    raise SystemExit(f"stacgen serve --pgstac failed: {served.error}")
+                label = "stacgen serve --pgstac"
+                asks = paged(served.root + "api/")
+                report_load(label, asks, served.process, TARGET_PGSTAC_MS, database)
+            finally:
+                served.stop()
+        if "plain" in servers:
+            plain_port = free_port()
+            plain = plain_pgstac(dsn, plain_port)
+            try:
+                asks = paged(f"http://127.0.0.1:{plain_port}/")
+                label = "plain stac-fastapi-pgstac (its own app)"
+                report_load(label, asks, psutil.Process(plain.pid), None, database)
+            finally:
+                plain.terminate()
+                plain.wait(timeout=30)
+
+
+def bench_embedded(servers: Sequence[str] = SERVERS) -> None:
+    """The 37 items (part of `make bench`): the search load against the static-file floor,
+    `stacgen serve` (embedded), `stacgen serve --pgstac` and plain stac-fastapi-pgstac on the
+    same database, one after the other."""
+    wanted = set(servers)
+    print(f"machine load before the serving bench (uptime): {os.getloadavg()}", flush=True)
+    catalog = small_catalog()
+    served = Served(catalog, free_port())
     try:
         if served.error:
             raise SystemExit(f"stacgen serve failed: {served.error}")
-        report_load("embedded, 37 items", served.root + "api/", served.process)
+        asks = paged(served.root + "api/")
+        floor, floor_asks = floor_folder(catalog, asks)
+        if "embedded" in wanted:
+            label = "stacgen serve (embedded)"
+            report_load(label, asks, served.process, TARGET_EMBEDDED_MS)
     finally:
         served.stop()
+    if "floor" in wanted:
+        static = Served(floor, free_port())
+        try:
+            located = [(m, static.root + path, b) for m, path, b in floor_asks]
+            report_load("the same bytes as static files (floor)", located, static.process)
+        finally:
+            static.stop()
+    if wanted & {"pgstac", "plain"}:
+        on_database(catalog, wanted)
 
 
 def bench_scale(count: int) -> None:
@@ -301,12 +490,15 @@ def bench_scale(count: int) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--scale", type=int, nargs="*", help="item counts, e.g. 10000 100000")
+    parser.add_argument(
+        "--servers", nargs="*", choices=SERVERS, default=list(SERVERS), help="the 37-item part"
+    )
     args = parser.parse_args(argv)
     if args.scale:
         for count in args.scale:
             bench_scale(count)
     else:
-        bench_embedded()
+        bench_embedded(args.servers)
 
 
 if __name__ == "__main__":

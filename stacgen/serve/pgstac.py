@@ -18,7 +18,10 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import AsyncIterator
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,8 +30,10 @@ from urllib.parse import quote, urlencode
 
 import asyncpg
 import attr
+import orjson
 import psycopg
 from fastapi import FastAPI
+from hydraters import hydrate
 from psycopg.conninfo import conninfo_to_dict
 from pypgstac import __version__ as PGSTAC_VERSION
 from stac_fastapi.api.models import create_post_request_model
@@ -36,7 +41,12 @@ from stac_fastapi.pgstac.config import Settings
 from stac_fastapi.pgstac.core import CoreCrudClient
 from stac_fastapi.pgstac.db import con_init, get_connection
 from stac_fastapi.pgstac.extensions.filter import FiltersClient
-from stac_fastapi.pgstac.models.links import ItemCollectionLinks, SearchLinks
+from stac_fastapi.pgstac.models.links import (
+    ItemCollectionLinks,
+    ItemLinks,
+    PagingLinks,
+    SearchLinks,
+)
 from stac_fastapi.pgstac.types.search import PgstacSearch
 from stac_fastapi.types.errors import InvalidQueryParameter
 from starlette.requests import Request
@@ -55,6 +65,7 @@ from stacgen.serve.search import (
     from_items,
     from_post,
 )
+from stacgen.stac.links import rebase_json
 from stacgen.stac.queryables import COMMON_FIELDS, ITEM_FIELDS, schema_types
 
 log = logging.getLogger(__name__)
@@ -88,6 +99,21 @@ FILE_SETTINGS: Final = frozenset({"sslrootcert", "sslcert", "sslkey", "sslcrl", 
 POOL_SIZE: Final = (1, 10)
 PGSTAC_OPS: Final = {"a_containedby": "a_contained_by"}
 _TOKEN: Final = re.compile(r"(next|prev):([0-9a-f]+):([0-9a-f]+)")
+# The queryables and the collections change only when the database is loaded again: read once
+# per this many seconds, not once per search (each read is a query and a schema to check).
+METADATA_TTL: Final = 5.0  # s
+# Items hydrated and linked once, kept by the exact text pgstac gave (a changed item is a new
+# key): at most this many bytes of them (keys and answers), the least recently used dropped.
+ITEM_CACHE_BYTES: Final = 64 * 2**20
+# One search in one round trip: the page without its features (decoded: small), and each
+# feature as its JSON text (the item cache's key; decoded only when the cache lacks it).
+PAGE_SQL: Final = (
+    "SELECT s.page - 'features', "
+    "ARRAY(SELECT f::text FROM jsonb_array_elements(s.page->'features') AS f) "
+    "FROM pgstac.search($1::text::jsonb) AS s(page)"
+)
+# Where the features go in a page's JSON (a text no search can hold: it is drawn at start).
+_SLOT: Final = f"stacgen-features-{uuid.uuid4().hex}"
 
 
 class PgstacError(StacgenError):
@@ -182,18 +208,78 @@ def _one_line(err: BaseException) -> str:
     return lines[0] if lines else type(err).__name__
 
 
+# --- caches ---------------------------------------------------------------------------------------
+class Recent:
+    """Values read from the database, each kept METADATA_TTL seconds (a failed read is not
+    kept: a collection not found is looked for again)."""
+
+    def __init__(self, ttl: float = METADATA_TTL) -> None:
+        self.ttl = ttl
+        self._values: dict[Any, tuple[float, Any]] = {}
+
+    async def get(self, key: Any, read: Callable[[], Awaitable[Any]]) -> Any:
+        now = time.monotonic()
+        kept = self._values.get(key)
+        if kept is not None and now - kept[0] < self.ttl:
+            return kept[1]
+        value = await read()
+        self._values[key] = (now, value)
+        return value
+
+
+class ItemCache:
+    """Hydrated, linked items as JSON (before href rebasing), by the request's base URL and
+    the item's text as pgstac gave it, within a byte budget (least recently used first out)."""
+
+    def __init__(self, budget: int = ITEM_CACHE_BYTES) -> None:
+        self.budget = budget
+        self.size = 0
+        self._items: OrderedDict[tuple[str, str], bytes] = OrderedDict()
+
+    def get(self, key: tuple[str, str]) -> bytes | None:
+        found = self._items.get(key)
+        if found is not None:
+            self._items.move_to_end(key)
+        return found
+
+    def put(self, key: tuple[str, str], value: bytes) -> None:
+        cost = len(key[0]) + len(key[1]) + len(value)
+        if cost > self.budget or key in self._items:
+            return
+        self._items[key] = value
+        self.size += cost
+        while self.size > self.budget:
+            (base, text), old = self._items.popitem(last=False)
+            self.size -= len(base) + len(text) + len(old)
+
+
 # --- queryables -----------------------------------------------------------------------------------
 class PgstacFilters(FiltersClient):  # type: ignore[misc]
     """pgstac's /queryables with the item's own fields described as the embedded backend
-    describes them (pgstac's defaults point at other schemas and omit `collection`)."""
+    describes them (pgstac's defaults point at other schemas and omit `collection`); read
+    from the database at most once per METADATA_TTL seconds for each collection."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.recent = Recent()
 
     async def get_queryables(
         self, request: Request, collection_id: str | None = None, **kwargs: Any
     ) -> dict[str, Any]:
-        schema: dict[str, Any] = await super().get_queryables(request, collection_id, **kwargs)
-        schema["properties"] = {**COMMON_FIELDS, **schema.get("properties", {}), **ITEM_FIELDS}
-        schema["additionalProperties"] = False
-        return schema
+        async def read() -> dict[str, Any]:
+            schema: dict[str, Any] = await super(PgstacFilters, self).get_queryables(
+                request, collection_id, **kwargs
+            )
+            schema["properties"] = {
+                **COMMON_FIELDS,
+                **schema.get("properties", {}),
+                **ITEM_FIELDS,
+            }
+            schema["additionalProperties"] = False
+            return schema
+
+        schema: dict[str, Any] = await self.recent.get(collection_id, read)
+        return {**schema, "$id": str(request.url)}  # the URL asked, as pgstac's own sets it
 
 
 # --- the client -----------------------------------------------------------------------------------
@@ -203,6 +289,8 @@ class PgstacClient(CoreCrudClient):  # type: ignore[misc]
 
     published: str | None = attr.ib(default=None, kw_only=True)
     filters: FiltersClient = attr.ib(factory=PgstacFilters, kw_only=True)
+    items: ItemCache = attr.ib(factory=ItemCache, kw_only=True)
+    collections: Recent = attr.ib(factory=Recent, kw_only=True)
 
     def _answer(
         self, value: Any, request: Request, media_type: str = "application/geo+json"
@@ -216,36 +304,88 @@ class PgstacClient(CoreCrudClient):  # type: ignore[misc]
             check_token(search.token)
         return search
 
-    async def _found(self, search: Search, request: Request) -> Any:
-        """pgstac's page for the checked search, its fields selected as the embedded backend
-        selects them (pgstac's own rules differ: an empty include, nested paths)."""
-        async with _database_errors():
-            found = await self._search_base(
-                self.pgstac_search_model.model_validate(pgstac_body(search)), request=request
-            )
+    async def _found(self, search: Search, request: Request) -> dict[str, Any]:
+        """pgstac's page for the checked search, as stac-fastapi-pgstac's search answers it
+        (items hydrated here: pgstac's hydration drops nulls), with each item hydrated and
+        linked once (ItemCache) and its fields selected as the embedded backend selects them
+        (pgstac's own rules differ: an empty include, nested paths). The features are JSON
+        texts (bytes) here; `_page` writes the page around them."""
+        model = self.pgstac_search_model.model_validate(pgstac_body(search))
+        model.conf = {**(model.conf or {}), "nohydrate": True}
+        body = model.model_dump_json(exclude_none=True, by_alias=True)
+        async with _database_errors(model), request.app.state.get_connection(request, "r") as conn:
+            page, texts = await conn.fetchrow(PAGE_SQL, body)
+        next_token, prev_token = _tokens(page)
+        features = [await self._item(text, request) for text in texts]
         if search.fields is not None:
-            found["features"] = [select_fields(f, search.fields) for f in found["features"]]
-        return found
+            chosen = [select_fields(orjson.loads(f), search.fields) for f in features]
+            features = [orjson.dumps(f) for f in chosen]
+        page["features"] = features
+        page["links"] = await PagingLinks(
+            request=request, next=next_token, prev=prev_token
+        ).get_links()
+        return dict(page)
+
+    async def _item(self, text: str, request: Request) -> bytes:
+        """One item of a page, hydrated and given its links, as JSON (from the cache when
+        this exact text was answered before under this base URL)."""
+        key = (str(request.base_url), text)
+        cached = self.items.get(key)
+        if cached is not None:
+            return cached
+        item = orjson.loads(text)
+        base_item = item.pop("pgstac:base_item", None)
+        if not isinstance(base_item, dict):  # pgstac < 0.10 gives none: the collection's
+            base_item = await self._get_base_item(item.get("collection"), request=request)
+        base = {k: v for k, v in base_item.items() if v is not None}
+        settings = request.app.state.settings
+        item = hydrate(base, item, strip_unmatched_markers=settings.exclude_hydrate_markers)
+        links = ItemLinks(
+            collection_id=item.get("collection"), item_id=item.get("id"), request=request
+        )
+        item["links"] = await links.get_links(extra_links=item.get("links"))
+        answer = orjson.dumps(item)
+        self.items.put(key, answer)
+        return answer
+
+    def _page(self, page: dict[str, Any], request: Request) -> Response:
+        """The page as JSON, its features' texts put in as they are, hrefs rebased."""
+        features: list[bytes] = page["features"]
+        shell = {k: page[k] if k != "features" else _SLOT for k in sorted(page, key=_jsonb_order)}
+        slot = orjson.dumps(_SLOT)
+        raw = orjson.dumps(shell).replace(slot, b"[" + b",".join(features) + b"]", 1)
+        body = rebase_json(raw, [INTERNAL, self.published or ""], str(request.base_url))
+        return Response(body, media_type="application/geo+json")
+
+    async def _collection_exists(self, collection_id: str, request: Request) -> None:
+        """NotFoundError (a 404) unless the database holds the collection (a collection found
+        is looked for again after METADATA_TTL seconds)."""
+
+        async def read() -> bool:
+            await super(PgstacClient, self).get_collection(collection_id, request=request)
+            return True
+
+        await self.collections.get(collection_id, read)
 
     async def post_search(self, search_request: Any, request: Request, **kwargs: Any) -> Any:
         search = await self._checked(from_post(search_request), request)
         found = await self._found(search, request)
         found["links"] = await SearchLinks(request=request).get_links(extra_links=found["links"])
-        return self._answer(found, request)
+        return self._page(found, request)
 
     async def get_search(self, request: Request, **kwargs: Any) -> Any:
         search = await self._checked(from_get(kwargs), request)
         found = await self._found(search, request)
         found["links"] = await SearchLinks(request=request).get_links(extra_links=found["links"])
-        return self._answer(found, request)
+        return self._page(found, request)
 
     async def item_collection(self, collection_id: str, request: Request, **kwargs: Any) -> Any:
-        await super().get_collection(collection_id, request=request)  # NotFoundError: a 404
+        await self._collection_exists(collection_id, request)  # NotFoundError: a 404
         search = await self._checked(from_items(collection_id, kwargs), request)
         found = await self._found(search, request)
         links = ItemCollectionLinks(collection_id=collection_id, request=request)
         found["links"] = await links.get_links(extra_links=found["links"])
-        return self._answer(found, request)
+        return self._page(found, request)
 
     async def get_item(
         self, item_id: str, collection_id: str, request: Request, **kwargs: Any
@@ -309,12 +449,31 @@ def _dialect(tree: Any) -> Any:
     return {"op": PGSTAC_OPS.get(op.lower(), op), "args": _dialect(tree.get("args", []))}
 
 
+def _tokens(page: dict[str, Any]) -> tuple[str | None, str | None]:
+    """The next and previous pages' tokens, from pgstac's links (pgstac >= 0.9) or its own
+    members (older), as stac-fastapi-pgstac reads them."""
+    found: dict[str, str | None] = {"next": None, "prev": None}
+    for link in page.get("links", []):
+        for rel in found:
+            if link.get("rel") == rel:
+                found[rel] = link["href"].split(f"token={rel}:")[1]
+    return page.pop("next", found["next"]), page.pop("prev", found["prev"])
+
+
+def _jsonb_order(key: str) -> tuple[int, str]:
+    """How jsonb orders an object's keys (shorter first): the page's keys as pgstac gave them."""
+    return len(key), key
+
+
 @asynccontextmanager
-async def _database_errors() -> AsyncIterator[None]:
+async def _database_errors(model: Any) -> AsyncIterator[None]:
     """pgstac refuses some searches by raising (a paging token it did not give, a value it
-    cannot read): a 400 with the reason's first line, not a 500."""
+    cannot read): a 400 with the reason's first line, not a 500 (a datetime with
+    stac-fastapi-pgstac's words)."""
     try:
         yield
+    except asyncpg.exceptions.InvalidDatetimeFormatError as err:
+        raise InvalidQueryParameter(f"Datetime parameter {model.datetime} is invalid.") from err
     except (asyncpg.exceptions.RaiseError, asyncpg.exceptions.DataError) as err:
         raise InvalidQueryParameter(f"pgstac: {_one_line(err)}") from err
 
