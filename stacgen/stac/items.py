@@ -262,10 +262,11 @@ def _add_asset(item: pystac.Item, spec: AssetSpec, href: str, outputs: SceneOutp
     if bands:
         RasterExtension.ext(asset, add_if_missing=True).bands = bands
     if spec.key == "classification":
+        # One copy of the classes, on the asset (one band: classification v2 allows either
+        # place); a second on raster:bands[0] doubled the heaviest part of every search hit.
         ClassificationExtension.ext(asset, add_if_missing=True).classes = class_objects(
             outputs.stats
         )
-        ClassificationExtension.ext(bands[0]).classes = class_objects(outputs.stats)
         MlAoiAssetExtension.ext(asset, add_if_missing=True).apply("label", reference_grid=True)
     if spec.key == "samples":
         asset.extra_fields["alcd:sample_count"] = outputs.sample_count
