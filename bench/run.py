@@ -3,7 +3,8 @@
 Prints, from one run: the build's seconds; the floor measured in the same run (one gunzip +
 untar of the tgz, plus GDAL's COG driver encoding every COG the catalog carries exactly once,
 spread over the workers); the naive chain a user would script (`tar xzf`, then `rio cogeo
-create` per raster); the ratios; the no-op rebuild; the peak memory of the build's processes.
+create` per raster); the ratios; the no-op rebuild; the peak memory of the build's processes;
+the bytes of an item and of a 10-item search page beside their floor (bench/items.py).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import psutil
 import rasterio
 
 from bench import benchmark as bench_benchmark
+from bench import items as bench_items
 from bench import masks as bench_masks
 from bench import ml as bench_ml
 from bench import publish as bench_publish
@@ -157,6 +159,7 @@ def main() -> None:
         out, cache = scratch / "catalog", scratch / "cache"
         build_s, peak = run_build(tgz, out, cache, args.workers)
         noop_s, _ = run_build(tgz, out, cache, args.workers)
+        item_lines = bench_items.run(out)  # issue 24: before imagery and ML add to the items
         score.run(out, workers=2)
         bench_benchmark.run(out, workers=2)  # issue 22: the report against score alone
         bench_masks.run(out)  # issue 22 §1: masks detect s2cloudless vs the package's call
@@ -183,6 +186,8 @@ def main() -> None:
     print(f"peak memory of the build: {peak / 2**20:.0f} MiB (target < 1024 MiB)")
     print(f"peak memory, same build on 6 folders: {small_peak / 2**20:.0f} MiB (flat: about equal)")
     for line in imagery_lines:
+        print(line)
+    for line in item_lines:
         print(line)
     shutil.rmtree(HERE / "out" / "tmp", ignore_errors=True)
     serve_bench.bench_embedded()

@@ -48,8 +48,7 @@ validation) and a `Hollstein` folder; `alcd:subsets` says which hold a product. 
 legacy-named product of tile 29RPQ is in both: it is one item, with each copy's
 `used_parameters.json` and `k_fold_summary.json` as assets whose keys name the subset
 (`parameters_reference_dataset`, `statistics_hollstein` ...), both copies' sample points in
-`samples` (each with its `subset`), both copies' shapefiles in `samples_shapefile`, and
-each copy's parameters in `alcd:parameters` (a list of `subset` and `parameters`). The
+`samples` (each with its `subset`), and both copies' shapefiles in `samples_shapefile`. The
 searchable cross-validation metrics (`alcd:accuracy`, `alcd:f1_score` ...) are those of
 the `Reference_dataset` copy, the one the paper used (of the `Hollstein` copy for products
 only Hollstein has). The paper left the Hollstein-only scenes out of its MAJA validation:

@@ -169,31 +169,32 @@ def _apply_title(item: pystac.Item, scene: Scene) -> None:
     item.common_metadata.description = f"{covers} Subsets: {', '.join(scene.subsets)}."
 
 
-def _iso_date(value: Any) -> Any:
-    text = str(value)
-    if len(text) == 8 and text.isdigit():
-        return f"{text[:4]}-{text[4:6]}-{text[6:]}"
+def _promoted(value: Any) -> str | None:
+    """A parameter as a searchable string (`20170720` as `2017-07-20`), or None: a property
+    has one type in every item (queryables, items.parquet), whatever the authors' file holds."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str) or not value:
+        return None
+    if len(value) == 8 and value.isdigit():
+        return f"{value[:4]}-{value[4:6]}-{value[6:]}"
     return value
 
 
 def alcd_properties(scene: Scene) -> dict[str, Any]:
-    """The authors' parameters and cross-validation scores as `alcd:` properties.
+    """What a client searches by of the authors' parameters, and their cross-validation scores.
 
     The metrics are the primary copy's (`Reference_dataset`, the paper's, when the product is
-    there); `alcd:parameters` holds every copy's parameters, verbatim, as
-    `{"subset": ..., "parameters": {...}}` in subset order (a list, not an object keyed by
-    subset: every item then has the same keys, which items.parquet needs to read back exactly).
+    there). The parameters themselves are not copied into the item: every copy's
+    used_parameters.json is an asset (`parameters_<subset>`), byte for byte, so a search page
+    does not carry them verbatim with every hit (issue 24).
     """
     params = scene.parameters
     props: dict[str, Any] = {
         "alcd:site": site_name(scene),
-        "alcd:clear_date": _iso_date(params.get("clear_date")),
-        "alcd:clear_product_name": params.get("clear_product_name"),
+        "alcd:clear_date": _promoted(params.get("clear_date")),
+        "alcd:clear_product_name": _promoted(params.get("clear_product_name")),
         "alcd:subsets": list(scene.subsets),
-        # Everything the authors wrote, verbatim, so nothing is lost to the promotion above.
-        "alcd:parameters": [
-            {"subset": copy.subset, "parameters": copy.parameters} for copy in scene.copies
-        ],
     }
     stats = scene.statistics
     for name, mean, std in zip(stats["metrics_names"], stats["means"], stats["stds"], strict=True):
@@ -262,10 +263,11 @@ def _add_asset(item: pystac.Item, spec: AssetSpec, href: str, outputs: SceneOutp
     if bands:
         RasterExtension.ext(asset, add_if_missing=True).bands = bands
     if spec.key == "classification":
+        # One copy of the classes, on the asset (one band: classification v2 allows either
+        # place); a second on raster:bands[0] doubled the heaviest part of every search hit.
         ClassificationExtension.ext(asset, add_if_missing=True).classes = class_objects(
             outputs.stats
         )
-        ClassificationExtension.ext(bands[0]).classes = class_objects(outputs.stats)
         MlAoiAssetExtension.ext(asset, add_if_missing=True).apply("label", reference_grid=True)
     if spec.key == "samples":
         asset.extra_fields["alcd:sample_count"] = outputs.sample_count

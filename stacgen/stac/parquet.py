@@ -9,16 +9,14 @@ readers (tests/stac/test_parquet.py checks both):
   type would otherwise be arrow's `null`, and rustac drops null values that are not structs,
   so its items would fail the label schema;
 - the items themselves have the same keys everywhere (see items.py: `nodata: false`, titled
-  links, `alcd:parameters` as a list): both readers fill a key that some rows lack with null.
-The one exception: the authors' parameters are verbatim, and their values may change type from
-scene to scene (`"nb_samples": "1831"` in one, `1831` in another), which no parquet column can
-hold; then `alcd:parameters` is written as its JSON text, with a warning.
+  links), and each property one type in every item: both readers fill a key that some rows
+  lack with null. (The authors' parameters, whose values may change type from scene to scene,
+  are assets, not properties: items.py.)
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import posixpath
 from collections.abc import Sequence
 from pathlib import Path
@@ -30,17 +28,18 @@ import pystac
 import stac_geoparquet.arrow
 
 from stacgen import constants
+from stacgen.errors import StacgenError
 from stacgen.fileutil import digests, sha256_multihash
 from stacgen.layout.media import PARQUET
 from stacgen.stac.links import map_hrefs
 
-log = logging.getLogger(__name__)
-
 ITEMS_PARQUET = constants.ITEMS_PARQUET
-# Verbatim JSON from the authors: a column only if its values have one type per key.
-VERBATIM_JSON = "alcd:parameters"
 # What an always-null column is stored as: any struct type reads back as null in both readers.
 _NULL_STRUCT = pa.struct([pa.field("null", pa.bool_())])
+
+
+class ParquetError(StacgenError):
+    """The items cannot be one table: the message names the file and the problem."""
 
 
 def write_items_parquet(collection_dir: Path, item_ids: list[str]) -> Path:
@@ -96,28 +95,13 @@ def write_rows(rows: Sequence[dict[str, Any]], target: Path) -> None:
     try:
         table = stac_geoparquet.arrow.parse_stac_items_to_arrow(rows).read_all()
     except (pa.ArrowInvalid, pa.ArrowTypeError) as err:
-        log.warning(
-            "%s: %s changes type between items (%s): written as JSON text",
-            target,
-            VERBATIM_JSON,
-            err,
-        )
-        rows = [_verbatim_as_text(row) for row in rows]
-        table = stac_geoparquet.arrow.parse_stac_items_to_arrow(rows).read_all()
+        raise ParquetError(f"{target}: a field changes type between items ({err})") from err
     schema = pa.schema(
         [pa.field(f.name, _typed(f.type), f.nullable, f.metadata) for f in table.schema],
         metadata=table.schema.metadata,
     )
     target.unlink(missing_ok=True)  # may be a hard link to a previous build's file
     stac_geoparquet.arrow.to_parquet(table.cast(schema), target)
-
-
-def _verbatim_as_text(row: dict[str, Any]) -> dict[str, Any]:
-    properties = row.get("properties") or {}
-    if VERBATIM_JSON not in properties:
-        return row
-    text = json.dumps(properties[VERBATIM_JSON], sort_keys=True, ensure_ascii=False)
-    return {**row, "properties": {**properties, VERBATIM_JSON: text}}
 
 
 def _typed(kind: pa.DataType) -> pa.DataType:

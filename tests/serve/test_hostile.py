@@ -52,7 +52,7 @@ def one_line_400(answer: requests.Response, *words: str) -> str:
         ("intersects=" + quote("[" * DEEP + "]" * DEEP), ["intersects", "nested"]),
         ("query=" + quote('{"a":' * DEEP + "1" + "}" * DEEP), ["query", "nested"]),
         ("filter=" + quote("(" * DEEP + "id = 'x'" + ")" * DEEP), ["filter", "nested"]),
-        ("sortby=alcd:parameters", ["sortby", "'alcd:parameters' is an array"]),
+        ("sortby=alcd:subsets", ["sortby", "'alcd:subsets' is an array"]),
         ("intersects=" + quote('{"type":"Point","coordinates":[NaN,1]}'), ["intersects", "NaN"]),
         ("bbox=0,0,1,1000", ["bbox", "latitude 1000"]),
     ],

@@ -102,8 +102,9 @@ def test_class_counts_and_covers_equal_the_raster(built_catalog: Path, archive_t
         assert [c["count"] for c in classes] == counts.tolist()
         for c in classes:
             assert c["percentage"] == pytest.approx(100 * counts[c["value"]] / total, abs=1e-4)
-        band = item["assets"]["classification"]["raster:bands"][0]
-        assert band["classification:classes"] == classes
+        # One copy of the classes and their counts, on the asset: none on its one band.
+        (band,) = item["assets"]["classification"]["raster:bands"]
+        assert "classification:classes" not in band
         overview = item["properties"]["label:overviews"][0]["counts"]
         assert {o["name"]: o["count"] for o in overview} == {
             c.name: int(counts[c.value]) for c in constants.CLASSES
@@ -204,8 +205,6 @@ def test_shared_product_keeps_both_copies(built_catalog: Path, archive_top: Path
             asset = item["assets"][f"{kind}_{subset.lower()}"]
             assert subset in asset["title"]
             assert (folder / asset["href"]).read_bytes() == (source / relative).read_bytes()
-        params = json.loads((source / constants.PARAMETERS).read_text())
-        assert {"subset": subset, "parameters": params} in item["properties"]["alcd:parameters"]
     # the synthetic copies differ, so each copy's data is really there
     (_, ref), (_, hol) = copies
     assert (ref / constants.STATISTICS).read_bytes() != (hol / constants.STATISTICS).read_bytes()
@@ -233,15 +232,18 @@ def test_identity_links_and_parameters(built_catalog: Path, archive_top: Path) -
             (_scene_dir(archive_top, item["id"]) / constants.PARAMETERS).read_text()
         )
         copies = _copies(archive_top, item["id"])
-        assert props["alcd:parameters"] == [
-            {
-                "subset": subset,
-                "parameters": json.loads((folder / constants.PARAMETERS).read_text()),
-            }
-            for subset, folder in copies
-        ]
+        # Each copy's parameters are its asset, byte for byte, and not copied into the
+        # properties (issue 24); what a search needs of them is promoted.
+        assert "alcd:parameters" not in props
+        for subset, folder in copies:
+            asset = item["assets"][f"parameters_{subset.lower()}"]
+            written = built_catalog / COLL / item["id"] / asset["href"]
+            assert written.read_bytes() == (folder / constants.PARAMETERS).read_bytes()
+        day = params["clear_date"]
+        assert props["alcd:clear_date"] == f"{day[:4]}-{day[4:6]}-{day[6:]}"
+        assert props["alcd:clear_product_name"] == params["clear_product_name"]
         # ALCD.md's folder table: the place of each Reference_dataset scene; a Hollstein
-        # `location` such as 32TMR_20160323 is a code, not a place, kept in alcd:parameters.
+        # `location` such as 32TMR_20160323 is a code, not a place, kept in its parameters file.
         reference = [f.site for f in constants.SCENE_FOLDERS if f.product == item["id"]]
         if copies[0][0] == "Reference_dataset":
             letters = re.sub("[^a-z]", "", props["alcd:site"].lower())
