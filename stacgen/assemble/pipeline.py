@@ -31,7 +31,7 @@ from stacgen.assemble.state import (
 )
 from stacgen.assemble.workers import Producer, Target, pool, start_forkserver
 from stacgen.errors import OutputError, Problem, StacgenError, printable
-from stacgen.fileutil import atomic_write_json, recover_swap, swap_in
+from stacgen.fileutil import JsonFileError, atomic_write_json, recover_swap, swap_in
 from stacgen.layout.catalog import LICENSE_STATE, STATE_FILE
 from stacgen.layout.imagery import RESOLUTION_FILE, Resolved, read_resolution, resolution_json
 from stacgen.source.archive import ArchiveError, OpenedArchive, Unpacking, extracted, unpacking
@@ -348,6 +348,7 @@ def _build_into(run: Run, feed: Callable[[Producer], None]) -> None:
         _accept_scene_errors(producer, run)
         with _timed("catalog saved"):
             save_catalog(items, run.staging, run.options, run.resolution)
+            _carry_imagery(run)
             files = manifest(run.staging)
             atomic_write_json(run.staging / STATE_FILE, {**run.state, "files": files})
         with _timed("catalog validated"):
@@ -355,6 +356,19 @@ def _build_into(run: Run, feed: Callable[[Producer], None]) -> None:
         swap_in(run.staging, run.out)
     finally:
         stage.remove_staging(run.out)
+
+
+def _carry_imagery(run: Run) -> None:
+    """The imagery `stacgen imagery fetch` put in the catalog in place, kept in the new one
+    (its items written anew for the new label items); a build never fetches it."""
+    from stacgen.stac.imagery_files import carry_over
+
+    try:
+        kept = carry_over(run.out, run.staging)
+    except (JsonFileError, KeyError, TypeError, ValueError) as err:
+        raise BuildError([f"{run.out}: the imagery items cannot be carried over ({err})"]) from err
+    if kept:
+        log.info("kept the %d imagery item(s) of the catalog in place", kept)
 
 
 def _accept_scene_errors(producer: Producer, run: Run) -> None:

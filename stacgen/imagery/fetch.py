@@ -120,7 +120,7 @@ def _fetch_locked(
     _tidy(items, {p.item_id: p.key for p in plans})
     fetched = _run(plans, items, options, report, on_band)
     if fetched or not _published(root, plans):
-        staged = swap.stage(root, work / "catalog", fetched, labels)
+        staged = swap.stage(root, work / "catalog", fetched)
         swap.validate(swap.write_collection(staged), options.schemas)
         swap.swap(staged)
     shutil.rmtree(work, ignore_errors=True)
