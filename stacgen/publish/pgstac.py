@@ -18,10 +18,13 @@ import logging
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
 
 import psycopg
+from plpygis import Geometry  # type: ignore[import-untyped]  # pypgstac's GeoJSON reader
+from plpygis.exceptions import PlpygisError  # type: ignore[import-untyped]
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
@@ -36,6 +39,7 @@ log = logging.getLogger(__name__)
 CONNECT_TIMEOUT: Final = 10  # s: an unreachable server is reported, not waited for
 # Columns of pgstac's items table: searched as themselves, never registered as queryables.
 ITEM_COLUMNS: Final = frozenset({"id", "collection", "datetime", "end_datetime", "geometry"})
+DATE_TIMES: Final = ("datetime", "start_datetime", "end_datetime")
 # pgstac's cast of a jsonb value for each queryable type (its default is to_text).
 WRAPPERS: Final[dict[str, str]] = {
     "number": "to_float",
@@ -108,15 +112,51 @@ class Queryable:
 
 
 def _check_item(item: dict[str, Any]) -> None:
-    """What pgstac needs of an item, checked here so that a bad one is one line, not a trace."""
+    """What pgstac needs of an item, checked here so that a bad one is one line naming it, not
+    pypgstac's traceback or the database's error without the item's name."""
     props = item.get("properties")
     if not isinstance(item.get("id"), str) or not isinstance(props, dict):
         raise PgstacLoadError(f"item {item.get('id')!r}: no string id or no properties")
-    if props.get("datetime") is None and None in (
-        props.get("start_datetime"),
-        props.get("end_datetime"),
-    ):
+    times = {key: _date_time(item["id"], key, props.get(key)) for key in DATE_TIMES}
+    start, end = times["start_datetime"], times["end_datetime"]
+    if times["datetime"] is None and None in (start, end):
         raise PgstacLoadError(f"item {item['id']}: no datetime (nor start and end datetimes)")
+    if start is not None and end is not None and start > end:
+        raise PgstacLoadError(
+            f"item {item['id']}: start_datetime {props['start_datetime']} is after "
+            f"end_datetime {props['end_datetime']}"
+        )
+    _check_geometry(item["id"], item.get("geometry"))
+
+
+def _date_time(item_id: str, key: str, value: Any) -> datetime | None:
+    """The property as an aware date-time (None if absent), read as RFC 3339 asks."""
+    if value is None:
+        return None
+    try:
+        # RFC 3339 allows a lower-case t and z; fromisoformat takes the upper-case ones.
+        when = datetime.fromisoformat(value.upper()) if isinstance(value, str) else None
+    except ValueError:
+        when = None
+    if when is None or when.tzinfo is None:
+        raise PgstacLoadError(
+            f"item {item_id}: {key} {str(value)[:60]!r} is not an RFC 3339 date-time"
+        )
+    return when
+
+
+def _check_geometry(item_id: str, geometry: Any) -> None:
+    """The geometry read by the GeoJSON reader pypgstac stores it with (plpygis)."""
+    if geometry is None:  # STAC allows an item without a footprint, and so does pgstac
+        return
+    try:
+        Geometry.from_geojson(geometry)
+    except (PlpygisError, TypeError, KeyError, AttributeError, ValueError, IndexError) as err:
+        kind = geometry.get("type") if isinstance(geometry, dict) else type(geometry).__name__
+        raise PgstacLoadError(
+            f"item {item_id}: geometry {str(kind)[:40]!r} is not GeoJSON pgstac can store "
+            f"({type(err).__name__}: {str(err)[:80]})"
+        ) from err
 
 
 # --- the database ---------------------------------------------------------------------------------
@@ -142,6 +182,12 @@ def _connect(dsn: str) -> psycopg.Connection[Any]:
 
 
 def _first_line(err: BaseException) -> str:
+    """The cause in one line: the server's own message where it sent one (psycopg's text goes
+    on with the statement and the PL/pgSQL context, which name no cause), else the last line
+    of libpq's (a failed connection lists each address tried, the reason last)."""
+    primary = err.diag.message_primary if isinstance(err, psycopg.Error) else None
+    if primary:
+        return " ".join(primary.split())
     lines = [line.strip() for line in str(err).splitlines() if line.strip()]
     return lines[-1] if lines else type(err).__name__
 

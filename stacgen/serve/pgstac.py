@@ -188,6 +188,13 @@ async def _connected(db: Database) -> asyncpg.Pool:
         ) from err
     try:
         version = await pool.fetchval("SELECT pgstac.get_version()")
+    except asyncpg.exceptions.InsufficientPrivilegeError as err:
+        # pgstac is there, this user may not read it: loading again would not help.
+        await pool.close()
+        raise PgstacError(
+            f"--pgstac: {db.where}: the user may not read pgstac ({_one_line(err)}): grant it "
+            "pgstac's read role (GRANT pgstac_read TO the user)"
+        ) from err
     except asyncpg.PostgresError as err:
         await pool.close()
         raise PgstacError(

@@ -7,14 +7,17 @@ test_hostile.py and test_parity.py.)"""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
+import psycopg
 import pytest
 import requests
+from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
 from stacgen.publish.pgstac import load
@@ -97,6 +100,32 @@ def test_the_command_prints_one_line_and_leaves_no_process(
     assert lines[0].startswith("Error: --pgstac: ")
     assert done.stdout == ""
     assert {p.pid for p in psutil.Process().children(recursive=True)} <= before
+
+
+def test_a_user_that_may_not_read_pgstac_is_told_so_not_to_load_again(
+    fresh_dsn: str, serve_catalog: FixtureCatalog, tmp_path: Path
+) -> None:
+    """pgstac is in the database, the DSN's user lacks its read role: the line says so (not
+    "holds no pgstac"), and what it says to do is what lets the server start."""
+    load(fresh_dsn, serve_catalog.root, INTERNAL)
+    role = f"reader_{os.getpid()}_{abs(hash(fresh_dsn)) % 10**6}"
+    with psycopg.connect(fresh_dsn, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
+    dsn = make_conninfo(fresh_dsn, user=role, connect_timeout=str(WAIT))
+
+    def start_and_stop() -> None:
+        serve(serve_catalog.root, "127.0.0.1", 0, browser_dir=tmp_path, pgstac=dsn).stop()
+
+    with pytest.raises(ServeError) as caught:
+        finishes_within(WAIT + 10, start_and_stop)
+    message = str(caught.value)
+    assert "\n" not in message
+    assert f"{role}@" in message
+    assert "may not read pgstac (permission denied for schema pgstac)" in message
+    assert "holds no pgstac" not in message
+    with psycopg.connect(fresh_dsn, autocommit=True) as conn:
+        conn.execute(sql.SQL("GRANT pgstac_read TO {}").format(sql.Identifier(role)))
+    finishes_within(WAIT + 10, start_and_stop)
 
 
 # --- what pgstac answered 500 or page 1 to -------------------------------------------------------
