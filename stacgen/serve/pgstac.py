@@ -158,7 +158,10 @@ def database(dsn: str) -> Database:
         seconds = CONNECT_TIMEOUT
     # The server's settings for this connection: pgstac's schema first, and a name in
     # pg_stat_activity unless the DSN gives one (asyncpg lets these override the DSN's).
-    settings = {"search_path": "pgstac,public"}
+    # pgstac.readonly: search() keeps no tally of the searches made (pgstac.searches, a row
+    # per distinct search, locked by each one for its whole run: identical searches from many
+    # clients waited on each other); the counts it caches are still kept (pgstac_body).
+    settings = {"search_path": "pgstac,public", "pgstac.readonly": "true"}
     if "application_name" not in params:
         settings["application_name"] = "stacgen serve"
     host = params.get("host") or "localhost"
@@ -423,7 +426,8 @@ def check_token(token: str) -> None:
 
 def pgstac_body(search: Search) -> dict[str, Any]:
     """The checked search as pgstac's search() takes it; fields are selected afterwards."""
-    body: dict[str, Any] = {"limit": search.limit, "conf": {"context": "on"}}
+    # readonly off for this search's counts (numberMatched), which pgstac then caches.
+    body: dict[str, Any] = {"limit": search.limit, "conf": {"context": "on", "readonly": False}}
     if search.ids is not None:
         body["ids"] = sorted(search.ids)
     if search.collections is not None:

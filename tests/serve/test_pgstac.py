@@ -16,10 +16,11 @@ import pytest
 import requests
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from stacgen.publish.pgstac import load
+from stacgen.publish.pgstac import load, load_documents
 from stacgen.serve import ServeError, Server, serve
 from stacgen.serve.catalog import INTERNAL
-from stacgen.serve.pgstac import CONNECT_TIMEOUT, PgstacError, database
+from stacgen.serve.pgstac import CONNECT_TIMEOUT, ItemCache, PgstacError, database
+from stacgen.stac.reader import read_catalog
 from stacgen.testing.pgcluster import free_port
 from tests.bounded import finishes_within
 from tests.catalogs import FixtureCatalog
@@ -170,3 +171,59 @@ def test_items_from_the_database_point_at_this_server(
         assert INTERNAL not in answer.text
         got = requests.get(href, headers={"Range": "bytes=0-99"}, timeout=TIMEOUT)
         assert got.content == local.read_bytes()[:100]
+
+
+# --- answering many clients (issue 24) ------------------------------------------------------------
+def test_an_item_changed_in_the_database_is_answered_changed(
+    fresh_dsn: str, serve_catalog: FixtureCatalog, tmp_path: Path
+) -> None:
+    """Items are hydrated once and kept by the text pgstac gives: a reload that changes an
+    item is answered at once, without a restart."""
+    load(fresh_dsn, serve_catalog.root, INTERNAL)
+    docs = read_catalog(serve_catalog.root, INTERNAL)
+    item = docs.items[0]
+    body = {"ids": [item["id"]], "limit": 1}
+    with serve(serve_catalog.root, "127.0.0.1", 0, browser_dir=tmp_path, pgstac=fresh_dsn) as s:
+        first = requests.post(f"{s.urls.api}search", json=body, timeout=TIMEOUT).json()
+        again = requests.post(f"{s.urls.api}search", json=body, timeout=TIMEOUT).json()
+        assert first == again
+        [feature] = first["features"]
+        assert feature["properties"] == item["properties"]
+        changed = {**item, "properties": {**item["properties"], "title": "changed in place"}}
+        load_documents(fresh_dsn, docs.collections, [changed])
+        later = requests.post(f"{s.urls.api}search", json=body, timeout=TIMEOUT).json()
+    assert later["features"][0]["properties"] == changed["properties"]
+    assert later["features"][0]["assets"] == feature["assets"]
+
+
+def test_searches_keep_no_tally_but_their_counts(
+    fresh_dsn: str, serve_catalog: FixtureCatalog, tmp_path: Path
+) -> None:
+    """pgstac.readonly: no row per search in pgstac.searches (each search locked its row for
+    its whole run, so identical searches waited on each other), while numberMatched is still
+    counted once and kept (pgstac.search_wheres)."""
+    load(fresh_dsn, serve_catalog.root, INTERNAL)
+    url = "{}search?filter=eo:cloud_cover >= 0&limit=2"
+    with serve(serve_catalog.root, "127.0.0.1", 0, browser_dir=tmp_path, pgstac=fresh_dsn) as s:
+        pages = [requests.get(url.format(s.urls.api), timeout=TIMEOUT).json() for _ in range(3)]
+    assert {p["numberMatched"] for p in pages} == {len(serve_catalog.item_ids())}
+    with psycopg.connect(fresh_dsn) as conn:
+        tally = conn.execute("SELECT count(*) FROM pgstac.searches").fetchone()
+        counts = conn.execute("SELECT count(*) FROM pgstac.search_wheres").fetchone()
+    assert tally == (0,)
+    assert counts is not None
+    assert counts[0] >= 1
+
+
+def test_the_item_cache_keeps_to_its_budget_least_recently_used_out() -> None:
+    cache = ItemCache(budget=3 * (1 + 2 + 3))  # room for three entries of 6 bytes
+    for name in "abc":
+        cache.put(("/", name * 2), name.encode() * 3)
+    assert cache.get(("/", "aa")) == b"aaa"  # now the most recent
+    cache.put(("/", "dd"), b"ddd")
+    assert cache.get(("/", "bb")) is None  # the least recently used went
+    assert [cache.get(("/", k)) for k in ("aa", "cc", "dd")] == [b"aaa", b"ccc", b"ddd"]
+    assert cache.size == 18
+    cache.put(("/", "e" * 20), b"too big for the budget")
+    assert cache.get(("/", "e" * 20)) is None
+    assert cache.size == 18
