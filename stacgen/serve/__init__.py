@@ -3,9 +3,10 @@ application on uvicorn.
 
     app.py       the site: / (static.py), /api/ (api.py), /browser/, behind guard.py
     api.py       stac-fastapi's StacApi, its extensions declared once, for either backend
-    embedded.py  the default backend: the items in memory, CQL2 by `cql2`
+    embedded.py  the default backend: the items in memory, searched by index.py
     pgstac.py    the --pgstac backend: stac-fastapi-pgstac over PostgreSQL
     catalog.py   the catalog read into memory, reloaded (whole) after a rebuild
+    index.py     the embedded backend's columnar index of the queryables (numpy, then cql2)
     search.py    GET, POST and /collections/{id}/items as one checked search (both backends)
     filters.py   CQL2 filters bounded and checked against the queryables, literals too
     query.py     the query extension as CQL2

@@ -12,31 +12,33 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
+import stat
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final, TypeVar
-from urllib.parse import unquote
+from urllib.parse import unquote, urljoin
 
-import shapely
-import shapely.geometry
+import numpy as np
+import orjson
 
 from stacgen.errors import StacgenError
 from stacgen.fileutil import JsonFileError, read_json_object
 from stacgen.layout.catalog import STATE_FILE
-from stacgen.stac.links import links_of, published_root
+from stacgen.serve.index import Columns, ColumnsBuilder, compact
+from stacgen.stac.links import links_of, published_root, walk
 from stacgen.stac.queryables import PropertyTypes
-from stacgen.stac.reader import CatalogReadError, read_catalog
 
 log = logging.getLogger(__name__)
 
 INTERNAL: Final = "http://stacgen.invalid/"
 
-# Above this many items the embedded backend refuses to start: at about 30 KB of Python objects
-# an item, the index would take several GiB (see bench/serve.py); serve with --pgstac instead.
+# Above this many items the embedded backend refuses to start: at about 18 KB an item (its JSON
+# bytes and its columns), 50,000 take a GiB (see bench/serve.py); serve with --pgstac instead.
 MAX_ITEMS: Final = 50_000
 # Seconds between reload attempts while swaps keep spoiling them (each reads every item), and
 # how long a folder must have stood still before it is read.
@@ -52,19 +54,19 @@ class CatalogError(StacgenError):
 
 
 # --- the index ------------------------------------------------------------------------------------
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class IndexedItem:
-    """One item: its JSON (hrefs absolute, local files under INTERNAL) and what searches use."""
+    """One item: its JSON as bytes (hrefs absolute, local files under INTERNAL), decoded only
+    when a page shows it (10,000 items as Python objects would take a GiB)."""
 
-    data: dict[str, Any]
+    raw: bytes
     collection: str
-    shape: shapely.Geometry
-    start: datetime
-    end: datetime
+    id: str
 
     @property
-    def id(self) -> str:
-        return str(self.data["id"])
+    def data(self) -> dict[str, Any]:
+        value: dict[str, Any] = orjson.loads(self.raw)
+        return value
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,8 @@ class StacIndex:
     catalog: dict[str, Any]
     collections: dict[str, dict[str, Any]]
     items: tuple[IndexedItem, ...]  # newest first, then by id
+    columns: Columns  # the items' searchable parts, in the same order
+    property_types: PropertyTypes  # what the items' properties hold (the queryables)
     published: str | None = None  # the URL the catalog was built for, if it has absolute hrefs
     by_key: dict[tuple[str, str], IndexedItem] = field(default_factory=dict, compare=False)
     _memo: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
@@ -85,14 +89,6 @@ class StacIndex:
 
     def item(self, collection: str, item_id: str) -> IndexedItem | None:
         return self.by_key.get((collection, item_id))
-
-    @property
-    def property_types(self) -> PropertyTypes:
-        """What the items' properties hold (their queryables' types and definitions)."""
-        return self.memo(
-            "property types",
-            lambda i: PropertyTypes(it.data.get("properties", {}) for it in i.items),
-        )
 
     @property
     def title(self) -> str:
@@ -129,20 +125,175 @@ def load_index(directory: Path) -> StacIndex:
             f"{directory}: more than {MAX_ITEMS} items; the embedded API holds them in "
             "memory: serve this catalog from PostgreSQL (stacgen serve --pgstac DSN)"
         )
-    try:
-        docs = read_catalog(directory, INTERNAL)
-    except CatalogReadError as err:
-        raise CatalogError(str(err)) from err
-    items = sorted(
-        (_indexed(doc, directory) for doc in docs.items), key=lambda i: (-i.start.timestamp(), i.id)
+    builder, types, items = ColumnsBuilder(), PropertyTypes(), []
+    collections: dict[str, dict[str, Any]] = {}
+    reader = _Reader(directory, catalog)
+    # Each item is reduced to its bytes and columns as it is read, its Python objects dropped:
+    # the whole catalog as objects is what made 10,000 items take a GiB.
+    for doc in reader.documents():
+        kind = doc.get("type")
+        if kind == "Collection":
+            collections[str(doc["id"])] = doc
+        elif kind == "Feature":
+            items.append(_indexed(doc, directory, builder))
+            types.add(doc.get("properties") or {})
+    order = builder.order()
+    # The columns of the queryables only: a property of another kind (an object, or mixed
+    # kinds) can be neither filtered nor sorted on, and alcd:parameters alone is kilobytes.
+    columns = builder.build(order, frozenset(types.types()))
+    ordered = tuple(items[i] for i in order)
+    unread = [ordered[i].id for i in np.flatnonzero(columns.shapes == None)]  # noqa: E711
+    if unread:
+        raise CatalogError(
+            f"{directory}: item {unread[0]} has no usable datetime or geometry "
+            "(a geometry GEOS cannot read)"
+        )
+    log.info("%d collections, %d items from %s", len(collections), len(ordered), directory)
+    by_key = {(i.collection, i.id): i for i in ordered}
+    return StacIndex(
+        reader.catalog, collections, ordered, columns, types, published_root(catalog), by_key
     )
-    collections = {str(c["id"]): c for c in docs.collections}
-    log.info("%d collections, %d items from %s", len(collections), len(items), directory)
-    by_key = {(i.collection, i.id): i for i in items}
-    return StacIndex(docs.catalog, collections, tuple(items), published_root(catalog), by_key)
 
 
-def _indexed(doc: dict[str, Any], directory: Path) -> IndexedItem:
+# --- reading the catalog -------------------------------------------------------------------------
+class _Reader:
+    """stacgen.stac.reader.read_catalog(directory, INTERNAL) one document at a time, and at the
+    speed 10,000 items need (it takes 15 s for them: `map_hrefs` walks every value of every
+    item and `urljoin` resolves every href). The same documents (tests/serve/test_catalog.py
+    compares them with read_catalog's): hrefs are rewritten only where they can be (a part of
+    an item whose JSON holds no "href" key is kept as parsed), and the hrefs a build writes
+    (absolute URLs, plain relative paths) are resolved without urljoin, which resolves the
+    rest.
+    """
+
+    def __init__(self, directory: Path, catalog: dict[str, Any]) -> None:
+        self.directory = directory
+        self.published = published_root(catalog)
+        self.base = directory.as_uri() + "/"  # the catalog's files, before rebasing
+        self._folders: dict[Path, Path] = {}
+        self.catalog = self._served_doc(catalog, self.base + "catalog.json")
+
+    def documents(self) -> Iterator[dict[str, Any]]:
+        """Every collection and item reachable from catalog.json, hrefs under INTERNAL."""
+        for url, doc in walk(self.base + "catalog.json", self._load, self._follow):
+            yield self._served_doc(doc, url)
+
+    def _load(self, url: str) -> dict[str, Any]:
+        path = self.directory / unquote(url[len(self.base) :])
+        try:
+            value = orjson.loads(path.read_bytes())
+        except (OSError, orjson.JSONDecodeError):
+            value = None  # read_json_object says what is wrong, or reads what orjson refuses
+        return value if isinstance(value, dict) else read_json(path)
+
+    def _follow(self, doc_url: str, href: str) -> str | None:
+        published, base, directory = self.published, self.base, self.directory
+        if published and href.startswith(published):
+            href = base + href[len(published) :]
+        url = urljoin(doc_url, href)
+        if url.startswith(base) and self._is_catalog_file(directory / unquote(url[len(base) :])):
+            return url
+        log.warning("%s: skipping link to %s (not a file of the catalog)", doc_url, href)
+        return None
+
+    def _is_catalog_file(self, path: Path) -> bool:
+        """`path.resolve()` is a file under the catalog folder: its folder resolved once for
+        all the items in it (resolving each item's path took a second at 10,000)."""
+        if path.name in ("", ".", ".."):
+            real = path.resolve()
+        else:
+            try:
+                st = os.lstat(path)
+            except OSError:
+                return False
+            if stat.S_ISLNK(st.st_mode):
+                real = path.resolve()
+            else:
+                real = self._real_folder(path.parent) / path.name
+                if not stat.S_ISREG(st.st_mode):
+                    return False
+        return real.is_relative_to(self.directory) and real.is_file()
+
+    def _real_folder(self, folder: Path) -> Path:
+        if folder not in self._folders:
+            self._folders[folder] = folder.resolve()
+        return self._folders[folder]
+
+    def _served_doc(self, doc: Mapping[str, Any], doc_url: str) -> dict[str, Any]:
+        folder = doc_url.rsplit("/", 1)[0] + "/"
+
+        def change(href: str) -> str:
+            return self._served(href, doc_url, folder)
+
+        served: dict[str, Any] = _rewritten(dict(doc), change)
+        return served
+
+    def _served(self, href: str, doc_url: str, folder: str) -> str:
+        published = self.published
+        if published and href.startswith(published):
+            return INTERNAL + href[len(published) :]
+        scheme = _SCHEME.match(href)
+        if scheme and scheme[1].lower() != "file":
+            return href  # what urljoin gives for another scheme: the href as it is
+        url = None if scheme else _joined(folder, href)
+        if url is None:
+            url = urljoin(doc_url, href)
+        return INTERNAL + url[len(self.base) :] if url.startswith(self.base) else url
+
+
+_SCHEME: Final = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):")
+# Characters after which a relative href is no longer a plain path: urljoin's to resolve.
+_NOT_PLAIN: Final = frozenset("?#:;%\\[]@") | {chr(c) for c in range(33)} | {"\x7f"}
+
+
+def _holds_href(value: Any) -> bool:
+    """Whether a JSON value may hold an "href" key (orjson writes every key unescaped)."""
+    try:
+        return b'"href"' in orjson.dumps(value)
+    except TypeError:
+        return True
+
+
+def _rewritten(value: Any, change: Callable[[str], str]) -> Any:
+    """stacgen.stac.links.map_hrefs(value, change) (the same rule: every string under an
+    "href" key), walking only the parts that may hold one: an item's 20 KB of properties and
+    asset statistics hold none."""
+    if isinstance(value, list):
+        return [_rewritten(v, change) if _may_hold(v) else v for v in value]
+    return {
+        k: change(v)
+        if k == "href" and isinstance(v, str)
+        else _rewritten(v, change)
+        if _may_hold(v)
+        else v
+        for k, v in value.items()
+    }
+
+
+def _may_hold(value: Any) -> bool:
+    if isinstance(value, dict):
+        return "href" in value or _holds_href(value)  # a link or an asset: no need to look
+    return isinstance(value, list) and _holds_href(value)
+
+
+def _joined(folder: str, href: str) -> str | None:
+    """urljoin(folder, href) for a plain relative path (segments of ordinary characters, after
+    "./" or a few "../"), which is most of a build's hrefs; None for any other href."""
+    rest, ups = href.removeprefix("./"), 0
+    while rest.startswith("../"):
+        rest, ups = rest[3:], ups + 1
+    for segment in rest.split("/"):
+        if not segment or segment[0] == "." or not _NOT_PLAIN.isdisjoint(segment):
+            return None
+    head, path = folder.split("://", 1) if "://" in folder else ("", "")
+    parts = path.split("/")  # ["", "tmp", "c", ""] for file:///tmp/c/
+    if not head or len(parts) - 2 < ups + 1:
+        return None  # at or above the root: urljoin's rules
+    kept = parts[: len(parts) - 1 - ups]
+    return f"{head}://{'/'.join(kept)}/{rest}"
+
+
+def _indexed(doc: dict[str, Any], directory: Path, builder: ColumnsBuilder) -> IndexedItem:
     collection = doc.get("collection")
     url = f"{directory}: item {doc.get('id')}"
     if not isinstance(collection, str):
@@ -151,13 +302,14 @@ def _indexed(doc: dict[str, Any], directory: Path) -> IndexedItem:
     try:
         start = instant(props.get("start_datetime") or props["datetime"])
         end = instant(props.get("end_datetime") or props["datetime"])
-        shape = shapely.geometry.shape(doc["geometry"])
     except (KeyError, TypeError, ValueError, AttributeError) as err:
         raise CatalogError(f"{url} has no usable datetime or geometry ({err})") from err
     if start is None or end is None:
         raise CatalogError(f"{url} has no datetime")
-    shapely.prepare(shape)
-    return IndexedItem(doc, collection, shape, start, end)
+    if not isinstance(doc.get("geometry"), dict):
+        raise CatalogError(f"{url} has no usable datetime or geometry (no GeoJSON geometry)")
+    builder.add(doc, collection, (start, end))
+    return IndexedItem(compact(orjson.dumps(doc)), collection, str(doc["id"]))
 
 
 def instant(text: str | None) -> datetime | None:
