@@ -17,7 +17,7 @@ from stacgen.layout.catalog import STATE_FILE
 from stacgen.source.scene import Scene
 from stacgen.source.zenodo import record_license
 
-FORMAT = 3  # bump whenever an unchanged scene would now give different files
+FORMAT = 4  # bump whenever an unchanged scene would now give different files
 
 
 def scene_key(scene: Scene, archive_sha256: str | None, root_href: str | None) -> str:

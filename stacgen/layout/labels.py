@@ -7,8 +7,9 @@ builders describe them from it (stac/items.py, stac/collection.py: `item_assets`
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pystac
 
@@ -150,3 +151,25 @@ def asset_specs(subsets: Sequence[str]) -> tuple[AssetSpec, ...]:
 ASSET_BY_KEY = {a.key: a for a in ASSETS}
 # Every asset any item can have, for the collection's item_assets.
 ALL_ASSETS = asset_specs(constants.SUBSETS)
+
+
+LABEL_ASSET = "classification"  # the asset whose classification:classes count the pixels
+
+
+def pixel_counts(item: Mapping[str, Any]) -> dict[str, int]:
+    """Pixels of each ALCD class, by name, of a label item's JSON: the `count` of each class on
+    its classification asset (their one copy since issue 24), else the label extension's
+    `label:overviews` of a catalog built before. A class without a count is left out."""
+    asset = (item.get("assets") or {}).get(LABEL_ASSET) or {}
+    counts = {
+        str(c["name"]): int(c["count"])
+        for c in asset.get("classification:classes") or ()
+        if isinstance(c, Mapping) and "name" in c and "count" in c
+    }
+    if counts:
+        return counts
+    for overview in (item.get("properties") or {}).get("label:overviews") or ():
+        for entry in overview.get("counts") or ():
+            name = str(entry["name"])
+            counts[name] = counts.get(name, 0) + int(entry["count"])
+    return counts

@@ -201,7 +201,7 @@ class Chips:
         return self.classes.names
 
     def class_counts(self) -> npt.NDArray[np.int64]:
-        """Pixels per class in the split's items, from their `label:overviews` (60 m pixels;
+        """Pixels per class in the split's items, from their class counts (60 m pixels;
         whole items, not only the chips)."""
         total = np.zeros(len(self.class_names), dtype=np.int64)
         for scene in self.scenes:

@@ -61,7 +61,7 @@ class ClassScheme:
         return lut
 
     def counts(self, alcd_counts: Mapping[str, int], not_used: bool = False) -> list[int]:
-        """Pixels per class from per-ALCD-class counts keyed by class name (label:overviews)."""
+        """Pixels per class from per-ALCD-class counts keyed by class name (the items')."""
         by_value = {
             _VALUE_BY_NAME[k]: int(n) for k, n in alcd_counts.items() if k in _VALUE_BY_NAME
         }

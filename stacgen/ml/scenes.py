@@ -17,12 +17,11 @@ from urllib.parse import unquote, urljoin, urlsplit
 from stacgen import constants
 from stacgen.fileutil import JsonFileError, read_json_object
 from stacgen.layout import imagery
+from stacgen.layout.labels import LABEL_ASSET, pixel_counts
 from stacgen.ml.errors import ChipsError
 from stacgen.raster.grid import Grid
 from stacgen.stac.links import links_of, published_root
 from stacgen.stac.mlaoi import SPLIT_PROP, SPLITS
-
-LABEL_ASSET = "classification"
 
 
 @dataclass(frozen=True)
@@ -43,7 +42,7 @@ class Scene:
     datetime: str  # the item's `datetime` (ISO 8601, UTC): the acquisition
     label_path: str
     label_grid: Grid
-    counts: Mapping[str, int]  # pixels per ALCD class name, from label:overviews
+    counts: Mapping[str, int]  # pixels per ALCD class name (layout.labels.pixel_counts)
     geometry: Mapping[str, Any]
     imagery_grid: str | None  # "label", "native"; None: no imagery item
     bands: Mapping[str, BandSource]
@@ -119,10 +118,7 @@ def _scene(root: _Root, path: Path, item: Mapping[str, Any]) -> Scene:
     asset = item.get("assets", {}).get(LABEL_ASSET)
     if not isinstance(asset, dict) or not isinstance(asset.get("href"), str):
         raise ChipsError(f"{path}: no {LABEL_ASSET} asset")
-    counts: dict[str, int] = {}
-    for overview in props.get("label:overviews") or ():
-        for entry in overview.get("counts") or ():
-            counts[str(entry["name"])] = counts.get(str(entry["name"]), 0) + int(entry["count"])
+    counts = pixel_counts(item)
     item_id = str(item["id"])
     imagery_grid, bands = _imagery(root, item_id)
     return Scene(

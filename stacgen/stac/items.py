@@ -77,7 +77,7 @@ def create_item(outputs: SceneOutputs, asset_hrefs: dict[str, str]) -> pystac.It
         utm_zone=scene.tile.zone,
     )
     _apply_projection(item, outputs.grid)
-    _apply_label(item, outputs.stats)
+    _apply_label(item)
     _apply_cover(item, outputs.stats)
     item.properties.update(alcd_properties(scene))
     _apply_title(item, scene)
@@ -127,7 +127,7 @@ def class_objects(stats: LabelStats | None) -> list[Classification]:
     return found
 
 
-def _apply_label(item: pystac.Item, stats: LabelStats) -> None:
+def _apply_label(item: pystac.Item) -> None:
     label = LabelExtension.ext(item, add_if_missing=True)
     label.apply(
         label_description=LABEL_DESCRIPTION,
@@ -137,10 +137,8 @@ def _apply_label(item: pystac.Item, stats: LabelStats) -> None:
         label_tasks=list(LABEL_TASKS),
         label_methods=list(LABEL_METHODS),
     )
-    # LabelOverview.create(property_key=None) writes a null key that label v1.0.1 rejects.
-    item.properties["label:overviews"] = [
-        {"counts": [{"name": c.name, "count": stats.counts[c.value]} for c in constants.CLASSES]}
-    ]
+    # No label:overviews: the pixels of each class are on the classification asset's classes
+    # (count, percentage), one copy in every search hit, not two (issue 24).
 
 
 def _apply_cover(item: pystac.Item, stats: LabelStats) -> None:

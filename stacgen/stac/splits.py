@@ -17,6 +17,7 @@ import pystac
 import shapely.geometry
 
 from stacgen import constants
+from stacgen.layout.labels import LABEL_ASSET, pixel_counts
 from stacgen.stac.mlaoi import SPLITS, MlAoiExtension, Split
 
 TARGETS: Final[dict[Split, float]] = {"train": 0.70, "validate": 0.15, "test": 0.15}
@@ -48,12 +49,10 @@ class Group:
 
 
 def class_counts(item: pystac.Item) -> dict[int, int]:
-    """Pixels of each class value, from the item's label overview."""
-    by_name = {
-        entry["name"]: int(entry["count"])
-        for overview in item.properties.get("label:overviews", [])
-        for entry in overview.get("counts", [])
-    }
+    """Pixels of each class value, from the counts of the item's classification classes."""
+    asset = item.assets.get(LABEL_ASSET)
+    fields = {LABEL_ASSET: asset.extra_fields} if asset is not None else {}
+    by_name = pixel_counts({"assets": fields, "properties": item.properties})
     return {c.value: by_name.get(c.name, 0) for c in constants.CLASSES}
 
 

@@ -115,7 +115,7 @@ def test_same_seed_same_chips_other_seed_other_order(label_grid_catalog: Path) -
     assert sorted(places(1)) == sorted(places(0)) == sorted(places(None))
 
 
-def test_class_counts_come_from_the_label_overviews(label_grid_catalog: Path) -> None:
+def test_class_counts_come_from_the_items(label_grid_catalog: Path) -> None:
     chips = Chips(label_grid_catalog, split="train", classes="binary")
     ids = {s.item_id for s in chips.scenes}
     assert ids

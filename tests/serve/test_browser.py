@@ -360,11 +360,11 @@ def test_item_page_shows_whole_tables_units_and_rounded_scores(
     (SCREENSHOTS / "stac-browser-item-full.png").write_bytes(base64.b64decode(shot["data"]))
     (SCREENSHOTS / "stac-browser-item-full.txt").write_text(text, encoding="utf-8")
 
-    assert boxes == []  # the class table and label:overviews' counts are shown whole
-    overview = props["label:overviews"][0]["counts"]
-    assert len(overview) == len(constants.CLASSES)
-    for count in overview:
-        assert f"Name{count['name']}Count{count['count']}" in text  # inline: no separators
+    assert boxes == []  # the class table, every class's share and pixels, is shown whole
+    classes = serve_catalog.item(item_id)["assets"]["classification"]["classification:classes"]
+    assert len(classes) == len(constants.CLASSES)
+    for c in classes:  # a row's share of the pixels, then its pixel count (no separators)
+        assert f"{_shown_number(c['percentage'])}\u00a0%\t{c['count']}" in text, c["name"]
     assert "Percentage of samples" not in text  # stac-fields' label; they are pixels
     assert "Pixels" in text
     covers = {

@@ -72,7 +72,8 @@ def test_collection_states_the_rule_and_the_class_shares(built_catalog: Path) ->
     description = coll["description"]
     assert "largest first" in description
     assert "70 %" in description
-    # the shares, recomputed here from each item's label overview
+    # the shares, recomputed here from each item's class counts (checked against the rasters
+    # in test_items)
     for split in ("train", "validate", "test"):
         line = next(x for x in description.splitlines() if x.startswith(f"- `{split}`"))
         for c in BALANCED:
@@ -82,9 +83,9 @@ def test_collection_states_the_rule_and_the_class_shares(built_catalog: Path) ->
                 "test": 0,
             }
             for i in items:
-                overview = i["properties"]["label:overviews"][0]["counts"]
+                classes = i["assets"]["classification"]["classification:classes"]
                 counts[i["properties"]["ml-aoi:split"]] += next(
-                    o["count"] for o in overview if o["name"] == c.name
+                    o["count"] for o in classes if o["name"] == c.name
                 )
             total = sum(counts.values())
             share = round(100 * counts[split] / total, 1) if total else 0.0
@@ -98,9 +99,11 @@ def _item(item_id: str, site: str, x: float, counts: dict[str, int]) -> pystac.I
     when = datetime(2017, 1, 1, tzinfo=UTC)
     item = pystac.Item(item_id, geometry, [x, 0, x + 0.5, 0.5], when, {})
     item.properties["alcd:site"] = site
-    item.properties["label:overviews"] = [
-        {"counts": [{"name": name, "count": n} for name, n in counts.items()]}
+    asset = pystac.Asset("./classification.tif")
+    asset.extra_fields["classification:classes"] = [
+        {"value": value, "name": name, "count": n} for value, (name, n) in enumerate(counts.items())
     ]
+    item.add_asset("classification", asset)
     return item
 
 
