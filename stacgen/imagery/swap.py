@@ -85,13 +85,14 @@ def validate(written: Iterable[Path], schemas: Path | None) -> None:
     """The JSON written, against the STAC schemas (when a mirror is given)."""
     if schemas is None:
         return
-    from stacgen.stac.validate import SchemaStore, validate_stac_object
+    from stacgen.stac.validate import SchemaStore, report_unchecked, validate_stac_object
 
     store = SchemaStore(schemas)
     problems = []
     for path in written:
         obj = json.loads(path.read_text())
         problems += [f"{path.name}: {p}" for p in validate_stac_object(obj, store)]
+    report_unchecked(store)
     if problems:
         raise ImageryError(
             f"validation of the new imagery failed: {problems[0]}",

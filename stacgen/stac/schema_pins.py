@@ -157,6 +157,9 @@ SCHEMA_SHA256: Final[dict[str, str]] = {
     "https://stac-extensions.github.io/file/v2.1.0/schema.json": (
         "03567215bb1402f5104ca9919daaa5bbfe9456a499f185606247b4b2d1f23ad1"
     ),
+    "https://stac-extensions.github.io/grid/v1.1.0/schema.json": (
+        "9637929dbdb547c3a8e39fe54643d21290ab0fcd8eca4b0b47b07a75f3a65236"
+    ),
     "https://stac-extensions.github.io/item-assets/v1.0.0/schema.json": (
         "28cc2bbee1986d08d9cc08fcb11d7d230178e8105329d4132f803a49429353ae"
     ),
@@ -223,6 +226,9 @@ SCHEMA_SHA256: Final[dict[str, str]] = {
     "https://stac-extensions.github.io/scientific/v1.0.0/schema.json": (
         "fab3f50346dab2cb78c621f633e51b79b64ea894ace085867b28e97745e521bb"
     ),
+    "https://stac-extensions.github.io/sentinel-2/v1.0.0/schema.json": (
+        "0cc0f9199861702b241292242120946fb34b56748323db175adbecfce4f11826"
+    ),
     "https://stac-extensions.github.io/table/v1.0.0/schema.json": (
         "42538a278a5a9aad965f1881181b7233dfe61de29df614d48ff3de36f8cc7aa3"
     ),
@@ -251,3 +257,13 @@ SCHEMA_SHA256: Final[dict[str, str]] = {
         "6ac62fa971b486a031b39f8667b09f226257642cc36d7119e9ff02c0a75293d6"
     ),
 }
+
+# The extensions of the L1C product's fields on the label items (`grid:code`, `s2:*`): pinned
+# above from the files GitHub Pages serves (the gh-pages branches of stac-extensions/grid at
+# 056c0ce, where v1.1.0 is also byte for byte pystac's bundled copy, and
+# stac-extensions/sentinel-2 at 7fb2b01), but not in the project's mirror
+# (../shared/stac-schemas) when they were added. Validation checks them when its schema source
+# holds them and otherwise says that it did not, instead of failing.
+GRID_SCHEMA: Final = "https://stac-extensions.github.io/grid/v1.1.0/schema.json"
+SENTINEL2_SCHEMA: Final = "https://stac-extensions.github.io/sentinel-2/v1.0.0/schema.json"
+UNMIRRORED_SCHEMAS: Final = frozenset({GRID_SCHEMA, SENTINEL2_SCHEMA})

@@ -37,6 +37,7 @@ from stacgen.fileutil import JsonFileError, digests, read_json_object
 from stacgen.raster.cog import cog_problems
 from stacgen.stac import links
 from stacgen.stac.links import links_of, published_root
+from stacgen.stac.schema_pins import UNMIRRORED_SCHEMAS
 from stacgen.stac.schemas import MirrorSchemas, SchemaNotFound, SchemaSource
 
 log = logging.getLogger(__name__)
@@ -67,6 +68,8 @@ class SchemaStore:
         self._validators: dict[str, Validator] = {}
         self._fast: dict[str, jsonschema_rs.Validator] = {}
         self._schemas: dict[str, dict[str, Any]] = {}
+        # Declared schemas of UNMIRRORED_SCHEMAS that the source lacks: said, not failed.
+        self.unchecked: set[str] = set()
         # retrieve is called for every $ref lookup the registry has not stored: cache it.
         retrieve = lru_cache(maxsize=None)(self._resource)
         # mypy's attrs plugin misses the `retrieve` alias of the private field `_retrieve`.
@@ -219,6 +222,9 @@ def _schema_problems(obj: dict[str, Any], url: str, store: SchemaStore) -> list[
         # Only an invalid object pays for the Python validator, for its readable messages.
         errors = list(store.validator(url).iter_errors(obj))
     except SchemaNotFound as err:
+        if url in UNMIRRORED_SCHEMAS:
+            store.unchecked.add(url)
+            return []
         return [str(err)]
     except Unresolvable as err:
         cause = err.__cause__ or err.__context__
@@ -444,7 +450,20 @@ def validate_catalog(
         for ref in walk.assets:
             for message in asset_problems(ref, facts[ref.file].result()):
                 walk.add(ref.json_path, message)
+    if store is not None:
+        report_unchecked(store)
     return sorted(walk.problems, key=lambda p: p.path)
+
+
+def report_unchecked(store: SchemaStore) -> None:
+    """One warning per declared extension schema that could not be checked, naming it."""
+    for url in sorted(store.unchecked):
+        log.warning(
+            "schema %s is not in %s: the fields of that extension were not checked "
+            "(every other schema was)",
+            url,
+            store.source.describe(),
+        )
 
 
 def _check_schemas(walk: Walk, store: SchemaStore, objects: dict[Path, dict[str, Any]]) -> None:

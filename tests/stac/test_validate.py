@@ -21,6 +21,7 @@ from pystac.extensions.projection import ProjectionExtension
 
 from stacgen.errors import Problem
 from stacgen.fileutil import digests, sha256_multihash
+from stacgen.stac.schema_pins import GRID_SCHEMA, SENTINEL2_SCHEMA
 from stacgen.stac.schemas import SchemaNotFound
 from stacgen.stac.validate import (
     SchemaStore,
@@ -220,6 +221,47 @@ def test_extension_fields_are_checked(built: Built, schemas: Path) -> None:
     assert problem.path == built.items["item-a"]
     assert "eo/v" in problem.message
     assert "eo:cloud_cover" in problem.message
+
+
+def _declare_grid_and_s2(obj: dict[str, Any], code: str = "MGRS-31TFJ") -> None:
+    obj["stac_extensions"] += [GRID_SCHEMA, SENTINEL2_SCHEMA]
+    obj["properties"].update({"grid:code": code, "s2:processing_baseline": "02.05"})
+
+
+def test_grid_and_sentinel2_not_in_the_mirror_are_said_unchecked_not_failed(
+    built: Built, schemas: Path, offline: list[tuple[Any, ...]], caplog: pytest.LogCaptureFixture
+) -> None:
+    assert not (schemas / "stac-extensions.github.io" / "sentinel-2").exists()
+    edit_json(built.items["item-a"], _declare_grid_and_s2)
+    with caplog.at_level("WARNING", logger="stacgen.stac.validate"):
+        assert validate_catalog(built.root, schemas) == []
+    warned = [r.getMessage() for r in caplog.records]
+    for url in (GRID_SCHEMA, SENTINEL2_SCHEMA):
+        assert [m for m in warned if m.startswith(f"schema {url} is not in")], warned
+    assert all("were not checked" in m for m in warned)
+    assert offline == []
+
+
+def test_grid_and_sentinel2_are_checked_where_the_source_holds_them(
+    built: Built, schemas: Path, tmp_path: Path
+) -> None:
+    """A mirror with pystac's own copy of the grid schema: a grid:code it forbids is found."""
+    import shutil
+
+    import pystac.extensions
+
+    mirror = tmp_path / "mirror"
+    shutil.copytree(schemas, mirror)
+    bundled = Path(pystac.extensions.__file__).parent / "json-schema" / "grid" / "v1.1.0.json"
+    target = mirror / "stac-extensions.github.io" / "grid" / "v1.1.0" / "schema.json"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(bundled, target)
+    edit_json(built.items["item-a"], _declare_grid_and_s2)
+    assert validate_catalog(built.root, mirror) == []
+    edit_json(built.items["item-a"], lambda o: o["properties"].update({"grid:code": "31TFJ"}))
+    (problem,) = validate_catalog(built.root, mirror)
+    assert GRID_SCHEMA in problem.message
+    assert "grid:code" in problem.message
 
 
 def _wrong_size(asset: dict[str, Any]) -> None:
