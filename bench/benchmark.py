@@ -10,13 +10,12 @@ after their items. Kept under bench/out/benchmark-masks/ between runs.
 from __future__ import annotations
 
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Final
 
+from bench.measure import measure
 from stacgen.testing.masks import label_rasters, write_masks
 
 HERE = Path(__file__).parent
@@ -45,20 +44,6 @@ def make_masks(catalog: Path, root: Path) -> dict[str, Path]:
     return folders
 
 
-def measure(command: list[str]) -> tuple[float, int]:
-    """(seconds, peak summed RSS of the process and its children) of one command."""
-    from bench.run import PeakRSS
-
-    start = time.perf_counter()
-    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL)
-    watch = PeakRSS(proc.pid)
-    if proc.wait() != 0:
-        raise SystemExit(f"{' '.join(command[:2])} failed: {proc.returncode}")
-    seconds = time.perf_counter() - start
-    watch.join()
-    return seconds, watch.peak
-
-
 def run(catalog: Path, workers: int = 2) -> None:
     """Make (or reuse) the masks; time the report and its floor; print both."""
     root = HERE / "out" / "benchmark-masks"
@@ -69,14 +54,14 @@ def run(catalog: Path, workers: int = 2) -> None:
     common = ["--catalog", catalog_json, "--workers", str(workers), "--quiet"]
     floor_s, floor_peak = 0.0, 0
     for name, codes, *_ in PROCESSORS:
-        seconds, peak = measure(
+        seconds, peak, _ = measure(
             [str(BIN / "stacgen"), "score", str(folders[name]), "--codes", codes, *common]
         )
         floor_s, floor_peak = floor_s + seconds, max(floor_peak, peak)
     specs = [f"{name}={codes}:{folders[name]}" for name, codes, *_ in PROCESSORS]
     with tempfile.TemporaryDirectory(dir=HERE / "out") as tmp:
         out = Path(tmp) / "report"
-        report_s, report_peak = measure(
+        report_s, report_peak, _ = measure(
             [str(BIN / "stacgen"), "benchmark", *specs, *common, "--out", str(out)]
         )
         size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())

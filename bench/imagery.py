@@ -27,7 +27,8 @@ from pathlib import Path
 import rasterio
 import requests
 
-from bench.run import HERE, PeakRSS
+from bench.measure import PeakRSS
+from bench.run import HERE
 from stacgen import constants
 from stacgen.assemble.pipeline import BuildOptions, build
 from stacgen.imagery import pixels

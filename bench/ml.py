@@ -21,12 +21,10 @@ from __future__ import annotations
 import json
 import math
 import shutil
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +32,7 @@ import psutil
 import rasterio
 from rasterio.windows import Window, from_bounds
 
+from bench.measure import best, measure
 from stacgen import constants
 from stacgen.ml import Chips
 from stacgen.testing.imagery_chips import write_imagery
@@ -54,15 +53,6 @@ def split_items(catalog: Path, split: str) -> list[str]:
             if item["properties"].get("ml-aoi:split") == split:
                 found.append(item["id"])
     return found
-
-
-def _best(fn: Callable[[], object], runs: int = 3) -> float:
-    best = float("inf")
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 def _outer_window(bounds: tuple[float, float, float, float], src: Any) -> Window:
@@ -115,8 +105,8 @@ def chips_per_second(catalog: Path) -> Chips:
     floor.read()
     chips_s = floor_s = float("inf")
     for _ in range(5):  # interleaved, so that a change of the machine's load hits both alike
-        chips_s = min(chips_s, _best(read_chips, 1))
-        floor_s = min(floor_s, _best(floor.read, 1))
+        chips_s = min(chips_s, best(read_chips, 1))
+        floor_s = min(floor_s, best(floor.read, 1))
     floor.close()
     chips.close()
     print(
@@ -174,19 +164,10 @@ def worker_memory(chips: Chips) -> None:
 
 
 def _export(catalog: Path, out: Path) -> tuple[float, int, str]:
-    from bench.run import PeakRSS
-
     command = [str(BIN / "stacgen"), "chips", "export", str(catalog), "--split", "test"]
     command += ["--grid", str(GRID), "--size", str(SIZE), "--out", str(out), "--quiet"]
-    start = time.perf_counter()
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
-    watch = PeakRSS(proc.pid)
-    output, _ = proc.communicate()
-    if proc.returncode != 0:
-        raise SystemExit(f"stacgen chips export failed: {proc.returncode}")
-    seconds = time.perf_counter() - start
-    watch.join()
-    return seconds, watch.peak, output.strip()
+    seconds, peak, output = measure(command)
+    return seconds, peak, output.strip()
 
 
 def export_time(catalog: Path, scratch: Path) -> None:

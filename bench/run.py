@@ -16,14 +16,12 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
-import psutil
 import rasterio
 
 from bench import benchmark as bench_benchmark
@@ -33,6 +31,7 @@ from bench import ml as bench_ml
 from bench import publish as bench_publish
 from bench import score
 from bench import serve as serve_bench
+from bench.measure import PeakRSS
 from stacgen import constants
 from stacgen.assemble.labels import read_classes
 from stacgen.assemble.rasters import colourise
@@ -58,32 +57,6 @@ def timed(command: Sequence[str | Path], **kw: object) -> float:
     start = time.perf_counter()
     subprocess.run([str(c) for c in command], check=True, **kw)  # type: ignore[call-overload]
     return time.perf_counter() - start
-
-
-class PeakRSS:
-    """Highest summed RSS of a process and its children, sampled every 20 ms."""
-
-    def __init__(self, pid: int) -> None:
-        self.root = psutil.Process(pid)
-        self.peak = 0
-        self._thread = threading.Thread(target=self._watch, daemon=True)
-        self._thread.start()
-
-    def _watch(self) -> None:
-        while True:
-            try:
-                if self.root.status() == psutil.STATUS_ZOMBIE:
-                    return
-                procs = [self.root, *self.root.children(recursive=True)]
-                self.peak = max(self.peak, sum(p.memory_info().rss for p in procs))
-            except psutil.NoSuchProcess:
-                return  # the build ended between two samples
-            except psutil.Error:
-                pass  # a child ended while being sampled
-            time.sleep(0.02)
-
-    def join(self) -> None:
-        self._thread.join()
 
 
 def run_build(tgz: Path, out: Path, cache: Path, workers: int) -> tuple[float, int]:

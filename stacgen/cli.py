@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import logging
 import sys
+import threading
+import types
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
@@ -218,6 +222,45 @@ def _remember(archive: Path, record: int, cache_dir: Path) -> None:
             log.info("%s is the verified copy of Zenodo record %s", archive, record)
     except OSError as err:  # the catalog is built: a cache that cannot take a note is no failure
         log.warning("could not note %s as the record's copy: %s", archive, err)
+
+
+class _OnFirstUse(types.ModuleType):
+    """Stands for a module not imported yet: the first attribute asked for imports it, and
+    every lookup then goes to the real module (patches made on it included)."""
+
+    _lock = threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        with self._lock:
+            if sys.modules.get(self.__name__) is self:
+                del sys.modules[self.__name__]  # let the import below find the real one
+            real = importlib.import_module(self.__name__)
+        return getattr(real, name)
+
+
+def _rasterio_without_boto3() -> None:
+    """Import rasterio with boto3 imported only if a session needs it.
+
+    rasterio.session imports boto3 (for S3 credentials) when it is imported, which is most of
+    rasterio's own import time; `stacgen score` on local or HTTP masks never uses it, and the
+    command is asked to answer in under 0.5 s. rasterio tests `boto3 is not None`, then calls
+    `boto3.Session(...)` for an s3:// or amazonaws.com path: a stand-in passes the test and
+    imports boto3 at that call. It sits in sys.modules only while rasterio is imported, so any
+    later `import boto3` gets the real module.
+    """
+    if "rasterio" in sys.modules or "boto3" in sys.modules:
+        return
+    spec = importlib.util.find_spec("boto3")
+    if spec is None:
+        return  # not installed: rasterio does without it, as it would anyway
+    stand_in = _OnFirstUse("boto3")
+    stand_in.__spec__ = spec  # an import that meets it sees a module done initialising
+    sys.modules["boto3"] = stand_in
+    try:
+        import rasterio.session  # noqa: F401  (keeps the stand-in as its `boto3`)
+    finally:
+        if sys.modules.get("boto3") is stand_in:
+            del sys.modules["boto3"]
 
 
 def _tick(bar: tqdm[Any]) -> None:
@@ -476,6 +519,7 @@ def score(
 
     MASKS are GeoTIFFs, or folders whose *.tif files are all scored.
     """
+    _rasterio_without_boto3()
     from stacgen.score import ScoreOptions, score_masks
     from stacgen.score.codes import warn_fmask5
     from stacgen.score.outputs import OutputFolder, check_names, table

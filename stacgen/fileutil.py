@@ -75,21 +75,30 @@ def parse_json(data: bytes | str) -> Any:
         raise ValueError("nested too deep") from None
 
 
+def json_object(data: bytes | str) -> dict[str, Any]:
+    """The JSON object `data` holds (a file's bytes, an HTTP answer's body); a ValueError saying
+    what is wrong otherwise: the one check every reader of JSON objects makes."""
+    try:
+        value = parse_json(data)
+    except ValueError as err:  # UnicodeDecodeError included
+        raise ValueError(f"malformed JSON ({err})") from None
+    if not isinstance(value, dict):
+        raise ValueError("malformed JSON (expected an object)")
+    return value
+
+
 def read_json_object(path: Path) -> dict[str, Any]:
     """The JSON object in `path`; JsonFileError names the file and what is wrong with it."""
     try:
-        value = parse_json(path.read_bytes())
+        data = path.read_bytes()
     except FileNotFoundError:
         raise JsonFileError(path, "does not exist", missing=True) from None
     except OSError as err:
         raise JsonFileError(path, f"cannot be read ({err.strerror or err})") from None
-    except ValueError as err:  # UnicodeDecodeError included
-        raise JsonFileError(path, f"malformed JSON ({err})") from None
-    except RecursionError:
-        raise JsonFileError(path, "malformed JSON (nested too deep)") from None
-    if not isinstance(value, dict):
-        raise JsonFileError(path, "malformed JSON (expected an object)")
-    return value
+    try:
+        return json_object(data)
+    except ValueError as err:
+        raise JsonFileError(path, str(err)) from None
 
 
 def digests(path: Path, algorithms: tuple[str, ...] = ("sha256",)) -> dict[str, str]:

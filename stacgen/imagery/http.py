@@ -12,6 +12,7 @@ from typing import Any, Final
 
 import requests
 
+from stacgen.fileutil import json_object
 from stacgen.imagery.located import ImageryError
 
 log = logging.getLogger(__name__)
@@ -40,12 +41,9 @@ def get_json(
     if response.status_code != 200:
         raise Unreachable(f"{provider}: {url} answered HTTP {response.status_code}")
     try:
-        data = response.json()
-    except ValueError:
-        raise Unreachable(f"{provider}: {url} answered something that is not JSON") from None
-    if not isinstance(data, dict):
-        raise Unreachable(f"{provider}: {url} answered JSON that is not an object")
-    return data
+        return json_object(response.content)
+    except ValueError as err:
+        raise Unreachable(f"{provider}: {url} answered {err}") from None
 
 
 def request(

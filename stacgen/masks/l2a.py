@@ -21,6 +21,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
+from stacgen.fileutil import json_object
 from stacgen.masks.errors import MasksError
 from stacgen.source import naming
 
@@ -208,12 +209,9 @@ def _json(answer: requests.Response, url: str) -> dict[str, Any]:
     if answer.status_code != 200:
         raise MasksError(f"{url}: HTTP {answer.status_code}")
     try:
-        value = answer.json()
-    except ValueError:
-        raise MasksError(f"{url}: not JSON") from None
-    if not isinstance(value, dict):
-        raise MasksError(f"{url}: not a JSON object")
-    return value
+        return json_object(answer.content)
+    except ValueError as err:
+        raise MasksError(f"{url}: {err}") from None
 
 
 def _features(page: dict[str, Any], url: str) -> list[dict[str, Any]]:

@@ -34,7 +34,7 @@ def test_not_found_is_an_answer_and_other_errors_are_not_retried(httpserver: HTT
     assert get_json("cdse", httpserver.url_for("/none"), 5) is None
     with pytest.raises(Unreachable, match="answered HTTP 400"):
         get_json("cdse", httpserver.url_for("/bad"), 5)
-    with pytest.raises(Unreachable, match="not JSON"):
+    with pytest.raises(Unreachable, match=r"answered malformed JSON \(Expecting value"):
         get_json("cdse", httpserver.url_for("/text"), 5)
     assert len(httpserver.log) == 3
 
@@ -51,3 +51,14 @@ def test_a_server_that_does_not_answer_is_cut_at_the_timeout(httpserver: HTTPSer
     httpserver.expect_request("/slow").respond_with_handler(slow)
     with pytest.raises(Unreachable, match="no answer within the timeout"):
         get_json("earth-search", httpserver.url_for("/slow"), 0.3)
+
+
+def test_an_answer_that_is_not_a_json_object_is_one_line(httpserver: HTTPServer) -> None:
+    # The check a JSON file gets too (fileutil.json_object): a list, or nesting past the
+    # parser's recursion, is the provider's bad answer, not a traceback.
+    httpserver.expect_request("/list").respond_with_data("[1, 2]")
+    httpserver.expect_request("/deep").respond_with_data("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(Unreachable, match=r"/list answered malformed JSON \(expected an object\)$"):
+        get_json("cdse", httpserver.url_for("/list"), 5)
+    with pytest.raises(Unreachable, match=r"/deep answered malformed JSON \(nested too deep\)$"):
+        get_json("cdse", httpserver.url_for("/deep"), 5)

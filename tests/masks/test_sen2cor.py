@@ -189,3 +189,25 @@ def test_an_api_that_never_answers_is_one_line(built_catalog: Path, tmp_path: Pa
     assert message.startswith(f"{api}/search: ")
     assert "Timeout" in message or "Connection" in message
     assert not (tmp_path / "scl").exists()
+
+
+@pytest.mark.parametrize(
+    ("body", "said"),
+    [
+        ("<html>", "malformed JSON (Expecting value"),
+        ("[]", "malformed JSON (expected an object)"),
+        ('{"features": ' + "[" * 100_000 + "]" * 100_000 + "}", "malformed JSON (nested too deep)"),
+    ],
+)
+def test_an_api_answer_that_is_not_a_json_object_is_one_line(
+    built_catalog: Path, tmp_path: Path, httpserver: Any, body: str, said: str
+) -> None:
+    # The same check as a JSON file's and the imagery providers' (fileutil.json_object).
+    (a, _), *_ = _labels(built_catalog)
+    httpserver.expect_request("/api/search", method="POST").respond_with_data(body)
+    settings = Settings(api=httpserver.url_for("/api"), timeout=5)
+    with pytest.raises(MasksError) as err:
+        fetch("earth-search", built_catalog, tmp_path / "scl", items=[a["id"]], settings=settings)
+    assert str(err.value).startswith(f"{httpserver.url_for('/api/search')}: {said}")
+    assert "\n" not in str(err.value)
+    assert not (tmp_path / "scl").exists()

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import csv
 import json
+import subprocess
+import sys
 import warnings
 from pathlib import Path
 
@@ -208,3 +210,47 @@ def test_second_run_replaces_out_and_same_names_are_refused(
         f"Error: masks {first} and {second}: same file name, same --out files"
     )
     assert json.loads((out / "scores.json").read_text())["masks"][0]["mask"] == str(second)
+
+
+# What `stacgen score` must not import to answer fast (issue 22 §3: under 0.5 s for one mask):
+# boto3 (through rasterio.session), the --out writers' matplotlib and rio-cogeo, shapely.
+HEAVY = ("boto3", "botocore", "matplotlib", "rio_cogeo", "shapely")
+_LOADED = (
+    "import sys\nfrom stacgen.cli import main\n"
+    "try:\n    main(sys.argv[1:])\nexcept SystemExit as end:\n    code = end.code\n"
+    f"print('loaded', code, *[m for m in {HEAVY!r} if m in sys.modules])\n"
+)
+
+
+def test_score_command_imports_nothing_it_does_not_use(built_catalog: Path, tmp_path: Path) -> None:
+    ref = read_reference(built_catalog)
+    mask = write_mask(
+        tmp_path / f"{ITEM}_scl.tif", encode(alcd_groups(ref.values), "sen2cor"), ref, 3
+    )
+    argv = [str(mask), "--codes", "sen2cor", "--catalog", str(built_catalog), "--quiet"]
+    done = subprocess.run(
+        [sys.executable, "-c", _LOADED, "score", *argv], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.splitlines()[-1] == "loaded 0", done.stdout + done.stderr
+    assert f"{mask.name} " in done.stdout  # it did score the mask
+
+
+_STAND_IN = """
+import sys
+from stacgen.cli import _rasterio_without_boto3
+_rasterio_without_boto3()
+import rasterio.session
+assert "botocore" not in sys.modules and "boto3" not in sys.modules
+assert rasterio.session.Session.cls_from_path("s3://bucket/key.tif") is rasterio.session.AWSSession
+session = rasterio.session.Session.from_path("s3://bucket/key.tif")
+import boto3
+assert isinstance(session._session, boto3.session.Session)
+assert rasterio.session.boto3.Session is boto3.Session
+print("ok")
+"""
+
+
+def test_rasterio_still_gets_boto3_when_a_session_needs_it() -> None:
+    # The stand-in rasterio keeps for boto3 imports it at the first use: S3 reads still sign.
+    done = subprocess.run([sys.executable, "-c", _STAND_IN], capture_output=True, text=True)
+    assert done.stdout.strip() == "ok", done.stderr
