@@ -1,7 +1,7 @@
 """The pure Item builder: explicit inputs in, a pystac Item out. Nothing here touches the disk.
 
 Every extension field is written through pystac's extension classes at the versions pystac
-1.15 writes (projection v2 `proj:code`, classification v2, label v1.0.1 ...).
+(core) 1.16 writes (projection v2 `proj:code`, classification v2, label v1.0.1 ...).
 """
 
 from __future__ import annotations
