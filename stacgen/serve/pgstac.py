@@ -181,6 +181,7 @@ async def _connected(db: Database) -> asyncpg.Pool:
             max_size=POOL_SIZE[1],
             timeout=db.timeout,
             init=con_init,
+            reset=_keep_session,
             server_settings=dict(db.settings),
         )
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, ValueError) as err:
@@ -211,6 +212,14 @@ async def _connected(db: Database) -> asyncpg.Pool:
             "`stacgen pgstac load DSN DIR` migrates it"
         )
     return pool
+
+
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """A connection handed back to the pool is not reset (asyncpg's default sends four
+    statements, one more round trip a search): this server only calls pgstac's read
+    functions, which leave no session state (no SET, cursor, LISTEN or session lock); an open
+    transaction is still rolled back by asyncpg itself."""
+    return None
 
 
 def _one_line(err: BaseException) -> str:
