@@ -125,18 +125,20 @@ def load_index(directory: Path) -> StacIndex:
             f"{directory}: more than {MAX_ITEMS} items; the embedded API holds them in "
             "memory: serve this catalog from PostgreSQL (stacgen serve --pgstac DSN)"
         )
-    builder, types, items = ColumnsBuilder(), PropertyTypes(), []
+    builder, items = ColumnsBuilder(), []
     collections: dict[str, dict[str, Any]] = {}
     reader = _Reader(directory, catalog)
     # Each item is reduced to its bytes and columns as it is read, its Python objects dropped:
     # the whole catalog as objects is what made 10,000 items take a GiB.
-    for doc in reader.documents():
+    for url, doc in reader.documents():
         kind = doc.get("type")
         if kind == "Collection":
-            collections[str(doc["id"])] = doc
+            served = orjson.loads(reader.served(doc, url))
+            collections[str(served["id"])] = served
         elif kind == "Feature":
-            items.append(_indexed(doc, directory, builder))
-            types.add(doc.get("properties") or {})
+            items.append(_indexed(doc, reader.served(doc, url), directory, builder))
+    # The same as every item's properties added in turn, each distinct value once.
+    types = PropertyTypes(builder.property_rows())
     order = builder.order()
     # The columns of the queryables only: a property of another kind (an object, or mixed
     # kinds) can be neither filtered nor sorted on, and alcd:parameters alone is kilobytes.
@@ -160,10 +162,9 @@ class _Reader:
     """stacgen.stac.reader.read_catalog(directory, INTERNAL) one document at a time, and at the
     speed 10,000 items need (it takes 15 s for them: `map_hrefs` walks every value of every
     item and `urljoin` resolves every href). The same documents (tests/serve/test_catalog.py
-    compares them with read_catalog's): hrefs are rewritten only where they can be (a part of
-    an item whose JSON holds no "href" key is kept as parsed), and the hrefs a build writes
-    (absolute URLs, plain relative paths) are resolved without urljoin, which resolves the
-    rest.
+    compares them with read_catalog's): the hrefs are found in the document's JSON text and
+    replaced there, and those a build writes (absolute URLs, plain relative paths) are resolved
+    without urljoin, which resolves the rest.
     """
 
     def __init__(self, directory: Path, catalog: dict[str, Any]) -> None:
@@ -171,12 +172,21 @@ class _Reader:
         self.published = published_root(catalog)
         self.base = directory.as_uri() + "/"  # the catalog's files, before rebasing
         self._folders: dict[Path, Path] = {}
-        self.catalog = self._served_doc(catalog, self.base + "catalog.json")
+        self._plains: Plains = {}
+        url = self.base + "catalog.json"
+        self.catalog: dict[str, Any] = orjson.loads(self.served(catalog, url))
 
-    def documents(self) -> Iterator[dict[str, Any]]:
-        """Every collection and item reachable from catalog.json, hrefs under INTERNAL."""
+    def documents(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        """(url, document as read) of every collection and item reachable from catalog.json."""
         for url, doc in walk(self.base + "catalog.json", self._load, self._follow):
-            yield self._served_doc(doc, url)
+            yield url, dict(doc)
+
+    def served(self, doc: Mapping[str, Any], doc_url: str) -> bytes:
+        """The document as JSON with its hrefs as read_catalog gives them (under INTERNAL)."""
+        folder = doc_url.rsplit("/", 1)[0] + "/"
+        return _hrefs_changed(
+            compact(orjson.dumps(doc)), lambda href: self._served(href, doc_url, folder)
+        )
 
     def _load(self, url: str) -> dict[str, Any]:
         path = self.directory / unquote(url[len(self.base) :])
@@ -190,7 +200,8 @@ class _Reader:
         published, base, directory = self.published, self.base, self.directory
         if published and href.startswith(published):
             href = base + href[len(published) :]
-        url = urljoin(doc_url, href)
+        folder = doc_url.rsplit("/", 1)[0] + "/"
+        url = _joined(folder, href, self._plains) or urljoin(doc_url, href)
         if url.startswith(base) and self._is_catalog_file(directory / unquote(url[len(base) :])):
             return url
         log.warning("%s: skipping link to %s (not a file of the catalog)", doc_url, href)
@@ -219,15 +230,6 @@ class _Reader:
             self._folders[folder] = folder.resolve()
         return self._folders[folder]
 
-    def _served_doc(self, doc: Mapping[str, Any], doc_url: str) -> dict[str, Any]:
-        folder = doc_url.rsplit("/", 1)[0] + "/"
-
-        def change(href: str) -> str:
-            return self._served(href, doc_url, folder)
-
-        served: dict[str, Any] = _rewritten(dict(doc), change)
-        return served
-
     def _served(self, href: str, doc_url: str, folder: str) -> str:
         published = self.published
         if published and href.startswith(published):
@@ -235,65 +237,78 @@ class _Reader:
         scheme = _SCHEME.match(href)
         if scheme and scheme[1].lower() != "file":
             return href  # what urljoin gives for another scheme: the href as it is
-        url = None if scheme else _joined(folder, href)
+        url = None if scheme else _joined(folder, href, self._plains)
         if url is None:
             url = urljoin(doc_url, href)
         return INTERNAL + url[len(self.base) :] if url.startswith(self.base) else url
 
 
+Plains = dict[str, tuple[int, str] | None]  # a plain relative href's "../" count and the rest
 _SCHEME: Final = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):")
-# Characters after which a relative href is no longer a plain path: urljoin's to resolve.
-_NOT_PLAIN: Final = frozenset("?#:;%\\[]@") | {chr(c) for c in range(33)} | {"\x7f"}
+# A relative href that is a plain path: "./" or "../"s, then segments of ordinary characters
+# (none starting with "."); urljoin resolves any other.
+_SEGMENT: Final = r"[^./?#:;%\\\[\]@\x00-\x20\x7f][^/?#:;%\\\[\]@\x00-\x20\x7f]*"
+_PLAIN: Final = re.compile(rf"(?:\./)?((?:\.\./)*)((?:{_SEGMENT}/)*{_SEGMENT})")
+# An "href" key and its string value in orjson's compact JSON text.
+_KEY: Final = b'"href":"'
+_HREF: Final = re.compile(rb'"href":"([^"\\]*(?:\\.[^"\\]*)*)"')
 
 
-def _holds_href(value: Any) -> bool:
-    """Whether a JSON value may hold an "href" key (orjson writes every key unescaped)."""
-    try:
-        return b'"href"' in orjson.dumps(value)
-    except TypeError:
-        return True
+def _hrefs_changed(raw: bytes, change: Callable[[str], str]) -> bytes:
+    """stacgen.stac.links.map_hrefs in a JSON text (the same rule: every string under an
+    "href" key), without walking the 20 KB of properties and statistics an item holds.
+
+    An occurrence whose quote follows a backslash is inside a key (`"x\\"href":"..."`), not
+    the key `href`: in JSON text a quote that follows anything else starts or ends a string.
+    """
+    pieces, done = [], 0
+    at = raw.find(_KEY)
+    while at >= 0:
+        start = at + len(_KEY)
+        end = raw.find(b'"', start)
+        if b"\\" in raw[start:end]:  # an escape: the regular expression finds the string's end
+            match = _HREF.match(raw, at)
+            end = match.end(1) if match else end
+        if not (at and raw[at - 1] == 0x5C):
+            text = raw[start:end]
+            old = orjson.loads(b'"' + text + b'"') if b"\\" in text else text.decode()
+            new = change(old)
+            if new != old:
+                pieces += [raw[done:start], orjson.dumps(new)[1:-1]]
+                done = end
+        at = raw.find(_KEY, end)
+    return b"".join([*pieces, raw[done:]]) if pieces else raw
 
 
-def _rewritten(value: Any, change: Callable[[str], str]) -> Any:
-    """stacgen.stac.links.map_hrefs(value, change) (the same rule: every string under an
-    "href" key), walking only the parts that may hold one: an item's 20 KB of properties and
-    asset statistics hold none."""
-    if isinstance(value, list):
-        return [_rewritten(v, change) if _may_hold(v) else v for v in value]
-    return {
-        k: change(v)
-        if k == "href" and isinstance(v, str)
-        else _rewritten(v, change)
-        if _may_hold(v)
-        else v
-        for k, v in value.items()
-    }
-
-
-def _may_hold(value: Any) -> bool:
-    if isinstance(value, dict):
-        return "href" in value or _holds_href(value)  # a link or an asset: no need to look
-    return isinstance(value, list) and _holds_href(value)
-
-
-def _joined(folder: str, href: str) -> str | None:
+def _joined(
+    folder: str, href: str, plains: dict[str, tuple[int, str] | None] | None = None
+) -> str | None:
     """urljoin(folder, href) for a plain relative path (segments of ordinary characters, after
-    "./" or a few "../"), which is most of a build's hrefs; None for any other href."""
-    rest, ups = href.removeprefix("./"), 0
-    while rest.startswith("../"):
-        rest, ups = rest[3:], ups + 1
-    for segment in rest.split("/"):
-        if not segment or segment[0] == "." or not _NOT_PLAIN.isdisjoint(segment):
-            return None
-    head, path = folder.split("://", 1) if "://" in folder else ("", "")
-    parts = path.split("/")  # ["", "tmp", "c", ""] for file:///tmp/c/
-    if not head or len(parts) - 2 < ups + 1:
+    "./" or a few "../"), which is most of a build's hrefs; None for any other href.
+    `plains` keeps what each href was found to be (items repeat "./classification.tif")."""
+    if plains is None or href not in plains:
+        match = _PLAIN.fullmatch(href)
+        plain = None if match is None else (len(match[1]) // 3, match[2])
+        if plains is not None:
+            plains[href] = plain
+    else:
+        plain = plains[href]
+    if plain is None:
+        return None
+    ups, rest = plain
+    start = folder.find("://") + 3
+    if start < 3 or folder.count("/", start) - 1 < ups + 1:
         return None  # at or above the root: urljoin's rules
-    kept = parts[: len(parts) - 1 - ups]
-    return f"{head}://{'/'.join(kept)}/{rest}"
+    end = len(folder)
+    for _ in range(ups):
+        end = folder.rfind("/", start, end - 1) + 1
+    return folder[:end] + rest
 
 
-def _indexed(doc: dict[str, Any], directory: Path, builder: ColumnsBuilder) -> IndexedItem:
+def _indexed(
+    doc: dict[str, Any], raw: bytes, directory: Path, builder: ColumnsBuilder
+) -> IndexedItem:
+    """The item `doc` as read, `raw` as served; its columns to `builder`."""
     collection = doc.get("collection")
     url = f"{directory}: item {doc.get('id')}"
     if not isinstance(collection, str):
@@ -308,8 +323,18 @@ def _indexed(doc: dict[str, Any], directory: Path, builder: ColumnsBuilder) -> I
         raise CatalogError(f"{url} has no datetime")
     if not isinstance(doc.get("geometry"), dict):
         raise CatalogError(f"{url} has no usable datetime or geometry (no GeoJSON geometry)")
-    builder.add(doc, collection, (start, end))
-    return IndexedItem(compact(orjson.dumps(doc)), collection, str(doc["id"]))
+    builder.add(_searched(doc, raw), collection, (start, end))
+    return IndexedItem(raw, collection, str(doc["id"]))
+
+
+def _searched(doc: dict[str, Any], raw: bytes) -> dict[str, Any]:
+    """The item whose values the columns hold: as served should its properties or geometry
+    hold an href (read_catalog rewrites those too), else as read (decoding it again costs)."""
+    for part in ("properties", "geometry"):
+        if b'"href"' in orjson.dumps(doc.get(part)):
+            served: dict[str, Any] = orjson.loads(raw)
+            return served
+    return doc
 
 
 def instant(text: str | None) -> datetime | None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -191,6 +191,9 @@ class Columns:
         return None if value is MISSING else value
 
 
+_SCALARS: Final = frozenset({str, int, float, bool, type(None)})
+
+
 class ColumnsBuilder:
     """Columns filled one item at a time (the item's JSON is dropped after), then ordered."""
 
@@ -229,6 +232,20 @@ class ColumnsBuilder:
         the publications), and each item's own copies took 80 MB at 10,000 items."""
         key = value if isinstance(value, str) else orjson.dumps(value)
         return self._values.setdefault(key, value)
+
+    def property_rows(self) -> Iterator[dict[str, Any]]:
+        """Each property's distinct values, one {name: value} at a time: what the items'
+        properties hold without their repetitions (stacgen.stac.queryables.PropertyTypes
+        gathers sets of what it sees, so each distinct value once is the same to it)."""
+        scalar = _SCALARS
+        for name, values in self._props.items():
+            # a scalar by its type and value (True is not 1), an array or object by the object
+            # (equal arrays are one object: see _shared)
+            distinct = {
+                (type(v), v if type(v) in scalar else id(v)): v for v in values if v is not MISSING
+            }
+            for value in distinct.values():
+                yield {name: value}
 
     def order(self) -> list[int]:
         """Newest first (by start), then by id: the order of answers without sortby."""

@@ -193,8 +193,10 @@ def test_a_moved_href_of_each_kind_is_read_catalogs(folder: Path) -> None:
     doc = json.loads(path.read_text())
     hrefs = ["./a b.tif", "../../catalog.json", "x/../y.tif", "?q", "#f", "", "file:///etc/x",
              "HTTP://Example.org/a/../b", "a%20b.tif", "../../../../../../../../x", ".hidden",
-             "./sub/./z.tif", "c:d", " ./s.tif", "./a;b", "\u00e9t\u00e9.tif"]  # fmt: skip
+             "./sub/./z.tif", "c:d", " ./s.tif", "./a;b", "\u00e9t\u00e9.tif", 'a"b.tif',
+             "a\\b.tif", "./a\\"]  # fmt: skip
     doc["assets"] = {f"a{k}": {"href": h} for k, h in enumerate(hrefs)}
+    doc["assets"]["a0"]['x"href'] = "./not-an-href.tif"  # a key that ends in "href
     doc["properties"]["alcd:nested"] = {"deep": [{"href": "./in-a-property.tif"}]}
     doc["href"] = "./top-level.json"
     path.write_text(json.dumps(doc))
@@ -204,6 +206,7 @@ def test_a_moved_href_of_each_kind_is_read_catalogs(folder: Path) -> None:
     assert item is not None
     assert item.data == read
     assert read["properties"]["alcd:nested"]["deep"][0]["href"].startswith(INTERNAL)
+    assert read["assets"]["a0"]['x"href'] == "./not-an-href.tif"
 
 
 @pytest.mark.parametrize(
