@@ -200,8 +200,11 @@ def alcd_properties(scene: Scene) -> dict[str, Any]:
         # authors' file itself is an asset (statistics_*), byte for byte.
         props[f"alcd:{name}"] = round(mean, SCORE_DECIMALS)
         props[f"alcd:{name}_std"] = round(std, SCORE_DECIMALS)
-    # `K` may be missing (ALCD.md): the folds listed say it too.
-    folds = stats.get("K", len(stats.get("all_metrics") or []) or None)
+    # `K` may be missing (ALCD.md): the folds listed say it too. A number in every item, as
+    # a property must be one type everywhere (queryables, items.parquet).
+    folds, listed = stats.get("K"), stats.get("all_metrics")
+    if not isinstance(folds, int) or isinstance(folds, bool):
+        folds = len(listed) if isinstance(listed, list) and listed else None
     if folds is not None:
         props["alcd:k_folds"] = folds
     return {k: v for k, v in props.items() if v is not None}

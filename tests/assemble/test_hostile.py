@@ -385,6 +385,20 @@ def test_parameters_of_other_types_keep_the_build_and_the_parquet(tmp_path: Path
     assert second_item["properties"]["alcd:clear_date"] == "2017-09-02"
 
 
+def test_folds_given_as_text_are_the_folds_listed(tmp_path: Path) -> None:
+    """`"K": "10"` in one scene, 10 in the others: alcd:k_folds stays a number everywhere."""
+    top = _tree(tmp_path)
+    first = _plain(top)[0]
+    stats = json.loads((first / constants.STATISTICS).read_text())
+    _edit_json(first / constants.STATISTICS, K="10")
+    out = tmp_path / "out"
+    build(_options(top, out, tmp_path / "c"))
+    item = json.loads((out / COLL / first.name / f"{first.name}.json").read_text())
+    assert item["properties"]["alcd:k_folds"] == len(stats["all_metrics"])
+    rows = pq.read_table(out / COLL / "items.parquet").to_pylist()
+    assert {type(row["alcd:k_folds"]) for row in rows} == {int}
+
+
 # --- 5. a raster not where its tile is ------------------------------------------------------------
 def _problems(top: Path, tmp_path: Path) -> list[str]:
     with pytest.raises(BuildError) as caught:
