@@ -3,7 +3,7 @@ it; the little JavaScript that sorts the tables is inline)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from html import escape
 from typing import Final
@@ -25,6 +25,7 @@ class Figure:
 @dataclass(frozen=True)
 class Thumbnail:
     file: str
+    comparison: str
     processor: str
     item: str
     width: int
@@ -257,36 +258,46 @@ def _figures(figures: Sequence[Figure]) -> str:
 
 
 def _thumbnails(
-    result: BenchmarkResult, thumbs: Sequence[Thumbnail], legend: Sequence[LegendEntry], note: str
+    result: BenchmarkResult,
+    thumbs: Sequence[Thumbnail],
+    legend: Sequence[LegendEntry],
+    notes: Mapping[str, str],
 ) -> str:
+    """Per comparison the report shows: its note, the legend, and a row per scene of one
+    thumbnail per processor ('n/a' where the comparison does not apply to that mask)."""
     if not thumbs:
         return ""
-    by_key = {(t.processor, t.item): t for t in thumbs}
+    by_key = {(t.comparison, t.processor, t.item): t for t in thumbs}
     names = [r.processor.name for r in result.processors]
     swatches = "".join(
         f'<span class="swatch" style="background: rgba{(*e.rgba[:3], e.rgba[3] / 255)}">'
         f"</span>{escape(e.name)}"
         for e in legend
     )
-    rows = []
-    for s in result.scenes:
-        cells = [f'<td class="text"><b>{escape(s.site)}</b><br>{escape(s.datetime[:10])}</td>']
-        for name in names:
-            t = by_key.get((name, s.id))
-            if t is None:
-                cells.append("<td>-</td>")
-                continue
-            alt = f"agreement of {name} with the reference, {s.id}"
-            cells.append(
-                f'<td><img src="{escape(t.file)}" alt="{escape(alt)}" '
-                f'width="{t.width}" height="{t.height}"></td>'
-            )
-        rows.append("<tr>" + "".join(cells) + "</tr>")
-    head = _head(["scene", *names], 1)
-    return (
-        f'<p class="note">{escape(note)}</p><p>Legend:{swatches}</p>'
-        f'<table class="thumbs">{head}<tbody>{"".join(rows)}</tbody></table>'
-    )
+    sections = []
+    for comparison in result.protocol.comparisons:
+        rows = []
+        for s in result.scenes:
+            cells = [f'<td class="text"><b>{escape(s.site)}</b><br>{escape(s.datetime[:10])}</td>']
+            for name in names:
+                t = by_key.get((comparison, name, s.id))
+                if t is None:
+                    cells.append('<td title="not applicable to this mask">n/a</td>')
+                    continue
+                alt = f"agreement of {name} with the reference, {comparison}, {s.id}"
+                cells.append(
+                    f'<td><img src="{escape(t.file)}" alt="{escape(alt)}" '
+                    f'width="{t.width}" height="{t.height}"></td>'
+                )
+            rows.append("<tr>" + "".join(cells) + "</tr>")
+        head = _head(["scene", *names], 1)
+        sections.append(
+            f'<h3 id="agreement-{escape(comparison)}">{escape(comparison)}</h3>'
+            f'<p class="note">{escape(notes.get(comparison, ""))}</p>'
+            f'<p class="legend">Legend:{swatches}</p>'
+            f'<table class="thumbs">{head}<tbody>{"".join(rows)}</tbody></table>'
+        )
+    return "".join(sections)
 
 
 TAG_CHARS: Final = 120  # a tag value longer than this is cut on the page (whole in the JSON)
@@ -314,7 +325,7 @@ def render(
     figures: Sequence[Figure] = (),
     thumbs: Sequence[Thumbnail] = (),
     legend: Sequence[LegendEntry] = (),
-    thumb_note: str = "",
+    thumb_notes: Mapping[str, str] | None = None,
 ) -> str:
     protocol, plan = result.protocol, result.plan
     names = ", ".join(r.processor.name for r in result.processors)
@@ -351,7 +362,7 @@ def render(
         "<h2>Per site (pooled over the site's scenes)</h2>",
         site_table(result),
         "<h2>Agreement per scene</h2>" if thumbs else "",
-        _thumbnails(result, thumbs, legend, thumb_note),
+        _thumbnails(result, thumbs, legend, thumb_notes or {}),
         "<h2>Items used</h2>",
         items_list(result),
         "<h2>Cite</h2>",

@@ -15,11 +15,12 @@ rules (majority resampling, no dilation, class 1 ignored).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 from stacgen.score import Comparison, Confusion, MaskScore, pool
+from stacgen.score.metrics import confusion
 
 ProtocolName = Literal["paper", "cmix"]
 PROTOCOLS: Final = ("paper", "cmix")
@@ -105,6 +106,15 @@ class Protocol:
     columns: tuple[Column, ...]
     # (comparison, precision metric, recall metric) of the precision-recall plot.
     precision_recall: tuple[str, str, str]
+    # What each comparison sets against what (the agreement pictures' notes).
+    meanings: Mapping[str, str]
+
+    def confusion_rule(self, comparison: str) -> Callable[[Any], Confusion]:
+        """How a joint table (reference group x mask group) gives this comparison's matrix:
+        what its agreement picture is drawn with (score.metrics.agreement_lut)."""
+        if self.name == "paper":
+            return lambda joint: confusion(joint, comparison)
+        return cmix_confusion
 
     def scene(self, score: MaskScore) -> dict[str, Evaluated]:
         """One mask's comparisons under this protocol."""
@@ -220,6 +230,11 @@ PAPER: Final = Protocol(
         Column("shadow", "recall"),
     ),
     ("invalid", "precision", "recall"),
+    {
+        "invalid": "cloud or shadow against clear",
+        "cloud": "cloud against clear; the reference's shadow pixels not counted",
+        "shadow": "shadow against clear; the reference's cloud pixels not counted",
+    },
 )
 CMIX: Final = Protocol(
     "cmix",
@@ -232,5 +247,6 @@ CMIX: Final = Protocol(
     CMIX_METRICS,
     tuple(Column("cloud", m) for m in CMIX_METRICS),
     ("cloud", "users_accuracy_cloud", "producers_accuracy_cloud"),
+    {"cloud": "cloud against not cloud (clear or shadow), on both sides"},
 )
 BY_NAME: Final[dict[str, Protocol]] = {"paper": PAPER, "cmix": CMIX}

@@ -27,6 +27,8 @@ from stacgen.benchmark.tables import benchmark_csv, benchmark_json
 from stacgen.fileutil import FILE_MODE, swap_in
 from stacgen.raster.png import png_bytes
 from stacgen.score import MaskScore
+from stacgen.score.codes import Groups
+from stacgen.score.metrics import agreement, agreement_lut
 from stacgen.score.outputs import AGREEMENT, agreement_rgba
 
 MARKER: Final = ".stacgen-benchmark.json"
@@ -56,25 +58,39 @@ def thumbnail(agreement: np.ndarray[tuple[int, ...], np.dtype[np.uint8]]) -> byt
 
 @dataclass
 class _Pictures:
+    """Each scene's agreement thumbnail for every comparison the report shows, written as its
+    score arrives (the pair codes are not kept): thumbs/<comparison>/<processor>/<item>.png."""
+
     folder: Path
+    protocol: Protocol
     thumbs: list[Thumbnail] = field(default_factory=list)
+    luts: dict[str, Groups] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name in self.protocol.comparisons:
+            self.luts[name] = agreement_lut(self.protocol.confusion_rule(name))
 
     def add(self, p: Processor, score: MaskScore) -> None:
-        if score.agreement is None:
+        if score.pairs is None:
             return
-        name = f"thumbs/{p.name}/{score.item.id}.png"
-        path = self.folder / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(thumbnail(score.agreement))
-        step = max(1, -(-max(score.agreement.shape) // THUMB_PX))
-        h, w = (-(-n // step) for n in score.agreement.shape)
-        self.thumbs.append(Thumbnail(name, p.name, score.item.id, w, h))
+        evaluated = self.protocol.scene(score)
+        step = max(1, -(-max(score.pairs.shape) // THUMB_PX))
+        h, w = (-(-n // step) for n in score.pairs.shape)
+        for name, lut in self.luts.items():
+            if not evaluated[name].applicable:
+                continue  # shadow for a mask without a shadow class: nothing to picture
+            file = f"thumbs/{name}/{p.name}/{score.item.id}.png"
+            path = self.folder / file
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(thumbnail(agreement(score.pairs, lut)))
+            self.thumbs.append(Thumbnail(file, name, p.name, score.item.id, w, h))
 
 
 LEGEND_NOTE: Final = (
-    "Each picture is one processor's mask against the reference, for the paper's invalid "
-    "comparison (cloud or shadow against clear), on the 60 m reference grid, every k-th pixel "
-    "shown so that it fits in {px} px; no data on either side is transparent."
+    "Each picture is one processor's mask against the reference for the {comparison} "
+    "comparison ({meaning}), on the 60 m reference grid, every k-th pixel shown so that it "
+    "fits in {px} px; no data on either side, and pixels the comparison does not count, are "
+    "transparent."
 )
 
 
@@ -92,7 +108,7 @@ def write_report(
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
     try:
-        pictures = _Pictures(tmp)
+        pictures = _Pictures(tmp, protocol)
 
         def seen(p: Processor, score: MaskScore) -> None:
             pictures.add(p, score)
@@ -102,8 +118,11 @@ def write_report(
         result = run(the_plan, protocol, workers=workers, on_mask=seen)
         drawn = figures.draw(result, tmp)
         legend = [LegendEntry(name, rgba) for code, (name, rgba) in AGREEMENT.items() if code]
-        note = LEGEND_NOTE.format(px=THUMB_PX)
-        page = render(result, drawn, pictures.thumbs, legend, note)
+        notes = {
+            name: LEGEND_NOTE.format(comparison=name, meaning=meaning, px=THUMB_PX)
+            for name, meaning in protocol.meanings.items()
+        }
+        page = render(result, drawn, pictures.thumbs, legend, notes)
         (tmp / "index.html").write_text(page, encoding="utf-8")
         text = json.dumps(benchmark_json(result), indent=2, ensure_ascii=False) + "\n"
         (tmp / "benchmark.json").write_text(text, encoding="utf-8")

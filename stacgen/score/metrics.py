@@ -51,27 +51,31 @@ def pairs(reference: Groups, mask: Groups) -> Groups:
 
 
 class Tally:
-    """The joint counts and the agreement picture (per pixel, for the `invalid` comparison:
-    0 ignored, 1 TP, 2 TN, 3 FP, 4 FN), added up band of rows by band of rows, from any
-    thread: the fast resampling path tallies each chunk as soon as it is reduced. The
-    reference is decoded band by band too (`decode`: its values to groups)."""
+    """The joint counts and the pair code of every pixel (`pairs`: reference group * 4 + mask
+    group, from which `agreement` draws any comparison's picture), added up band of rows by
+    band of rows, from any thread: the fast resampling path tallies each chunk as soon as it is
+    reduced. The reference is decoded band by band too (`decode`: its values to groups)."""
 
     def __init__(
         self, reference: npt.NDArray[np.uint8], decode: Callable[[npt.NDArray[np.uint8]], Groups]
     ) -> None:
         self.reference, self.decode = reference, decode
-        self.agreement: Groups = np.zeros_like(reference)
+        self.pairs: Groups = np.zeros_like(reference)
         self.joint: Joint = np.zeros((4, 4), np.int64)
         self._lock = threading.Lock()
 
     def add(self, start: int, stop: int, mask: Groups) -> None:
         """Rows [start, stop) of the mask's groups on the reference grid."""
         paired = np.ascontiguousarray(pairs(self.decode(self.reference[start:stop]), mask))
-        agreed = bytearray(paired).translate(_AGREEMENT_TABLE)
-        self.agreement[start:stop] = np.frombuffer(agreed, np.uint8).reshape(paired.shape)
+        self.pairs[start:stop] = paired
         counts = _count_pairs(paired)
         with self._lock:
             self.joint += counts
+
+    @property
+    def agreement(self) -> Groups:
+        """The `invalid` comparison's picture (0 ignored, 1 TP, 2 TN, 3 FP, 4 FN)."""
+        return agreement(self.pairs, INVALID_AGREEMENT)
 
 
 def _count_pairs(paired: Groups) -> Joint:
@@ -232,16 +236,26 @@ def _sum(items: Iterable[Confusion]) -> Confusion:
     return total
 
 
-def _agreement_lut() -> Groups:
+def agreement_lut(confusion_of: Callable[[Joint], Confusion]) -> Groups:
+    """For each pair code (reference group * 4 + mask group), what a comparison makes of such
+    a pixel: 1 TP, 2 TN, 3 FP, 4 FN, or 0 where it does not count it. Read from the rule that
+    gives the comparison's matrix (`confusion_of`: joint table -> Confusion), on a table of
+    that one pixel, so that a picture and its comparison's counts cannot disagree."""
     lut = np.zeros(16, dtype=np.uint8)
-    for ref in (CLEAR, CLOUD, SHADOW):
-        for user in (CLEAR, CLOUD, SHADOW):
-            ref_pos, user_pos = ref != CLEAR, user != CLEAR
-            lut[ref * 4 + user] = (
-                (1 if user_pos else 2) if ref_pos == user_pos else (3 if user_pos else 4)
-            )
+    for code in range(16):
+        joint: Joint = np.zeros((4, 4), np.int64)
+        joint[code >> 2, code & 3] = 1
+        c = confusion_of(joint)
+        lut[code] = 1 if c.tp else 2 if c.tn else 3 if c.fp else 4 if c.fn else 0
     return lut
 
 
-_AGREEMENT: Final = _agreement_lut()
-_AGREEMENT_TABLE: Final = np.pad(_AGREEMENT, (0, 256 - _AGREEMENT.size)).tobytes()
+def agreement(pair_codes: Groups, lut: Groups) -> Groups:
+    """The agreement codes of a comparison (its `agreement_lut`) for each pixel's pair code."""
+    table = np.pad(lut, (0, 256 - lut.size)).tobytes()
+    agreed = bytearray(np.ascontiguousarray(pair_codes)).translate(table)
+    codes: Groups = np.frombuffer(agreed, np.uint8).reshape(pair_codes.shape)
+    return codes
+
+
+INVALID_AGREEMENT: Final = agreement_lut(lambda joint: confusion(joint, "invalid"))

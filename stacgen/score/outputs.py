@@ -28,11 +28,11 @@ from stacgen import __version__, constants
 from stacgen.fileutil import FILE_MODE, swap_in
 from stacgen.raster.png import png_bytes
 from stacgen.score.errors import ScoreError
-from stacgen.score.metrics import COMPARISONS, METRICS, Comparison
+from stacgen.score.metrics import COMPARISONS, INVALID_AGREEMENT, METRICS, Comparison, agreement
 from stacgen.score.presets import preset
 from stacgen.score.scoring import MaskScore, ScoreRun
 
-# Agreement codes (metrics.Tally.agreement) -> RGBA, for the `invalid` comparison. TP blue,
+# Agreement codes (metrics.agreement) -> RGBA, for the `invalid` comparison. TP blue,
 # TN light grey and FP orange are Okabe & Ito's (2008) colour-blind-safe palette; FN is black,
 # not Okabe-Ito's vermilion: orange against vermilion is the palette's weakest pair (CIELAB
 # dE 18 under deuteranopia), and black stays far from every other colour under all three
@@ -346,17 +346,18 @@ class OutputFolder:
 
     def add(self, score: MaskScore) -> None:
         assert self.tmp is not None, "use OutputFolder in a with block"
-        if score.agreement is None:
+        if score.pairs is None:
             raise ScoreError(f"mask {score.mask}: its agreement picture was not kept")
         stem = self.tmp / f"{mask_stem(score)}.agreement"
         png, cog = stem.with_name(stem.name + ".png"), stem.with_name(stem.name + ".tif")
         if png.exists():
             raise ScoreError(f"mask {score.mask}: another mask has the same file name")
-        png.write_bytes(png_bytes(agreement_rgba(score.agreement)))
+        codes = agreement(score.pairs, INVALID_AGREEMENT)
+        png.write_bytes(png_bytes(agreement_rgba(codes)))
         write_world_file(score, png)
         legend = stem.with_name(stem.name + ".legend.png")
-        legend.write_bytes(legend_png(score, score.agreement))
-        write_cog(score, score.agreement, cog)
+        legend.write_bytes(legend_png(score, codes))
+        write_cog(score, codes, cog)
 
     def finish(self, run: ScoreRun) -> None:
         assert self.tmp is not None, "use OutputFolder in a with block"

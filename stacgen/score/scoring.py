@@ -108,8 +108,9 @@ class MaskScore:
     # The reference window the scores were computed on, and its (row, col) in the reference.
     grid: Grid
     offset: tuple[int, int]
-    # The `invalid` comparison per reference pixel (metrics.Tally); None once written out.
-    agreement: Groups | None = field(default=None, repr=False)
+    # Per reference pixel, reference group * 4 + mask group (metrics.Tally.pairs): any
+    # comparison's agreement picture (metrics.agreement); None once written out.
+    pairs: Groups | None = field(default=None, repr=False)
 
 
 def _open(mask: MaskInput) -> Any:
@@ -231,7 +232,7 @@ def score_mask(
         comparisons,
         window.grid,
         window.offset,
-        counted.agreement,
+        counted.pairs,
     )
 
 
@@ -340,7 +341,7 @@ def score_masks(
             return
         if on_done:
             on_done(score)
-        scores.append(score if keep_agreement else replace(score, agreement=None))
+        scores.append(score if keep_agreement else replace(score, pairs=None))
 
     for result in _results(args, workers):
         done(result)

@@ -15,6 +15,7 @@ from stacgen.benchmark.protocols import cmix, cmix_confusion
 from stacgen.cli import main
 from stacgen.score import Confusion
 from stacgen.testing.masks import label_rasters
+from tests.benchmark.pictures import thumbnail_codes
 
 # rows: reference no data, clear, cloud, shadow; columns: the mask's, in the same order
 JOINT = [
@@ -63,6 +64,7 @@ def test_cmix_report_pools_all_valid_pixels(built_catalog: Path, tmp_path: Path)
     folder = tmp_path / "masks"
     folder.mkdir()
     totals = dict.fromkeys(("tp", "fp", "fn", "tn"), 0)
+    pictures = {}
     rasters = label_rasters(built_catalog)
     assert len(rasters) >= 2
     for item, path in list(rasters.items())[:2]:
@@ -79,6 +81,10 @@ def test_cmix_report_pools_all_valid_pixels(built_catalog: Path, tmp_path: Path)
         totals["fp"] += int((valid & ~ref_cloud & mask_cloud).sum())
         totals["fn"] += int((valid & ref_cloud & ~mask_cloud).sum())
         totals["tn"] += int((valid & ~ref_cloud & ~mask_cloud).sum())
+        codes = np.zeros(classes.shape, np.uint8)  # the agreement picture: 0 not counted
+        for code, (ref_side, mask_side) in enumerate(((1, 1), (0, 0), (0, 1), (1, 0)), 1):
+            codes[valid & (ref_cloud == ref_side) & (mask_cloud == mask_side)] = code
+        pictures[item] = codes
         profile.update(driver="GTiff", nodata=None)
         with rasterio.open(folder / f"{item}_mine.tif", "w", **profile) as dst:
             dst.write(mask, 1)
@@ -104,3 +110,9 @@ def test_cmix_report_pools_all_valid_pixels(built_catalog: Path, tmp_path: Path)
     )
     assert doc["protocol"]["name"] == "cmix"
     assert list(doc["processors"][0]["pooled"]) == ["cloud"]
+    # Its agreement thumbnails are CMIX's comparison: shadow on either side is "not cloud".
+    for item, codes in pictures.items():
+        step = -(-max(codes.shape) // 160)  # every k-th pixel, to fit in 160 px
+        got = thumbnail_codes(out / "thumbs" / "cloud" / "mine" / f"{item}.png")
+        assert np.array_equal(got, codes[::step, ::step])
+    assert sorted(p.name for p in (out / "thumbs").iterdir()) == ["cloud"]

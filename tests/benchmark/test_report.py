@@ -11,6 +11,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import rasterio
 from click.testing import CliRunner
@@ -18,6 +19,8 @@ from click.testing import CliRunner
 from stacgen.benchmark import MARKER
 from stacgen.cli import main
 from tests.benchmark.conftest import MaskSet
+from tests.benchmark.pictures import thumbnail_codes
+from tests.score.helpers import CLEAR, CLOUD, ENCODE, ND, SHADOW, alcd_groups, read_reference
 
 CONFUSION = ("tp", "fp", "fn", "tn")
 
@@ -256,3 +259,54 @@ def test_an_unscorable_mask_leaves_its_item_out_for_every_processor(
     for proc in doc["processors"]:  # both compared on the same scenes
         assert [s["item"] for s in proc["scenes"]] == [i["id"] for i in doc["items"]]
     assert "could not be scored" in (out / "index.html").read_text()
+
+
+# Each comparison of the paper protocol, as the README defines it: (the reference groups it
+# counts, the positive groups); a mask's valid pixels are all counted, shadow for `cloud` and
+# cloud for `shadow` being negatives.
+PAPER = {
+    "invalid": ((CLEAR, CLOUD, SHADOW), (CLOUD, SHADOW)),
+    "cloud": ((CLEAR, CLOUD), (CLOUD,)),
+    "shadow": ((CLEAR, SHADOW), (SHADOW,)),
+}
+
+
+def expected_codes(
+    ref_g: np.ndarray, mask_g: np.ndarray, counted: tuple[int, ...], positive: tuple[int, ...]
+) -> np.ndarray:
+    """0 not counted, 1 TP, 2 TN, 3 FP, 4 FN, per pixel, with numpy."""
+    used = np.isin(ref_g, counted) & (mask_g != ND)
+    ref_pos, mask_pos = np.isin(ref_g, positive), np.isin(mask_g, positive)
+    codes = np.zeros(ref_g.shape, np.uint8)
+    codes[used & ref_pos & mask_pos] = 1
+    codes[used & ~ref_pos & ~mask_pos] = 2
+    codes[used & ~ref_pos & mask_pos] = 3
+    codes[used & ref_pos & ~mask_pos] = 4
+    return codes
+
+
+def test_a_thumbnail_for_every_comparison_the_report_shows(
+    report: tuple[Path, dict[str, Any]], built_catalog: Path, mask_sets: list[MaskSet]
+) -> None:
+    out, doc = report
+    assert doc["protocol"]["comparisons"] == list(PAPER)
+    page = (out / "index.html").read_text()
+    item = doc["items"][0]["id"]
+    ref_g = alcd_groups(read_reference(built_catalog, item).values)
+    step = -(-max(ref_g.shape) // 160)  # every k-th pixel, so that the picture fits in 160 px
+    sen2cor = next(s for s in mask_sets if s.name == "sen2cor")
+    with rasterio.open(sen2cor.folder / f"{item}_sen2cor.tif") as src:
+        values = src.read(1)[::3, ::3]  # written 3 x 3 per 60 m cell: the cell's own value
+    group_of = {v: g for g, v in ENCODE["sen2cor"].items()}
+    mask_g = np.vectorize(group_of.__getitem__, otypes=[np.uint8])(values)
+    for comparison, (counted, positive) in PAPER.items():
+        assert f'id="agreement-{comparison}"' in page
+        want = expected_codes(ref_g, mask_g, counted, positive)[::step, ::step]
+        got = thumbnail_codes(out / "thumbs" / comparison / "sen2cor" / f"{item}.png")
+        assert np.array_equal(got, want), comparison
+        assert {1, 2} <= set(np.unique(got).tolist())
+        for s in mask_sets:
+            shown = (out / "thumbs" / comparison / s.name / f"{item}.png").is_file()
+            # s2cloudless has no shadow class: its shadow comparison does not apply.
+            assert shown == (comparison != "shadow" or s.name != "s2cloudless")
+            assert (f'src="thumbs/{comparison}/{s.name}/{item}.png"' in page) == shown
