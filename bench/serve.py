@@ -402,10 +402,10 @@ def plain_pgstac(dsn: str, port: int) -> subprocess.Popen[bytes]:
 
 def postmaster(dsn: str) -> psutil.Process:
     """The cluster's postmaster, whose children are the backends that answer the searches."""
-    with psycopg.connect(dsn) as conn:
+    with psycopg.connect(dsn) as conn:  # its backend ends with the connection: asked within
         row = conn.execute("SELECT pg_backend_pid()").fetchone()
-    assert row is not None
-    parent = psutil.Process(int(row[0])).parent()
+        assert row is not None
+        parent = psutil.Process(int(row[0])).parent()
     assert parent is not None
     return parent
 
