@@ -1,8 +1,13 @@
 """`make bench` (serving part) and `make bench-scale`: `stacgen serve` measured from outside.
 
-Default: the synthetic archive's 37 items (183 px rasters: serving does not read them) served by
-`stacgen serve` (embedded backend) in its own process; 800 searches at concurrency 32 over
-loopback, kept-alive connections and a new connection per request; errors, p50 and p99.
+Default (issue 24): the synthetic archive's 37 items (183 px rasters: serving does not read
+them); 800 mixed searches (CQL2 text and JSON, bbox, datetime, sort, query, a collection's
+items, and the pages after each that the server's own tokens give; 10-item pages) from 32
+threads on kept-alive connections over loopback, against, one after the other: the same
+answers saved as files and served as static files (the floor), `stacgen serve` (embedded),
+`stacgen serve --pgstac` (one process, then one per core) and plain stac-fastapi-pgstac (its
+own app) on the same throw-away database. For each: errors, p50, p99, throughput, and the CPU
+the server's processes spent per request (and PostgreSQL's, for the database's servers).
 
 --scale N: N synthetic items (copies of the 37 with new ids, dates shifted by days and
 footprints moved by whole degrees) written as a static catalog; the embedded backend's start
@@ -535,10 +540,10 @@ def plain_pgstac(dsn: str, port: int) -> subprocess.Popen[bytes]:
 
 def postmaster(dsn: str) -> psutil.Process:
     """The cluster's postmaster, whose children are the backends that answer the searches."""
-    with psycopg.connect(dsn) as conn:
+    with psycopg.connect(dsn) as conn:  # its backend ends with the connection: asked within
         row = conn.execute("SELECT pg_backend_pid()").fetchone()
-    assert row is not None
-    parent = psutil.Process(int(row[0])).parent()
+        assert row is not None
+        parent = psutil.Process(int(row[0])).parent()
     assert parent is not None
     return parent
 
@@ -554,12 +559,12 @@ def on_database(catalog: Path, servers: set[str]) -> None:
     with temporary_cluster() as dsn:
         load_pgstac(dsn, catalog, root)  # asset hrefs under the stacgen server's URL
         database = postmaster(dsn)
-        if "pgstac" in servers:
-            served = Served(catalog, port, ["--pgstac", dsn])
+        for workers in sorted({1, os.cpu_count() or 1}) if "pgstac" in servers else []:
+            served = Served(catalog, port, ["--pgstac", dsn, "--workers", str(workers)])
             try:
                 if served.error:
                     raise SystemExit(f"stacgen serve --pgstac failed: {served.error}")
-                label = "stacgen serve --pgstac"
+                label = f"stacgen serve --pgstac --workers {workers}"
                 asks = paged(served.root + "api/")
                 report_load(label, asks, served.process, TARGET_PGSTAC_MS, database)
             finally:

@@ -312,8 +312,21 @@ def validate(directory: Path, schemas: Path | None, root_href: str | None, worke
     help="Answer the STAC API from this pgstac database (see `stacgen pgstac load`) "
     "instead of the items in memory.",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="With --pgstac: this many server processes on the one port (helps when the "
+    "database runs on other cores or machines).",
+)
 def serve(
-    directory: Path, host: str, port: int, browser_dir: Path | None, pgstac: str | None
+    directory: Path,
+    host: str,
+    port: int,
+    browser_dir: Path | None,
+    pgstac: str | None,
+    workers: int,
 ) -> None:
     """Serve the catalog, a STAC API and STAC Browser on one origin until Ctrl-C."""
     from stacgen.serve import BROWSER_HINT, ServeUrls, find_browser, run_forever
@@ -325,7 +338,13 @@ def serve(
         click.echo("Ctrl-C stops the server.")
 
     run_forever(
-        directory, host, port, browser_dir=find_browser(browser_dir), pgstac=pgstac, on_ready=ready
+        directory,
+        host,
+        port,
+        browser_dir=find_browser(browser_dir),
+        pgstac=pgstac,
+        on_ready=ready,
+        workers=workers,
     )
 
 

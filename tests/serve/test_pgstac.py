@@ -7,10 +7,13 @@ test_parity.py.)"""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+import psutil
 import psycopg
 import pytest
 import requests
@@ -227,3 +230,54 @@ def test_the_item_cache_keeps_to_its_budget_least_recently_used_out() -> None:
     cache.put(("/", "e" * 20), b"too big for the budget")
     assert cache.get(("/", "e" * 20)) is None
     assert cache.size == 18
+
+
+def _server_processes(command: psutil.Process) -> list[psutil.Process]:
+    """The `--workers` processes under `stacgen serve` (not multiprocessing's tracker)."""
+    return [
+        p
+        for p in command.children(recursive=True)
+        if "multiprocessing.spawn" in " ".join(p.cmdline())
+        and "resource_tracker" not in " ".join(p.cmdline())
+    ]
+
+
+def test_workers_answer_on_one_port_and_stop_together(
+    pgstac_dsn: str, serve_catalog: FixtureCatalog, tmp_path: Path
+) -> None:
+    load(pgstac_dsn, serve_catalog.root, INTERNAL)
+    port = free_port()
+    command = [sys.executable, "-m", "stacgen", "serve", str(serve_catalog.root)]
+    command += ["--port", str(port), "--browser-dir", str(tmp_path)]
+    command += ["--pgstac", pgstac_dsn, "--workers", "2"]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
+        try:
+            api = f"http://127.0.0.1:{port}/api/"
+            assert proc.stdout is not None
+            assert b"STAC API" in proc.stdout.readline() + proc.stdout.readline()
+            workers = _server_processes(psutil.Process(proc.pid))
+            assert len(workers) == 2
+            with requests.Session() as session:  # kept alive: one connection, one process
+                pages = [session.get(f"{api}search?limit=3", timeout=TIMEOUT) for _ in range(4)]
+            for page in pages:
+                assert page.status_code == 200
+                assert page.json()["numberMatched"] == len(serve_catalog.item_ids())
+            assert requests.get(f"{api}collections", timeout=TIMEOUT).status_code == 200
+        finally:
+            proc.terminate()
+            assert proc.wait(timeout=30) == 0
+    assert not [p for p in workers if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+
+
+def test_workers_without_pgstac_are_refused_in_one_line(
+    serve_catalog: FixtureCatalog, tmp_path: Path
+) -> None:
+    command = [sys.executable, "-m", "stacgen", "serve", str(serve_catalog.root)]
+    command += ["--port", str(free_port()), "--browser-dir", str(tmp_path), "--workers", "2"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 1
+    lines = [ln for ln in done.stderr.splitlines() if not ln.startswith("WARNING: STAC Browser")]
+    assert lines == [
+        "Error: --workers: more than one server process needs --pgstac (the embedded backend "
+        "would hold the whole catalog in each process)"
+    ]

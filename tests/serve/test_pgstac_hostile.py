@@ -85,13 +85,20 @@ def test_a_bad_dsn_or_database_is_one_line_at_start_up(
     assert "secret" not in message
 
 
+@pytest.mark.parametrize("workers", ["1", "2"])
 @pytest.mark.parametrize("spec", ["postgresql://postgres@127.0.0.1:abc/x", "NOTHING", "EMPTY"])
 def test_the_command_prints_one_line_and_leaves_no_process(
-    spec: str, pgstac_dsn: str, fresh_dsn: str, serve_catalog: FixtureCatalog, tmp_path: Path
+    spec: str,
+    workers: str,
+    pgstac_dsn: str,
+    fresh_dsn: str,
+    serve_catalog: FixtureCatalog,
+    tmp_path: Path,
 ) -> None:
     dsn = dsn_of(spec, pgstac_dsn, fresh_dsn)
     command = [sys.executable, "-m", "stacgen", "serve", str(serve_catalog.root)]
     command += ["--port", str(free_port()), "--browser-dir", str(tmp_path), "--pgstac", dsn]
+    command += ["--workers", workers]  # several: checked once, before any process starts
     before = {p.pid for p in psutil.Process().children(recursive=True)}
     done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 1
