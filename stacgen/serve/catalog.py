@@ -171,7 +171,8 @@ class _Reader:
         self.directory = directory
         self.published = published_root(catalog)
         self.base = directory.as_uri() + "/"  # the catalog's files, before rebasing
-        self._folders: dict[Path, Path] = {}
+        self.folder = str(directory)  # resolved (load_index resolves it)
+        self._folders: dict[str, str] = {}
         self._plains: Plains = {}
         url = self.base + "catalog.json"
         self.catalog: dict[str, Any] = orjson.loads(self.served(catalog, url))
@@ -189,46 +190,44 @@ class _Reader:
         )
 
     def _load(self, url: str) -> dict[str, Any]:
-        path = self.directory / unquote(url[len(self.base) :])
+        path = os.path.join(self.folder, unquote(url[len(self.base) :]))
         try:
-            value = orjson.loads(path.read_bytes())
+            with open(path, "rb") as fh:
+                value = orjson.loads(fh.read())
         except (OSError, orjson.JSONDecodeError):
             value = None  # read_json_object says what is wrong, or reads what orjson refuses
-        return value if isinstance(value, dict) else read_json(path)
+        return value if isinstance(value, dict) else read_json(Path(path))
 
     def _follow(self, doc_url: str, href: str) -> str | None:
-        published, base, directory = self.published, self.base, self.directory
+        published, base = self.published, self.base
         if published and href.startswith(published):
             href = base + href[len(published) :]
         folder = doc_url.rsplit("/", 1)[0] + "/"
         url = _joined(folder, href, self._plains) or urljoin(doc_url, href)
-        if url.startswith(base) and self._is_catalog_file(directory / unquote(url[len(base) :])):
+        if url.startswith(base) and self._is_catalog_file(unquote(url[len(base) :])):
             return url
         log.warning("%s: skipping link to %s (not a file of the catalog)", doc_url, href)
         return None
 
-    def _is_catalog_file(self, path: Path) -> bool:
-        """`path.resolve()` is a file under the catalog folder: its folder resolved once for
-        all the items in it (resolving each item's path took a second at 10,000)."""
-        if path.name in ("", ".", ".."):
-            real = path.resolve()
+    def _is_catalog_file(self, relative: str) -> bool:
+        """(directory / relative).resolve() is a file under the catalog folder: the file's
+        folder resolved once for all the items in it, with strings, not pathlib (resolving
+        each item's Path took a second at 10,000 items)."""
+        path = os.path.join(self.folder, relative)
+        head, name = os.path.split(path)
+        try:
+            st = os.lstat(path)
+        except (OSError, ValueError):  # missing, or a NUL in the href
+            return False
+        if name in ("", ".", "..") or stat.S_ISLNK(st.st_mode):
+            real = os.path.realpath(path)
+            regular = os.path.isfile(real)
         else:
-            try:
-                st = os.lstat(path)
-            except OSError:
-                return False
-            if stat.S_ISLNK(st.st_mode):
-                real = path.resolve()
-            else:
-                real = self._real_folder(path.parent) / path.name
-                if not stat.S_ISREG(st.st_mode):
-                    return False
-        return real.is_relative_to(self.directory) and real.is_file()
-
-    def _real_folder(self, folder: Path) -> Path:
-        if folder not in self._folders:
-            self._folders[folder] = folder.resolve()
-        return self._folders[folder]
+            if head not in self._folders:
+                self._folders[head] = os.path.realpath(head)
+            real, regular = os.path.join(self._folders[head], name), stat.S_ISREG(st.st_mode)
+        inside = real == self.folder or real.startswith(self.folder + os.sep)
+        return inside and regular
 
     def _served(self, href: str, doc_url: str, folder: str) -> str:
         published = self.published

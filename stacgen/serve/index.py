@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -84,6 +85,23 @@ def _kind(value: Any) -> str | None:
     return None
 
 
+# The date-times read here as cql2 reads them; any other string (a date, no offset, more than
+# microseconds) is cql2's to compare.
+_RFC3339: Final = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,6})?(?:Z|[+-][0-9]{2}:[0-9]{2})"
+)
+
+
+def _instant(value: Any) -> int | None:
+    """An RFC 3339 date-time string as microseconds since 1970, else None."""
+    if not isinstance(value, str) or not _RFC3339.fullmatch(value):
+        return None
+    try:
+        return microseconds(dt.datetime.fromisoformat(value.replace("Z", "+00:00")))
+    except ValueError:  # a month 13
+        return None
+
+
 class Column:
     """One property over the items (index order): the JSON values as held (MISSING where the
     item lacks it), and, made once when first asked, each kind's values as a numpy array."""
@@ -131,6 +149,16 @@ class Column:
         else:
             typed = np.array([v if m else "" for v, m in zip(values, mask, strict=True)], str)
         return mask, typed
+
+    def timestamps(self) -> tuple[Mask, npt.NDArray[np.int64]]:
+        """(the items holding an RFC 3339 date-time string, its instant in microseconds)."""
+        if "timestamp" not in self._typed:
+            instants = [_instant(v) for v in self.values]
+            held = np.fromiter((i is not None for i in instants), bool, len(instants))
+            values = np.fromiter((i or 0 for i in instants), np.int64, len(instants))
+            self._typed["timestamp"] = (held, values)
+        held, values = self._typed["timestamp"]
+        return held, values
 
     def ranks(self) -> tuple[npt.NDArray[np.float64], Mask] | None:
         """For sorting: (a sort key per item, the items holding a value), when every
@@ -372,6 +400,8 @@ class Evaluator:
         if not _is_property(prop):
             return None
         column = self._column(prop)
+        if op in COMPARE and _is_timestamp(literals[0]) and column is not None:
+            return self._compare_instants(op, column, literals[0]["timestamp"])
         kind = _literal_kind(literals)
         if column is None or kind is None or (op == "between" and kind != "number"):
             return None
@@ -386,6 +416,21 @@ class Evaluator:
             literal = float(literals[0]) if kind == "number" else literals[0]
             result = COMPARE[op](values, literal)
         return Truth(held & result, held & ~result, held | column.null)
+
+    def _compare_instants(self, op: str, column: Column, text: str) -> Truth | None:
+        """A date-time property against a TIMESTAMP: as instants, where both are RFC 3339."""
+        literal = _instant(text)
+        if literal is None:
+            return None
+        held, values = column.timestamps()
+        result = COMPARE[op](values, literal)
+        return Truth(held & result, held & ~result, held | column.null)
+
+
+def _is_timestamp(node: Any) -> bool:
+    return (
+        isinstance(node, dict) and set(node) == {"timestamp"} and isinstance(node["timestamp"], str)
+    )
 
 
 # --- a search -------------------------------------------------------------------------------------

@@ -220,3 +220,30 @@ def test_plain_relative_hrefs_join_as_urljoin_does(href: str) -> None:
     assert joined is None or joined == urljoin(folder, href)
     if href in ("./a.tif", "a/b.json", "../collection.json", "../../catalog.json", "é.tif"):
         assert joined is not None  # the hrefs a build writes take the fast way
+
+
+def test_links_out_of_the_catalog_are_skipped_as_read_catalog_skips_them(
+    folder: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An item link through a symbolic link to a file outside the folder, or to no file, is
+    not followed (and is named in a warning), by the index as by read_catalog."""
+    item_id = sorted(on_disk(folder))[0]
+    outside = tmp_path / "outside.json"
+    doc = json.loads((folder / constants.COLLECTION_ID / item_id / f"{item_id}.json").read_text())
+    outside.write_text(json.dumps({**doc, "id": "outside"}))
+    collection = folder / constants.COLLECTION_ID / "collection.json"
+    (collection.parent / "escape.json").symlink_to(outside)
+    (collection.parent / "inside.json").symlink_to(collection.parent / item_id / f"{item_id}.json")
+    coll = json.loads(collection.read_text())
+    coll["links"] += [
+        {"rel": "item", "href": f"./{name}", "type": "application/json"}
+        for name in ("escape.json", "missing.json", "inside.json")
+    ]
+    collection.write_text(json.dumps(coll))
+    read = sorted(d["id"] for d in read_catalog(folder, INTERNAL).items)
+    caplog.clear()
+    index = load_index(folder)
+    assert sorted(i.id for i in index.items) == read
+    assert "outside" not in read
+    for name in ("escape.json", "missing.json"):
+        assert any(name in r.getMessage() for r in caplog.records), name

@@ -31,8 +31,17 @@ def _item(k: int) -> dict[str, Any]:
     """Item k: its values cycle through the boundaries, some null, some missing."""
     when = START + dt.timedelta(days=k // 3, hours=k % 3)  # three items a day, equal dates too
     west = -179.5 if k % 11 == 0 else float((k * 7) % 300 - 150)
+    # date-times as RFC 3339 writes them, and as it does not (cql2 compares those its own way)
+    written = [
+        when.isoformat().replace("+00:00", "Z"),
+        (when + dt.timedelta(hours=1)).isoformat().replace("+00:00", "+01:00"),
+        when.isoformat().replace("+00:00", ".5Z"),
+        when.replace(tzinfo=None).isoformat(),
+        when.isoformat().replace("+00:00", "Z"),
+        when.date().isoformat(),
+    ]
     props: dict[str, Any] = {
-        "datetime": when.isoformat().replace("+00:00", "Z"),
+        "datetime": written[k % len(written)],
         "eo:cloud_cover": CLOUD[k % len(CLOUD)],
         "alcd:site": SITES[k % len(SITES)],
         "alcd:valid": k % 4 == 0,
@@ -139,6 +148,16 @@ def _comparison(rng: random.Random) -> dict[str, Any]:
     return {"op": op, "args": [prop, _literal(rng, name)]}
 
 
+def _instants(rng: random.Random) -> dict[str, Any]:
+    """A date-time property against a TIMESTAMP, at an item's instant or between two."""
+    day = rng.randint(0, 30)
+    when = START + dt.timedelta(days=day, hours=rng.choice([0, 1, 1.5, 2]))
+    text = when.isoformat().replace("+00:00", rng.choice(["Z", "+00:00", ".000000Z"]))
+    name = rng.choice(["datetime", "start_datetime", "eo:cloud_cover"])
+    op = rng.choice(["=", "<>", "<", "<=", ">", ">="])
+    return {"op": op, "args": [{"property": name}, {"timestamp": text}]}
+
+
 def _beyond_the_index(rng: random.Random) -> dict[str, Any]:
     """What cql2 answers for the index: like, arrays, spatial and temporal functions."""
     return rng.choice(
@@ -166,7 +185,9 @@ def _tree(rng: random.Random, depth: int) -> Any:
     if depth == 0 or roll < 0.35:
         if roll < 0.03:
             return rng.choice([True, False])
-        return _beyond_the_index(rng) if roll < 0.1 else _comparison(rng)
+        if roll < 0.1:
+            return _beyond_the_index(rng)
+        return _instants(rng) if roll < 0.16 else _comparison(rng)
     if roll < 0.55:
         return {"op": "not", "args": [_tree(rng, depth - 1)]}
     op = "and" if roll < 0.8 else "or"
