@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import logging
 import shutil
@@ -215,15 +216,15 @@ def _warn(plan: Plan, deletions: Deletions, target: Target) -> None:
     for key in plan.replaced_assets:
         log.warning("%s changes under the same name: caches may serve the old one", key)
     if deletions.foreign:
-        shown = ", ".join(o.key for o in deletions.foreign[:3])
-        more = f" and {len(deletions.foreign) - 3} more" if len(deletions.foreign) > 3 else ""
         log.warning(
-            "%s: %d object(s) that stacgen did not write are kept (%s%s); --dry-run lists "
-            "them, --also-delete KEY deletes one",
+            "%s: %d object(s) that stacgen did not write are kept: they are not in its "
+            "published state (%s), as another dataset's are, and those of a publish from a "
+            "stacgen older than that state; --dry-run lists them, --also-delete KEY (a glob) "
+            "deletes the ones it matches (%s)",
             target,
             len(deletions.foreign),
-            shown,
-            more,
+            STATE_KEY,
+            _also_delete_hint([o.key for o in deletions.foreign]),
         )
     if deletions.kept:
         log.warning(
@@ -231,6 +232,20 @@ def _warn(plan: Plan, deletions: Deletions, target: Target) -> None:
             target,
             len(deletions.kept),
         )
+
+
+def _also_delete_hint(keys: list[str]) -> str:
+    """What --also-delete would take for these keys: a glob per folder when they are in a few
+    (a dropped scene's folder), else the first keys. The globs match only objects the catalog
+    does not have (state.decide), so a folder's glob never reaches the catalog's own files."""
+    folders = sorted({key.rpartition("/")[0] for key in keys if "/" in key})
+    globs = [f"{glob.escape(f)}/*" for f in folders] + sorted(
+        glob.escape(k) for k in keys if "/" not in k
+    )
+    if len(globs) <= 3:
+        return "here: " + " ".join(f"--also-delete '{g}'" for g in globs)
+    more = f" and {len(keys) - 3} more" if len(keys) > 3 else ""
+    return "such as " + ", ".join(sorted(keys)[:3]) + more
 
 
 class _Run:

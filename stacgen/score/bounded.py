@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Final
 
 import requests
+import urllib3
 from pystac.link import Link
 from pystac_client.stac_api_io import StacApiIO
 from requests import Request
@@ -55,7 +56,10 @@ class BoundedIO(StacApiIO):
 
     def __init__(self) -> None:
         retry = Retry(total=2, connect=2, read=0, backoff_factor=0.5, status_forcelist=())
-        super().__init__(timeout=(CONNECT_SECONDS, READ_SECONDS), max_retries=retry)
+        # Kept apart from StacApiIO.timeout: pystac-client's Client.open calls update(), which
+        # sets that to None (no bound at all) when the caller gives none.
+        self.waits = (CONNECT_SECONDS, READ_SECONDS)
+        super().__init__(timeout=self.waits, max_retries=retry)
         self.started = time.monotonic()
         self.documents = 0
 
@@ -94,13 +98,19 @@ class BoundedIO(StacApiIO):
         )
         url = prepared.url or href
         deadline = time.monotonic() + budget
+        connect, read = self.waits
         try:
-            with self.session.send(prepared, timeout=self.timeout, stream=True) as response:
+            with self.session.send(prepared, timeout=self.waits, stream=True) as response:
                 if not 200 <= response.status_code < 300:
                     raise ScoreError(f"{url}: answered HTTP {response.status_code}")
                 body = _read_body(response, url, deadline, why)
         except requests.RequestException as err:
-            raise ScoreError(f"{url}: cannot be reached ({type(err).__name__})") from None
+            raise ScoreError(f"{url}: {_unanswered(err, connect, read)}") from None
+        except urllib3.exceptions.ReadTimeoutError:
+            raise ScoreError(f"{url}: stopped answering midway (no byte in {read:g} s)") from None
+        except urllib3.exceptions.HTTPError as err:  # the connection lost mid-answer
+            said = err.args[0] if err.args and isinstance(err.args[0], str) else first_line(err)
+            raise ScoreError(f"{url}: broke off its answer midway ({said})") from None
         try:
             return body.decode("utf-8")
         except UnicodeDecodeError:
@@ -119,6 +129,24 @@ class BoundedIO(StacApiIO):
             raise ScoreError(f"{href}: malformed JSON (expected an object)")
         check_shape(doc, href)
         return doc
+
+
+def _unanswered(err: requests.RequestException, connect: float, read: float) -> str:
+    """Why a request got no answer, with the bound that cut it. requests reports a read
+    timeout under urllib3's retries as a ConnectionError; its cause tells them apart (a
+    refused connection is a NewConnectionError, which urllib3 derives from its connect
+    timeout)."""
+    cause = getattr(err.args[0], "reason", None) if err.args else None
+    refused = isinstance(cause, urllib3.exceptions.NewConnectionError)
+    if isinstance(err, requests.ConnectTimeout) or (
+        isinstance(cause, urllib3.exceptions.ConnectTimeoutError) and not refused
+    ):
+        return f"no connection in {connect:g} s"
+    if isinstance(err, requests.ReadTimeout) or isinstance(
+        cause, urllib3.exceptions.ReadTimeoutError
+    ):
+        return f"connected, but no answer in {read:g} s"
+    return f"cannot be reached ({type(err).__name__})"
 
 
 def _read_file(path: Path) -> str:

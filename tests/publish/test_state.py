@@ -214,6 +214,38 @@ def test_an_object_stacgen_did_not_write_goes_only_when_named(
     assert not [e for e in fake.events if e[0] == "wait"], "nothing of ours waited"
 
 
+def test_what_a_publish_from_before_the_state_left_is_named_with_the_glob_that_deletes_it(
+    catalog_copy: Path, bucket: Bucket, schemas: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A catalog published by a stacgen that kept no published state: a scene it dropped is not
+    ours to delete; the one warning line says why, and the --also-delete it gives deletes that
+    scene's objects and nothing else."""
+    fake = FakeTime()
+    timing = {"clock": fake.clock, "sleep": fake.sleep}
+    run_publish(catalog_copy, bucket, schemas, **timing)
+    bucket.server.client().delete_object(Bucket=bucket.name, Key=f"alcd/{STATE_KEY}")
+    gone = item_ids(catalog_copy)[0]
+    dropped = {k for k in bucket.objects() if f"/{gone}/" in k}
+    assert len(dropped) > 3
+    drop_scene(catalog_copy, gone)
+    with caplog.at_level(logging.WARNING, logger="stacgen.publish"):
+        report = run_publish(catalog_copy, bucket, schemas, delete=True, **timing)
+    assert report.plan.delete == []
+    assert dropped <= set(bucket.objects())
+    [warning] = [r.getMessage() for r in caplog.records if "did not write" in r.getMessage()]
+    assert "\n" not in warning
+    assert f"{len(dropped)} object(s) that stacgen did not write are kept" in warning
+    assert f"not in its published state ({STATE_KEY})" in warning
+    assert "a publish from a stacgen older than that state" in warning
+    hints = re.findall(r"--also-delete '([^']+)'", warning)
+    assert hints == [f"{COLLECTION}/{gone}/*"]
+
+    before = bucket.objects()
+    later = run_publish(catalog_copy, bucket, schemas, delete=True, also_delete=tuple(hints))
+    assert {f"alcd/{o.key}" for o in later.plan.delete} == dropped
+    assert bucket.objects() == {k: v for k, v in before.items() if k not in dropped}
+
+
 def test_without_delete_the_drop_is_recorded_and_a_later_delete_needs_no_wait(
     catalog_copy: Path, bucket: Bucket, schemas: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

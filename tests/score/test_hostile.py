@@ -416,11 +416,49 @@ def test_a_catalog_that_drips_bytes_is_cut(mask: Path, monkeypatch: Any) -> None
     _one_line(result, f"{url}: the answer took over 1 s: cut")
 
 
-def test_a_catalog_that_never_answers_is_cut(mask: Path, monkeypatch: Any) -> None:
+def _half(conn: socket.socket, stop: threading.Event) -> None:
+    """The head of an answer and 9 of its 500 bytes, then the connection closed."""
+    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n")
+    conn.sendall(b'Content-Length: 500\r\n\r\n{"type": ')
+
+
+def _half_then_silence(conn: socket.socket, stop: threading.Event) -> None:
+    _half(conn, stop)
+    stop.wait(30)
+
+
+@pytest.mark.parametrize(
+    ("answer", "words"),
+    [
+        (_silence, "connected, but no answer in 1 s"),
+        (_half, "broke off its answer midway (Connection broken: IncompleteRead(9 bytes read"),
+        (_half_then_silence, "stopped answering midway (no byte in 1 s)"),
+    ],
+    ids=["silent", "cut", "cut-then-silent"],
+)
+def test_a_catalog_that_never_answers_or_cuts_its_answer_is_cut_with_its_bound_said(
+    answer: Callable[[socket.socket, threading.Event], None],
+    words: str,
+    mask: Path,
+    monkeypatch: Any,
+) -> None:
+    """The read bound holds (pystac-client's Client.open resets StacApiIO's timeout to None:
+    the silent server used to be waited on until it hung up) and the line says which bound."""
     monkeypatch.setattr(bounded, "READ_SECONDS", 1.0)
-    with _raw_server(_silence) as url:
-        result = finishes_within(60, lambda: _cli(mask, "--codes", "sen2cor", "--catalog", url))
-    _one_line(result, f"{url}: cannot be reached (ConnectionError)")
+    with _raw_server(answer) as url:
+        result = finishes_within(15, lambda: _cli(mask, "--codes", "sen2cor", "--catalog", url))
+    _one_line(result, f"{url}: {words}")
+
+
+def test_a_catalog_server_that_refuses_connections_is_one_line() -> None:
+    """A refused connection is not a connect timeout (urllib3 derives the one from the
+    other): it says it cannot be reached, at once."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{s.getsockname()[1]}/catalog.json"  # bound, not listening
+        io = bounded.BoundedIO()
+        with pytest.raises(ScoreError, match=r"cannot be reached \(ConnectionError\)$"):
+            finishes_within(15, lambda: io.request(url))
 
 
 # --- 5. the worker processes die with `stacgen score` --------------------------------------------
