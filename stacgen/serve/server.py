@@ -327,7 +327,10 @@ def _run_workers(
             on_ready(urls)
         _wait(stopping, lambda: all(p.is_alive() for p in procs))
         if not all(p.is_alive() for p in procs):
-            log.error("a server process ended (exit status %s): stopping", _exits(procs))
+            raise ServeError(
+                f"a server process at {urls.root} ended (exit status {_exits(procs)}): "
+                "stopped them all"
+            )
     finally:
         _stop_workers(procs)
         sock.close()

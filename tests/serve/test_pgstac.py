@@ -242,19 +242,22 @@ def _server_processes(command: psutil.Process) -> list[psutil.Process]:
     ]
 
 
+@pytest.mark.parametrize("ending", ["SIGTERM", "one process killed"])
 def test_workers_answer_on_one_port_and_stop_together(
-    pgstac_dsn: str, serve_catalog: FixtureCatalog, tmp_path: Path
+    ending: str, pgstac_dsn: str, serve_catalog: FixtureCatalog, tmp_path: Path
 ) -> None:
     load(pgstac_dsn, serve_catalog.root, INTERNAL)
     port = free_port()
     command = [sys.executable, "-m", "stacgen", "serve", str(serve_catalog.root)]
     command += ["--port", str(port), "--browser-dir", str(tmp_path)]
     command += ["--pgstac", pgstac_dsn, "--workers", "2"]
-    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
+    with subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as proc:
         try:
             api = f"http://127.0.0.1:{port}/api/"
             assert proc.stdout is not None
-            assert b"STAC API" in proc.stdout.readline() + proc.stdout.readline()
+            assert "STAC API" in proc.stdout.readline() + proc.stdout.readline()
             workers = _server_processes(psutil.Process(proc.pid))
             assert len(workers) == 2
             with requests.Session() as session:  # kept alive: one connection, one process
@@ -263,9 +266,22 @@ def test_workers_answer_on_one_port_and_stop_together(
                 assert page.status_code == 200
                 assert page.json()["numberMatched"] == len(serve_catalog.item_ids())
             assert requests.get(f"{api}collections", timeout=TIMEOUT).status_code == 200
+            if ending == "SIGTERM":
+                proc.terminate()
+            else:
+                workers[0].kill()
+            status = proc.wait(timeout=30)
         finally:
-            proc.terminate()
-            assert proc.wait(timeout=30) == 0
+            proc.kill()
+        assert proc.stderr is not None
+        errors = [ln for ln in proc.stderr.read().splitlines() if ln.startswith("Error")]
+    if ending == "SIGTERM":
+        assert (status, errors) == (0, [])
+    else:
+        assert status == 1
+        assert len(errors) == 1
+        assert errors[0].startswith("Error: a server process at http://127.0.0.1:")
+        assert "ended (exit status -9): stopped them all" in errors[0]
     assert not [p for p in workers if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
 
 
