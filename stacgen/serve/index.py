@@ -3,10 +3,11 @@ over 10,000 items is a few vectorised comparisons, not 10,000 calls into `cql2`.
 
 What the index answers exactly: ids, collections, the datetime interval, the bbox/intersects
 area (envelopes first, then shapely on the few whose envelope meets it), and in a CQL2 filter
-the comparisons (= <> < <= > >=), `in`, `between` and `isNull` of a property with a literal,
-`and`/`or`/`not` of those, and `sortby`. The rest of a filter (like, functions, spatial and
-temporal predicates, arrays, a property compared with a value of another type) is left to
-`cql2` (Expr.matches), applied only to the items whose answer the index does not know.
+the comparisons (= <> < <= > >=), `in`, `between` and `isNull` of a property with a literal
+(a date-time property with a TIMESTAMP as instants), `and`/`or`/`not` of those, and `sortby`.
+The rest of a filter (like, functions, spatial and temporal predicates, arrays, a property
+compared with a value of another type) is left to `cql2` (Expr.matches), applied only to the
+items whose answer the index does not know.
 
 The index follows `cql2`'s own semantics, which are three-valued: a comparison with a null or
 missing property, or with a value of another type, cannot be reduced and is an error, and
@@ -74,11 +75,10 @@ def _kind(value: Any) -> str | None:
     (null, arrays, objects, and values numpy would compare otherwise than cql2)."""
     if isinstance(value, bool):
         return "boolean"
+    if isinstance(value, int) and abs(value) > 2**53:
+        return None  # no exact float: Python sorts it apart from its neighbours, a float not
     if isinstance(value, int | float):
-        try:
-            return "number" if math.isfinite(float(value)) else None
-        except OverflowError:  # an integer beyond float: cql2's f64 and numpy's may differ
-            return None
+        return "number" if math.isfinite(value) else None
     if isinstance(value, str):
         # numpy's fixed-width strings drop trailing NULs: such a value is cql2's to compare.
         return None if value.endswith("\x00") else "string"
