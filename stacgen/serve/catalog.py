@@ -16,7 +16,7 @@ import re
 import stat
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -54,14 +54,25 @@ class CatalogError(StacgenError):
 
 
 # --- the index ------------------------------------------------------------------------------------
-@dataclass(frozen=True, eq=False)
 class IndexedItem:
-    """One item: its JSON as bytes (hrefs absolute, local files under INTERNAL), decoded only
-    when a page shows it (10,000 items as Python objects would take a GiB)."""
+    """One item: its JSON as bytes, decoded only when a page shows it (10,000 items as Python
+    objects would take a GiB). Its hrefs are moved as read_catalog moves them (absolute, local
+    files under INTERNAL) when it is first shown: a quarter of the start-up, otherwise."""
 
-    raw: bytes
-    collection: str
-    id: str
+    __slots__ = ("_raw", "_reader", "_url", "collection", "id")
+
+    def __init__(
+        self, raw: bytes, collection: str, item_id: str, url: str, reader: _Reader | None
+    ) -> None:
+        self._raw, self._url, self._reader = raw, url, reader
+        self.collection, self.id = collection, item_id
+
+    @property
+    def raw(self) -> bytes:
+        """The item's JSON as served."""
+        if self._reader is not None:
+            self._raw, self._reader = self._reader.rewritten(self._raw, self._url), None
+        return self._raw
 
     @property
     def data(self) -> dict[str, Any]:
@@ -133,10 +144,10 @@ def load_index(directory: Path) -> StacIndex:
     for url, doc in reader.documents():
         kind = doc.get("type")
         if kind == "Collection":
-            served = orjson.loads(reader.served(doc, url))
+            served = orjson.loads(reader.rewritten(compact(orjson.dumps(doc)), url))
             collections[str(served["id"])] = served
         elif kind == "Feature":
-            items.append(_indexed(doc, reader.served(doc, url), directory, builder))
+            items.append(_indexed(doc, url, reader, builder))
     # The same as every item's properties added in turn, each distinct value once.
     types = PropertyTypes(builder.property_rows())
     order = builder.order()
@@ -175,19 +186,18 @@ class _Reader:
         self._folders: dict[str, str] = {}
         self._plains: Plains = {}
         url = self.base + "catalog.json"
-        self.catalog: dict[str, Any] = orjson.loads(self.served(catalog, url))
+        self.catalog: dict[str, Any] = orjson.loads(self.rewritten(orjson.dumps(catalog), url))
 
     def documents(self) -> Iterator[tuple[str, dict[str, Any]]]:
         """(url, document as read) of every collection and item reachable from catalog.json."""
         for url, doc in walk(self.base + "catalog.json", self._load, self._follow):
             yield url, dict(doc)
 
-    def served(self, doc: Mapping[str, Any], doc_url: str) -> bytes:
-        """The document as JSON with its hrefs as read_catalog gives them (under INTERNAL)."""
+    def rewritten(self, raw: bytes, doc_url: str) -> bytes:
+        """A document's compact JSON (orjson's) read from `doc_url`, its hrefs as read_catalog
+        gives them (under INTERNAL)."""
         folder = doc_url.rsplit("/", 1)[0] + "/"
-        return _hrefs_changed(
-            compact(orjson.dumps(doc)), lambda href: self._served(href, doc_url, folder)
-        )
+        return _hrefs_changed(raw, lambda href: self._served(href, doc_url, folder))
 
     def _load(self, url: str) -> dict[str, Any]:
         path = os.path.join(self.folder, unquote(url[len(self.base) :]))
@@ -305,33 +315,34 @@ def _joined(
 
 
 def _indexed(
-    doc: dict[str, Any], raw: bytes, directory: Path, builder: ColumnsBuilder
+    doc: dict[str, Any], url: str, reader: _Reader, builder: ColumnsBuilder
 ) -> IndexedItem:
-    """The item `doc` as read, `raw` as served; its columns to `builder`."""
+    """The item `doc` read from `url`; its columns to `builder`."""
     collection = doc.get("collection")
-    url = f"{directory}: item {doc.get('id')}"
+    where = f"{reader.directory}: item {doc.get('id')}"
     if not isinstance(collection, str):
-        raise CatalogError(f"{url} belongs to no collection")
+        raise CatalogError(f"{where} belongs to no collection")
     props = doc.get("properties") or {}
     try:
         start = instant(props.get("start_datetime") or props["datetime"])
         end = instant(props.get("end_datetime") or props["datetime"])
     except (KeyError, TypeError, ValueError, AttributeError) as err:
-        raise CatalogError(f"{url} has no usable datetime or geometry ({err})") from err
+        raise CatalogError(f"{where} has no usable datetime or geometry ({err})") from err
     if start is None or end is None:
-        raise CatalogError(f"{url} has no datetime")
+        raise CatalogError(f"{where} has no datetime")
     if not isinstance(doc.get("geometry"), dict):
-        raise CatalogError(f"{url} has no usable datetime or geometry (no GeoJSON geometry)")
-    builder.add(_searched(doc, raw), collection, (start, end))
-    return IndexedItem(raw, collection, str(doc["id"]))
+        raise CatalogError(f"{where} has no usable datetime or geometry (no GeoJSON geometry)")
+    raw = compact(orjson.dumps(doc))
+    builder.add(_searched(doc, raw, url, reader), collection, (start, end))
+    return IndexedItem(raw, collection, str(doc["id"]), url, reader)
 
 
-def _searched(doc: dict[str, Any], raw: bytes) -> dict[str, Any]:
+def _searched(doc: dict[str, Any], raw: bytes, url: str, reader: _Reader) -> dict[str, Any]:
     """The item whose values the columns hold: as served should its properties or geometry
-    hold an href (read_catalog rewrites those too), else as read (decoding it again costs)."""
+    hold an href (read_catalog moves those too), else as read (decoding it again costs)."""
     for part in ("properties", "geometry"):
         if b'"href"' in orjson.dumps(doc.get(part)):
-            served: dict[str, Any] = orjson.loads(raw)
+            served: dict[str, Any] = orjson.loads(reader.rewritten(raw, url))
             return served
     return doc
 

@@ -3,10 +3,11 @@ over 10,000 items is a few vectorised comparisons, not 10,000 calls into `cql2`.
 
 What the index answers exactly: ids, collections, the datetime interval, the bbox/intersects
 area (envelopes first, then shapely on the few whose envelope meets it), and in a CQL2 filter
-the comparisons (= <> < <= > >=), `in`, `between` and `isNull` of a property with a literal,
-`and`/`or`/`not` of those, and `sortby`. The rest of a filter (like, functions, spatial and
-temporal predicates, arrays, a property compared with a value of another type) is left to
-`cql2` (Expr.matches), applied only to the items whose answer the index does not know.
+the comparisons (= <> < <= > >=), `in`, `between` and `isNull` of a property with a literal
+(a date-time property with a TIMESTAMP as instants), `and`/`or`/`not` of those, and `sortby`.
+The rest of a filter (like, functions, spatial and temporal predicates, arrays, a property
+compared with a value of another type) is left to `cql2` (Expr.matches), applied only to the
+items whose answer the index does not know.
 
 The index follows `cql2`'s own semantics, which are three-valued: a comparison with a null or
 missing property, or with a value of another type, cannot be reduced and is an error, and
@@ -74,11 +75,10 @@ def _kind(value: Any) -> str | None:
     (null, arrays, objects, and values numpy would compare otherwise than cql2)."""
     if isinstance(value, bool):
         return "boolean"
+    if isinstance(value, int) and abs(value) > 2**53:
+        return None  # no exact float: Python sorts it apart from its neighbours, a float not
     if isinstance(value, int | float):
-        try:
-            return "number" if math.isfinite(float(value)) else None
-        except OverflowError:  # an integer beyond float: cql2's f64 and numpy's may differ
-            return None
+        return "number" if math.isfinite(value) else None
     if isinstance(value, str):
         # numpy's fixed-width strings drop trailing NULs: such a value is cql2's to compare.
         return None if value.endswith("\x00") else "string"
@@ -248,27 +248,36 @@ class ColumnsBuilder:
         self._end.append(microseconds(span[1]))
         self._geometry.append(compact(orjson.dumps(item.get("geometry"))))
         self._bbox.append(item.get("bbox"))
-        props = item.get("properties") or {}
-        for name in props.keys() - self._props.keys():
-            self._props[name] = [MISSING] * count
-        for name, values in self._props.items():
-            value = props.get(name, MISSING)
-            values.append(self._shared(value) if isinstance(value, str | list) else value)
+        columns, shared = self._props, self._values
+        for name, value in (item.get("properties") or {}).items():
+            values = columns.get(name)
+            if values is None:
+                values = columns[name] = []
+            if len(values) < count:  # the items before without it
+                values.extend([MISSING] * (count - len(values)))
+            # One object for equal strings and arrays: items repeat them (a site, a platform,
+            # the publications), and each item's own copies took 80 MB at 10,000 items.
+            if type(value) is str:
+                value = shared.setdefault(value, value)
+            elif type(value) is list:
+                value = shared.setdefault(orjson.dumps(value), value)
+            values.append(value)
 
-    def _shared(self, value: Any) -> Any:
-        """One object for equal strings and arrays: items repeat them (a site, a platform,
-        the publications), and each item's own copies took 80 MB at 10,000 items."""
-        key = value if isinstance(value, str) else orjson.dumps(value)
-        return self._values.setdefault(key, value)
+    def _padded(self) -> dict[str, list[Any]]:
+        """Each property's values, MISSING for the items without it."""
+        count = len(self._ids)
+        for values in self._props.values():
+            values.extend([MISSING] * (count - len(values)))
+        return self._props
 
     def property_rows(self) -> Iterator[dict[str, Any]]:
         """Each property's distinct values, one {name: value} at a time: what the items'
         properties hold without their repetitions (stacgen.stac.queryables.PropertyTypes
         gathers sets of what it sees, so each distinct value once is the same to it)."""
         scalar = _SCALARS
-        for name, values in self._props.items():
+        for name, values in self._padded().items():
             # a scalar by its type and value (True is not 1), an array or object by the object
-            # (equal arrays are one object: see _shared)
+            # (equal arrays are one object: see add)
             distinct = {
                 (type(v), v if type(v) in scalar else id(v)): v for v in values if v is not MISSING
             }
@@ -302,7 +311,7 @@ class ColumnsBuilder:
             shapes=np.asarray(shapes, dtype=object),
             geometry=geometry,
             bbox=[self._bbox[i] for i in order],
-            properties={n: Column(objects(v)) for n, v in self._props.items() if n in keep},
+            properties={n: Column(objects(v)) for n, v in self._padded().items() if n in keep},
         )
 
 

@@ -45,7 +45,7 @@ def _item(k: int) -> dict[str, Any]:
         "eo:cloud_cover": CLOUD[k % len(CLOUD)],
         "alcd:site": SITES[k % len(SITES)],
         "alcd:valid": k % 4 == 0,
-        "view:sun_elevation": float(k % 5) - 2.0,
+        "view:sun_elevation": float(k % 5) - 2.0 if k % 23 else 2**60 + k,  # no exact float
         "alcd:subsets": [f"s{k % 3}", f"s{k % 5}"],
     }
     if k % 7 == 0:
