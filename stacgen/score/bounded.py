@@ -12,7 +12,6 @@ hostile one is one line naming its href, never a traceback.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -25,6 +24,7 @@ from pystac_client.stac_api_io import StacApiIO
 from requests import Request
 from urllib3 import Retry
 
+from stacgen.fileutil import json_object
 from stacgen.score.errors import ScoreError
 
 CONNECT_SECONDS: Final = 10.0
@@ -120,13 +120,9 @@ class BoundedIO(StacApiIO):
         href = _href(source)
         text = self.read_text(source, *args, **kwargs)
         try:
-            doc = json.loads(text)
+            doc = json_object(text)
         except ValueError as err:
-            raise ScoreError(f"{href}: malformed JSON ({first_line(err)[:200]})") from None
-        except RecursionError:
-            raise ScoreError(f"{href}: malformed JSON (nested too deep)") from None
-        if not isinstance(doc, dict):
-            raise ScoreError(f"{href}: malformed JSON (expected an object)")
+            raise ScoreError(f"{href}: {first_line(err)[:200]}") from None
         check_shape(doc, href)
         return doc
 
