@@ -228,7 +228,7 @@ class _OnFirstUse(types.ModuleType):
     """Stands for a module not imported yet: the first attribute asked for imports it, and
     every lookup then goes to the real module (patches made on it included)."""
 
-    _lock = threading.Lock()
+    _lock = threading.RLock()  # a lookup nested in the import must not deadlock
 
     def __getattr__(self, name: str) -> Any:
         with self._lock:
