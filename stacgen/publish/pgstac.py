@@ -170,13 +170,22 @@ def describe_dsn(dsn: str) -> str:
     return f"{parts.get('user') or ''}@{where}/{parts.get('dbname') or ''}".lstrip("@")
 
 
-def _connect(dsn: str) -> psycopg.Connection[Any]:
+def _connect_timeout(dsn: str) -> int:
+    """The DSN's connect_timeout, else CONNECT_TIMEOUT (libpq's 0 or none waits for ever)."""
     try:
-        conninfo_to_dict(dsn)
+        given = conninfo_to_dict(dsn).get("connect_timeout")
     except psycopg.ProgrammingError as err:
         raise PgstacLoadError(f"bad DSN: {_first_line(err)}") from err
     try:
-        return psycopg.connect(dsn, connect_timeout=CONNECT_TIMEOUT, autocommit=True)
+        seconds = int(str(given)) if given is not None else 0
+    except ValueError as err:
+        raise PgstacLoadError(f"bad DSN: connect_timeout {given!r} is not seconds") from err
+    return seconds if seconds > 0 else CONNECT_TIMEOUT
+
+
+def _connect(dsn: str, timeout: int) -> psycopg.Connection[Any]:
+    try:
+        return psycopg.connect(dsn, connect_timeout=timeout, autocommit=True)
     except psycopg.Error as err:
         raise PgstacLoadError(f"cannot connect to {describe_dsn(dsn)}: {_first_line(err)}") from err
 
@@ -245,7 +254,11 @@ def load_documents(
 
     start = time.perf_counter()
     tally = _Tally(c["id"] for c in collections)
-    with _connect(dsn) as conn, ConnectionPool(dsn, min_size=0, max_size=1) as pool:
+    timeout = _connect_timeout(dsn)
+    with (
+        _connect(dsn, timeout) as conn,
+        ConnectionPool(dsn, min_size=0, max_size=1, kwargs={"connect_timeout": timeout}) as pool,
+    ):
         try:
             with PgstacDB(pool=pool) as db:
                 version = Migrate(db).run_migration()

@@ -17,12 +17,9 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import unquote, urlsplit
 
-import requests
-
 from stacgen import __version__, config
 from stacgen.errors import StacgenError
 from stacgen.fileutil import atomic_write_bytes
-from stacgen.source.transfer import describe_failure
 from stacgen.stac.schema_pins import SCHEMA_SHA256
 
 log = logging.getLogger(__name__)
@@ -116,6 +113,12 @@ class PinnedSchemas:
         return data
 
     def _fetch(self, url: str, pinned: str) -> bytes:
+        # Imported here: requests is a third of `stacgen publish`'s start-up, and a publish
+        # that changes nothing (or reads a mirror or the cache) fetches no schema.
+        import requests
+
+        from stacgen.source.transfer import describe_failure
+
         where = url if self.base is None else f"{self.base.rstrip('/')}/{relative_path(url)}"
         log.info("fetching schema %s", where)
         headers = {"User-Agent": f"stacgen/{__version__}"}

@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
+import time
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,7 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
 from stacgen.cli import main
+from tests.bounded import finishes_within
 
 pytestmark = pytest.mark.timeout(120)
 ROOT = "https://data.example.org/alcd/"
@@ -159,3 +162,41 @@ def test_a_database_refusing_the_migration_is_named_by_its_own_message(
     assert line.endswith(cause), line
     assert "PL/pgSQL" not in line
     assert "CONTEXT" not in line
+
+
+def test_a_read_only_database_is_named_by_its_own_message(
+    fresh_dsn: str, built_catalog: Path
+) -> None:
+    """The DSN's options reach the server (libpq passes them); what it refuses is said in its
+    own words, not as the PL/pgSQL function it was in."""
+    dsn = make_conninfo(fresh_dsn, options="-c default_transaction_read_only=on")
+    with (
+        psycopg.connect(dsn, autocommit=True) as conn,
+        pytest.raises(psycopg.Error) as refused,
+    ):
+        conn.execute("CREATE EXTENSION postgis")
+    cause = refused.value.diag.message_primary
+    assert cause is not None
+    assert "read-only" in cause
+    line = one_error_line(load_cli(dsn, built_catalog))
+    assert line.endswith(cause), line
+    assert "PL/pgSQL" not in line
+    assert not has_pgstac(fresh_dsn)
+
+
+def test_a_server_that_never_answers_is_given_the_dsns_connect_timeout(
+    built_catalog: Path,
+) -> None:
+    """A port that accepts connections and says nothing (the kernel's backlog): the load gives
+    up after the DSN's connect_timeout, in one line, before anything else is done."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(4)
+        port = silent.getsockname()[1]
+        dsn = f"postgresql://postgres@127.0.0.1:{port}/x?connect_timeout=2"
+        start = time.monotonic()
+        line = one_error_line(finishes_within(30, lambda: load_cli(dsn, built_catalog)))
+        waited = time.monotonic() - start
+    assert line.startswith(f"Error: cannot connect to postgres@127.0.0.1:{port}/x: "), line
+    assert "timeout" in line, line
+    assert 2 <= waited < 8, waited  # the DSN's 2 s, not the 10 s kept when it says nothing
