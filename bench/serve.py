@@ -562,6 +562,88 @@ def postmaster(dsn: str) -> psutil.Process:
     return parent
 
 
+def _polygon(west: float, south: float, east: float, north: float) -> dict[str, Any]:
+    ring = [[west, south], [east, south], [east, north], [west, north], [west, south]]
+    return {"type": "Polygon", "coordinates": [ring]}
+
+
+def database_bodies() -> list[dict[str, Any]]:
+    """The first pages of `first_pages` as pgstac's search() takes them, written out here
+    (not by the code under test): a bbox as its polygon, `query` as a CQL2 filter, ties by id,
+    counted (numberMatched), not hydrated, as `stacgen serve --pgstac` asks."""
+    years = "2016-01-01T00:00:00Z/2019-12-31T23:59:59Z"
+
+    def below(value: int) -> dict[str, Any]:
+        return {"op": "<", "args": [{"property": "eo:cloud_cover"}, value]}
+
+    by_id = {"field": "id", "direction": "asc"}
+    searches: list[dict[str, Any]] = [
+        {"filter": below(20)},
+        {"intersects": _polygon(-10, 30, 40, 60), "datetime": years, "filter": below(50)},
+        {"sortby": [{"field": "eo:cloud_cover", "direction": "desc"}, by_id]},
+        {"filter": below(30)},
+        {"collections": [constants.COLLECTION_ID]},
+        {"intersects": _polygon(-180, -60, 180, 60), "datetime": years},
+        {"sortby": [{"field": "datetime", "direction": "desc"}, by_id]},
+    ]
+    conf = {"context": "on", "nohydrate": True, "readonly": False}
+    return [{"limit": 10, "conf": conf, **s} for s in searches]
+
+
+def report_database(dsn: str, database: psutil.Process) -> None:
+    """The floor of the database's servers: the same searches and the pages their tokens give,
+    straight to pgstac's search() from CONCURRENCY threads over POOL connections (as many as
+    the server's pool holds), with the server's pgstac.readonly."""
+    from psycopg.types.json import Jsonb
+    from psycopg_pool import ConnectionPool
+
+    from stacgen.serve.pgstac import POOL_SIZE
+
+    options = "-c search_path=pgstac,public -c pgstac.readonly=true"
+    with ConnectionPool(
+        dsn, min_size=POOL_SIZE[1], max_size=POOL_SIZE[1], kwargs={"options": options}
+    ) as pool:
+
+        def search(body: dict[str, Any]) -> str:
+            with pool.connection() as conn:
+                row = conn.execute("SELECT search(%s)::text", (Jsonb(body),)).fetchone()
+            assert row is not None
+            return str(row[0])
+
+        bodies = []
+        for first in database_bodies():
+            body: dict[str, Any] | None = first
+            for _ in range(PAGES):
+                if body is None:
+                    break
+                bodies.append(body)
+                links = json.loads(search(body)).get("links", [])
+                token = next(
+                    (x["href"].split("token=")[1] for x in links if x["rel"] == "next"), None
+                )
+                body = {**first, "token": token} if token else None
+
+        def one(body: dict[str, Any]) -> float:
+            start = time.perf_counter()
+            search(body)
+            return time.perf_counter() - start
+
+        todo = list(itertools.islice(itertools.cycle(bodies), SEARCHES))
+        start, cpu = time.perf_counter(), cpu_seconds([database])
+        with ThreadPoolExecutor(CONCURRENCY) as threads:
+            times = list(threads.map(one, todo))
+        wall = time.perf_counter() - start
+        db_ms = spent(cpu, cpu_seconds([database])) / SEARCHES * 1000
+    p50, p99 = percentile(times, 50) * 1000, percentile(times, 99) * 1000
+    print(
+        f"pgstac search() in the database alone (floor of the two below), {POOL_SIZE[1]} "
+        f"connections: {SEARCHES} searches, concurrency {CONCURRENCY}, {len(bodies)} distinct "
+        f"10-item pages: p50 {p50:.0f} ms, p99 {p99:.0f} ms, {SEARCHES / wall:.0f}/s, "
+        f"{db_ms:.1f} ms in PostgreSQL a search",
+        flush=True,
+    )
+
+
 def on_database(catalog: Path, servers: set[str]) -> None:
     """`stacgen serve --pgstac` and plain stac-fastapi-pgstac, one after the other, on the same
     throw-away database loaded from `catalog`."""
@@ -573,6 +655,7 @@ def on_database(catalog: Path, servers: set[str]) -> None:
     with temporary_cluster() as dsn:
         load_pgstac(dsn, catalog, root)  # asset hrefs under the stacgen server's URL
         database = postmaster(dsn)
+        report_database(dsn, database)
         for workers in sorted({1, os.cpu_count() or 1}) if "pgstac" in servers else []:
             served = Served(catalog, port, ["--pgstac", dsn, "--workers", str(workers)])
             try:

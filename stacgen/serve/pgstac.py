@@ -16,6 +16,7 @@ one line at start-up.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
@@ -229,21 +230,48 @@ def _one_line(err: BaseException) -> str:
 
 # --- caches ---------------------------------------------------------------------------------------
 class Recent:
-    """Values read from the database, each kept METADATA_TTL seconds (a failed read is not
-    kept: a collection not found is looked for again)."""
+    """Values read from the database, read again once they are METADATA_TTL seconds old: one
+    read at a time for each key. Until a new value is read the old one is answered (searches
+    do not queue behind the read, which waits for a connection like any search); the first
+    read is waited for. A failed read is not kept: a collection not found is looked for
+    again."""
 
     def __init__(self, ttl: float = METADATA_TTL) -> None:
         self.ttl = ttl
         self._values: dict[Any, tuple[float, Any]] = {}
+        self._reading: dict[Any, asyncio.Future[Any]] = {}
 
     async def get(self, key: Any, read: Callable[[], Awaitable[Any]]) -> Any:
-        now = time.monotonic()
         kept = self._values.get(key)
-        if kept is not None and now - kept[0] < self.ttl:
+        if kept is not None and time.monotonic() - kept[0] < self.ttl:
             return kept[1]
-        value = await read()
-        self._values[key] = (now, value)
-        return value
+        reading = self._reading.get(key)
+        if reading is None:
+            reading = self._reading[key] = asyncio.ensure_future(self._read(key, read))
+            reading.add_done_callback(_quiet)
+        if kept is not None:
+            return kept[1]
+        # shield: a search given up (its client gone) does not cancel the others' read
+        return await asyncio.shield(reading)
+
+    async def _read(self, key: Any, read: Callable[[], Awaitable[Any]]) -> Any:
+        try:
+            started = time.monotonic()
+            value = await read()
+            self._values[key] = (started, value)
+            return value
+        except Exception:
+            self._values.pop(key, None)  # gone (a collection removed): looked for again
+            raise
+        finally:
+            del self._reading[key]
+
+
+def _quiet(read: asyncio.Future[Any]) -> None:
+    """A read in the background that failed: its searches have been answered from the old
+    value, and the next one reads again (asyncio would log it as never retrieved)."""
+    if not read.cancelled():
+        read.exception()
 
 
 class ItemCache:

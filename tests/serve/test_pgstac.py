@@ -7,10 +7,12 @@ test_parity.py.)"""
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import psutil
@@ -22,7 +24,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from stacgen.publish.pgstac import load, load_documents
 from stacgen.serve import ServeError, Server, serve
 from stacgen.serve.catalog import INTERNAL
-from stacgen.serve.pgstac import CONNECT_TIMEOUT, ItemCache, PgstacError, database
+from stacgen.serve.pgstac import CONNECT_TIMEOUT, ItemCache, PgstacError, Recent, database
 from stacgen.stac.reader import read_catalog
 from stacgen.testing.pgcluster import free_port
 from tests.bounded import finishes_within
@@ -297,3 +299,43 @@ def test_workers_without_pgstac_are_refused_in_one_line(
         "Error: --workers: more than one server process needs --pgstac (the embedded backend "
         "would hold the whole catalog in each process)"
     ]
+
+
+def test_recent_values_are_read_once_then_again_in_the_background() -> None:
+    """The queryables and collections: read once for every search waiting, answered from the
+    old value while a new one is read, a failed read not kept."""
+    reads: list[str] = []
+    release = asyncio.Event()
+
+    async def scenario() -> list[Any]:
+        recent = Recent(ttl=0.5)  # long beside any pause of a busy machine
+
+        async def read() -> str:
+            reads.append("read")
+            await release.wait()
+            if len(reads) == 3:
+                raise LookupError("gone")
+            return f"value {len(reads)}"
+
+        first = [asyncio.ensure_future(recent.get("k", read)) for _ in range(5)]
+        await asyncio.sleep(0.01)
+        release.set()
+        got = list(await asyncio.gather(*first))  # five searches, one read
+        got.append(await recent.get("k", read))  # within the ttl: no read
+        await asyncio.sleep(0.6)
+        release.clear()
+        got.append(await recent.get("k", read))  # stale: the old value, a read begins
+        got.append(await recent.get("k", read))  # the same read still under way
+        release.set()
+        await asyncio.sleep(0.01)
+        got.append(await recent.get("k", read))  # the new value
+        await asyncio.sleep(0.6)
+        got.append(await recent.get("k", read))  # stale again: old value; this read fails
+        await asyncio.sleep(0.01)
+        # the failed read kept nothing: no stale value now, a new read waited for
+        got.append(await recent.get("k", read))
+        return got
+
+    got = asyncio.run(scenario())
+    assert got == ["value 1"] * 6 + ["value 1", "value 1", "value 2", "value 2", "value 4"]
+    assert reads == ["read"] * 4
