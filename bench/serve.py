@@ -361,6 +361,10 @@ def query_shapes() -> list[Shape]:
         ("cql2-text in", "GET", "search", {"filter": f"{cover} IN (0, 20, 50)", **ten}),
         ("cql2-text between", "GET", "search", {"filter": f"{cover} BETWEEN 10 AND 60", **ten}),
         ("cql2-text is null", "GET", "search", {"filter": "eo:snow_cover IS NULL", **ten}),
+        ("cql2-text s_intersects", "GET", "search", {
+            "filter": "S_INTERSECTS(geometry, POLYGON((-10 -30, 20 -30, 20 10, -10 10, -10 -30)))",
+            **ten,
+        }),
         ("cql2-text timestamp", "GET", "search", {
             "filter": f"datetime >= TIMESTAMP('{SINCE}')", **ten,
         }),

@@ -4,8 +4,9 @@ over 10,000 items is a few vectorised comparisons, not 10,000 calls into `cql2`.
 What the index answers exactly: ids, collections, the datetime interval, the bbox/intersects
 area (envelopes first, then shapely on the few whose envelope meets it), and in a CQL2 filter
 the comparisons (= <> < <= > >=), `in`, `between` and `isNull` of a property with a literal
-(a date-time property with a TIMESTAMP as instants), `and`/`or`/`not` of those, and `sortby`.
-The rest of a filter (like, functions, spatial and temporal predicates, arrays, a property
+(a date-time property with a TIMESTAMP as instants), `and`/`or`/`not` of those, and `sortby`;
+S_INTERSECTS and S_DISJOINT where the footprint's envelope is apart from the geometry's. The
+rest of a filter (like, functions, spatial and temporal predicates, arrays, a property
 compared with a value of another type) is left to `cql2` (Expr.matches), applied only to the
 items whose answer the index does not know.
 
@@ -30,6 +31,7 @@ import numpy as np
 import numpy.typing as npt
 import orjson
 import shapely
+import shapely.errors
 
 from stacgen.serve.filters import property_name, referenced
 
@@ -397,7 +399,28 @@ class Evaluator:
             return self._compare("in", args[0], args[1])
         if op == "between" and len(args) == 3:
             return self._compare("between", args[0], args[1:])
+        if op in ("s_intersects", "s_disjoint") and len(args) == 2:
+            return self._apart(op, args)
         return None
+
+    def _apart(self, op: str, args: list[Any]) -> Truth | None:
+        """S_INTERSECTS and S_DISJOINT of the footprint and a geometry: known where their
+        envelopes are apart (no geometry meets one outside its envelope), cql2's elsewhere."""
+        prop, literal = args if _is_property(args[0]) else args[::-1]
+        if not (_is_property(prop) and prop["property"] == "geometry"):
+            return None
+        if not (isinstance(literal, dict) and "type" in literal):
+            return None
+        try:
+            west, south, east, north = shapely.from_geojson(orjson.dumps(literal)).bounds
+        except (shapely.errors.GEOSException, ValueError, TypeError):
+            return None
+        env = self.columns.envelope
+        apart = (env[:, 2] < west) | (env[:, 0] > east) | (env[:, 3] < south) | (env[:, 1] > north)
+        nothing = np.zeros(self.n, bool)
+        if op == "s_intersects":
+            return Truth(nothing, apart, apart)
+        return Truth(apart, nothing, apart)
 
     def _column(self, node: Any) -> Column | None:
         return self.columns.column(property_name(str(node["property"])))

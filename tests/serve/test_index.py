@@ -165,8 +165,18 @@ def _beyond_the_index(rng: random.Random) -> dict[str, Any]:
             {"op": "like", "args": [{"property": "alcd:site"}, "A%"]},
             {"op": "a_contains", "args": [{"property": "alcd:subsets"}, ["s1"]]},
             {
-                "op": "s_intersects",
-                "args": [{"property": "geometry"}, _polygon(-160, -10, 0, 0)],
+                "op": rng.choice(["s_intersects", "s_disjoint"]),
+                "args": [
+                    {"property": "geometry"},
+                    rng.choice(
+                        [
+                            _polygon(-160, -10, 0, 0),
+                            _polygon(-143, -9, -142, -8),  # item 1's footprint, edge to edge
+                            {"type": "Point", "coordinates": [-142, -8.5]},  # on its edge
+                            {"type": "LineString", "coordinates": [[170, -5], [180, 5]]},
+                        ]
+                    ),
+                ],
             },
             {
                 "op": "t_after",
