@@ -11,8 +11,9 @@ the server's processes spent per request (and PostgreSQL's, for the database's s
 
 --scale N: N synthetic items (copies of the 37 with new ids, dates shifted by days and
 footprints moved by whole degrees) written as a static catalog; the embedded backend's start
-time and memory at that size (or its refusal above stacgen.serve.catalog.MAX_ITEMS), and the
-same search load against it. The pgstac part of the scale benchmark lives beside this one.
+time and memory at that size (or its refusal above stacgen.serve.catalog.MAX_ITEMS) beside the
+37-item catalog's, then each query shape's p50/p95 and server CPU beside its floor (numpy over
+the same values plus the page serialised). The pgstac part lives beside this one.
 """
 
 from __future__ import annotations

@@ -5,10 +5,10 @@ What the index answers exactly: ids, collections, the datetime interval, the bbo
 area (envelopes first, then shapely on the few whose envelope meets it), and in a CQL2 filter
 the comparisons (= <> < <= > >=), `in`, `between` and `isNull` of a property with a literal
 (a date-time property with a TIMESTAMP as instants), `and`/`or`/`not` of those, and `sortby`;
-S_INTERSECTS and S_DISJOINT where the footprint's envelope is apart from the geometry's. The
-rest of a filter (like, functions, spatial and temporal predicates, arrays, a property
-compared with a value of another type) is left to `cql2` (Expr.matches), applied only to the
-items whose answer the index does not know.
+S_INTERSECTS and S_DISJOINT where the footprint's envelope is apart from the geometry or in
+its interior. The rest of a filter (like, functions, spatial and temporal predicates, arrays,
+a property compared with a value of another type) is left to `cql2` (Expr.matches), applied
+only to the items whose answer the index does not know.
 
 The index follows `cql2`'s own semantics, which are three-valued: a comparison with a null or
 missing property, or with a value of another type, cannot be reduced and is an error, and
@@ -412,15 +412,28 @@ class Evaluator:
         if not (isinstance(literal, dict) and "type" in literal):
             return None
         try:
-            west, south, east, north = shapely.from_geojson(orjson.dumps(literal)).bounds
+            area = shapely.from_geojson(orjson.dumps(literal))
         except (shapely.errors.GEOSException, ValueError, TypeError):
             return None
+        west, south, east, north = area.bounds
         env = self.columns.envelope
         apart = (env[:, 2] < west) | (env[:, 0] > east) | (env[:, 3] < south) | (env[:, 1] > north)
-        nothing = np.zeros(self.n, bool)
+        within = self._within(area, env, ~apart)
         if op == "s_intersects":
-            return Truth(nothing, apart, apart)
-        return Truth(apart, nothing, apart)
+            return Truth(within, apart, apart | within)
+        return Truth(apart, within, apart | within)
+
+    def _within(self, area: shapely.Geometry, env: npt.NDArray[np.float64], among: Mask) -> Mask:
+        """The footprints whose envelope lies in the area's interior: they meet it, whatever
+        the library (a footprint lies in its envelope)."""
+        wide = among & (env[:, 2] > env[:, 0]) & (env[:, 3] > env[:, 1])
+        result = np.zeros(self.n, bool)
+        candidates = np.flatnonzero(wide)
+        if len(candidates):
+            boxes = shapely.box(*env[candidates].T)
+            shapely.prepare(area)
+            result[candidates] = shapely.contains_properly(area, boxes)
+        return result
 
     def _column(self, node: Any) -> Column | None:
         return self.columns.column(property_name(str(node["property"])))

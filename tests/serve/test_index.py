@@ -27,6 +27,15 @@ def _polygon(west: float, south: float, east: float, north: float) -> dict[str, 
     return {"type": "Polygon", "coordinates": [ring]}
 
 
+def _footprint(k: int, west: float, south: float) -> dict[str, Any]:
+    """A 1-degree box, or for every fourth item the triangle of its lower left half (so that
+    an area can meet the footprint's envelope and miss the footprint)."""
+    if k % 4 != 2:
+        return _polygon(west, south, west + 1.0, south + 1.0)
+    ring = [[west, south], [west + 1.0, south], [west, south + 1.0], [west, south]]
+    return {"type": "Polygon", "coordinates": [ring]}
+
+
 def _item(k: int) -> dict[str, Any]:
     """Item k: its values cycle through the boundaries, some null, some missing."""
     when = START + dt.timedelta(days=k // 3, hours=k % 3)  # three items a day, equal dates too
@@ -63,7 +72,7 @@ def _item(k: int) -> dict[str, Any]:
         "type": "Feature",
         "id": f"item-{k:03d}" if k % 17 else f"Item-{k:03d}",
         "collection": "alcd" if k % 10 else "other",
-        "geometry": _polygon(west, -10.0 + k % 20, west + 1.0, -9.0 + k % 20),
+        "geometry": _footprint(k, west, -10.0 + k % 20),
         "bbox": [west, -10.0 + k % 20, west + 1.0, -9.0 + k % 20],
         "properties": props,
     }
@@ -174,6 +183,8 @@ def _beyond_the_index(rng: random.Random) -> dict[str, Any]:
                             _polygon(-143, -9, -142, -8),  # item 1's footprint, edge to edge
                             {"type": "Point", "coordinates": [-142, -8.5]},  # on its edge
                             {"type": "LineString", "coordinates": [[170, -5], [180, 5]]},
+                            # in item 2's envelope, off its triangle
+                            _polygon(-135.3, -7.3, -135.1, -7.1),
                         ]
                     ),
                 ],
@@ -309,6 +320,15 @@ def test_areas_are_what_shapely_intersects(
     expected = [i["id"] for i in items if area.intersects(shapely.geometry.shape(i["geometry"]))]
     assert expected
     assert _found(columns, area=area) == expected
+
+
+def test_an_area_in_an_envelope_but_off_the_footprint_finds_nothing(
+    index: tuple[Columns, list[dict[str, Any]]],
+) -> None:
+    columns, _ = index
+    area = shapely.geometry.box(-135.3, -7.3, -135.1, -7.1)  # item 2's envelope, off its triangle
+    assert area.intersects(shapely.geometry.box(*ITEMS[2]["bbox"]))
+    assert _found(columns, area=area) == []
 
 
 def test_ids_and_collections(index: tuple[Columns, list[dict[str, Any]]]) -> None:
