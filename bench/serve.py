@@ -318,8 +318,13 @@ def report_load(
 ) -> None:
     """The load against one server: errors, p50, p99, throughput, its CPU per request (and
     PostgreSQL's when it answers from a database)."""
-    for ask in asks:  # warm-up, not measured
+    # Warm-up, not measured: each page once, then CONCURRENCY at once (the server's
+    # connection pool grows to its size, as it has under any steady load).
+    for ask in asks:
         send(ask).raise_for_status()
+    with ThreadPoolExecutor(CONCURRENCY) as pool:
+        for answer in pool.map(send, itertools.islice(itertools.cycle(asks), 2 * CONCURRENCY)):
+            answer.raise_for_status()
     start, cpu = time.perf_counter(), cpu_seconds([server])
     db_cpu = cpu_seconds([database]) if database else {}
     errors, times = load(asks)
@@ -634,6 +639,8 @@ def report_database(dsn: str, database: psutil.Process) -> None:
             return time.perf_counter() - start
 
         todo = list(itertools.islice(itertools.cycle(bodies), SEARCHES))
+        with ThreadPoolExecutor(CONCURRENCY) as threads:  # warm-up, as report_load's
+            list(threads.map(one, todo[: 2 * CONCURRENCY]))
         start, cpu = time.perf_counter(), cpu_seconds([database])
         with ThreadPoolExecutor(CONCURRENCY) as threads:
             times = list(threads.map(one, todo))

@@ -8,10 +8,12 @@ test_parity.py.)"""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -24,7 +26,14 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from stacgen.publish.pgstac import load, load_documents
 from stacgen.serve import ServeError, Server, serve
 from stacgen.serve.catalog import INTERNAL
-from stacgen.serve.pgstac import CONNECT_TIMEOUT, ItemCache, PgstacError, Recent, database
+from stacgen.serve.pgstac import (
+    CONNECT_TIMEOUT,
+    ItemCache,
+    PgstacError,
+    Recent,
+    _in_turn,
+    database,
+)
 from stacgen.stac.reader import read_catalog
 from stacgen.testing.pgcluster import free_port
 from tests.bounded import finishes_within
@@ -339,3 +348,40 @@ def test_recent_values_are_read_once_then_again_in_the_background() -> None:
     got = asyncio.run(scenario())
     assert got == ["value 1"] * 6 + ["value 1", "value 1", "value 2", "value 2", "value 4"]
     assert reads == ["read"] * 4
+
+
+class _Pool:
+    """As many connections as asked for, at once: only the server's turns order them."""
+
+    @contextlib.asynccontextmanager
+    async def acquire(self) -> AsyncIterator[str]:
+        yield "connection"
+
+
+def test_connections_are_handed_out_first_come_first_served() -> None:
+    """A freed connection goes to the search that has waited longest, not to one that just
+    arrived (asyncpg's pool gives it to whoever asks next)."""
+    request = SimpleNamespace(app=SimpleNamespace(state=SimpleNamespace(readpool=_Pool())))
+    order: list[str] = []
+
+    async def scenario() -> None:
+        connection = _in_turn(asyncio.Semaphore(1))
+        release = asyncio.Event()
+
+        async def search(name: str, hold: asyncio.Event | None = None) -> None:
+            async with connection(request, "r"):  # type: ignore[arg-type]
+                order.append(name)
+                if hold is not None:
+                    await hold.wait()
+
+        first = asyncio.ensure_future(search("first", release))
+        await asyncio.sleep(0)
+        waited = asyncio.ensure_future(search("waited"))
+        await asyncio.sleep(0)
+        release.set()
+        await asyncio.sleep(0)  # the first is done; the one that waited is woken, not yet run
+        arrived = asyncio.ensure_future(search("arrived"))
+        await asyncio.gather(first, waited, arrived)
+
+    asyncio.run(scenario())
+    assert order == ["first", "waited", "arrived"]
