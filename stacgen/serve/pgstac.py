@@ -200,11 +200,16 @@ async def _connected(db: Database) -> asyncpg.Pool:
             f"--pgstac: {db.where}: the user may not read pgstac ({_one_line(err)}): grant it "
             "pgstac's read role (GRANT pgstac_read TO the user)"
         ) from err
-    except asyncpg.PostgresError as err:
+    except (asyncpg.exceptions.InvalidSchemaNameError, asyncpg.UndefinedFunctionError) as err:
         await pool.close()
         raise PgstacError(
             f"--pgstac: {db.where} holds no pgstac ({_one_line(err)}): load a catalog into it "
             "with `stacgen pgstac load DSN DIR`"
+        ) from err
+    except asyncpg.PostgresError as err:  # a statement timeout, ...: pgstac may well be there
+        await pool.close()
+        raise PgstacError(
+            f"--pgstac: {db.where}: cannot read pgstac's version ({_one_line(err)})"
         ) from err
     if version != PGSTAC_VERSION:
         await pool.close()

@@ -135,6 +135,28 @@ def test_a_user_that_may_not_read_pgstac_is_told_so_not_to_load_again(
     finishes_within(WAIT + 10, start_and_stop)
 
 
+def test_a_database_that_cannot_say_its_pgstac_version_is_not_said_to_hold_none(
+    fresh_dsn: str, serve_catalog: FixtureCatalog, tmp_path: Path
+) -> None:
+    """pgstac is there but its version cannot be read in time (its migrations table locked,
+    the DSN's lock_timeout short): the line says so in the database's words, and does not send
+    the user off to load a catalog that is already loaded."""
+    load(fresh_dsn, serve_catalog.root, INTERNAL)
+    dsn = make_conninfo(fresh_dsn, options="-c lock_timeout=200", connect_timeout=str(WAIT))
+
+    def start_and_stop() -> None:
+        serve(serve_catalog.root, "127.0.0.1", 0, browser_dir=tmp_path, pgstac=dsn).stop()
+
+    with psycopg.connect(fresh_dsn) as holder:
+        holder.execute("LOCK TABLE pgstac.migrations IN ACCESS EXCLUSIVE MODE")
+        with pytest.raises(ServeError) as caught:
+            finishes_within(WAIT + 10, start_and_stop)
+    message = str(caught.value)
+    assert "\n" not in message
+    assert "cannot read pgstac's version (canceling statement due to lock timeout)" in message
+    assert "holds no pgstac" not in message
+
+
 # --- what pgstac answered 500 or page 1 to -------------------------------------------------------
 @pytest.fixture(scope="module", name="pg_server")
 def pg_server_fixture(
