@@ -37,6 +37,10 @@ from stacgen.stac.reader import CatalogReadError, read_catalog
 log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT: Final = 10  # s: an unreachable server is reported, not waited for
+# s: a lock another session holds on pgstac's tables (a load or migration under way) is
+# waited for this long, unless the DSN's options or the role set their own lock_timeout.
+LOCK_TIMEOUT: Final = 60
+LOCK_NOT_AVAILABLE: Final = "55P03"  # PostgreSQL's SQLSTATE for a lock_timeout
 # Columns of pgstac's items table: searched as themselves, never registered as queryables.
 ITEM_COLUMNS: Final = frozenset({"id", "collection", "datetime", "end_datetime", "geometry"})
 DATE_TIMES: Final = ("datetime", "start_datetime", "end_datetime")
@@ -188,9 +192,32 @@ def _connect_timeout(dsn: str) -> int:
 
 def _connect(dsn: str, timeout: int) -> psycopg.Connection[Any]:
     try:
-        return psycopg.connect(dsn, connect_timeout=timeout, autocommit=True)
+        conn = psycopg.connect(dsn, connect_timeout=timeout, autocommit=True)
     except psycopg.Error as err:
         raise PgstacLoadError(f"cannot connect to {describe_dsn(dsn)}: {_first_line(err)}") from err
+    try:
+        _bound_lock_waits(conn)
+    except psycopg.Error as err:
+        conn.close()
+        raise PgstacLoadError(f"{describe_dsn(dsn)}: {_first_line(err)}") from err
+    return conn
+
+
+def _bound_lock_waits(conn: psycopg.Connection[Any]) -> None:
+    """lock_timeout LOCK_TIMEOUT for this session, where nothing set one (0: wait for ever)."""
+    row = conn.execute("SELECT current_setting('lock_timeout')").fetchone()
+    if row is not None and row[0] == "0":
+        conn.execute(f"SET lock_timeout = '{LOCK_TIMEOUT}s'")
+    conn.commit()  # the pool's connections are not autocommit: a SET outlives its transaction
+
+
+def _hint(err: psycopg.Error) -> str:
+    if err.sqlstate == LOCK_NOT_AVAILABLE:
+        return (
+            " (another session holds a lock on pgstac's tables, a load or a migration under way?"
+            " run again once it is done, or give the DSN options=-c lock_timeout=...)"
+        )
+    return ""
 
 
 def _first_line(err: BaseException) -> str:
@@ -261,7 +288,13 @@ def load_documents(
     timeout = _connect_timeout(dsn)
     with (
         _connect(dsn, timeout) as conn,
-        ConnectionPool(dsn, min_size=0, max_size=1, kwargs={"connect_timeout": timeout}) as pool,
+        ConnectionPool(
+            dsn,
+            min_size=0,
+            max_size=1,
+            kwargs={"connect_timeout": timeout},
+            configure=_bound_lock_waits,
+        ) as pool,
     ):
         try:
             with PgstacDB(pool=pool) as db:
@@ -277,7 +310,7 @@ def load_documents(
             for collection, rows in queryables.items():
                 _register_queryables(conn, collection, rows)
         except psycopg.Error as err:
-            raise PgstacLoadError(f"{describe_dsn(dsn)}: {_first_line(err)}") from err
+            raise PgstacLoadError(f"{describe_dsn(dsn)}: {_first_line(err)}{_hint(err)}") from err
     inserted = sum(1 for k in tally.keys if k not in before)
     updated = sum(1 for k in tally.keys if k in before and before[k] != after.get(k))
     return LoadReport(

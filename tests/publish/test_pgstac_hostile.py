@@ -23,6 +23,7 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
 from stacgen.cli import main
+from stacgen.publish import pgstac as pgstac_mod
 from tests.bounded import finishes_within
 
 pytestmark = pytest.mark.timeout(120)
@@ -200,3 +201,22 @@ def test_a_server_that_never_answers_is_given_the_dsns_connect_timeout(
     assert line.startswith(f"Error: cannot connect to postgres@127.0.0.1:{port}/x: "), line
     assert "timeout" in line, line
     assert 2 <= waited < 8, waited  # the DSN's 2 s, not the 10 s kept when it says nothing
+
+
+def test_a_lock_another_session_holds_is_waited_for_within_a_bound(
+    fresh_dsn: str, built_catalog: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A load or migration under way elsewhere (here: a lock on pgstac.items held by another
+    session) used to be waited for without end; the wait is now bounded (LOCK_TIMEOUT, lowered
+    here) and said in one line, and the next load, the lock gone, completes."""
+    assert load_cli(fresh_dsn, built_catalog).exit_code == 0
+    monkeypatch.setattr(pgstac_mod, "LOCK_TIMEOUT", 1)
+    with psycopg.connect(fresh_dsn) as holder:
+        holder.execute("LOCK TABLE pgstac.items IN ACCESS EXCLUSIVE MODE")
+        start = time.monotonic()
+        line = one_error_line(finishes_within(30, lambda: load_cli(fresh_dsn, built_catalog)))
+        waited = time.monotonic() - start
+    assert "canceling statement due to lock timeout" in line
+    assert "another session holds a lock on pgstac's tables" in line
+    assert waited < 15, waited
+    assert load_cli(fresh_dsn, built_catalog).exit_code == 0
