@@ -4,15 +4,19 @@ though stacgen calls it on windows."""
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 import pytest
 import rasterio
 
+from stacgen.masks import scenes
 from stacgen.masks import ukis_csmask as ours
 from stacgen.masks.detect import detect
 from stacgen.masks.errors import MasksError
+from stacgen.masks.reflectance import Reader
 from tests.masks.expected import reflectance
 
 mask_module = pytest.importorskip("ukis_csmask.mask")
@@ -40,24 +44,48 @@ def test_windows_cover_each_pixel_once_with_their_margins() -> None:
     assert [(a, b) for _, _, a, b in short] == [(0, 1030), (612, 1030)]
 
 
-def test_windowed_mask_is_the_whole_image_call(native_catalog: Path, tmp_path: Path) -> None:
+@dataclass(frozen=True)
+class _Shape:
+    height: int
+    width: int
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.height, self.width)
+
+
+class _Part:
+    """stacgen's own Reader, seen through a part of its grid: the windows stacgen reads stay
+    its own reads of the native bands, on an image small enough for a few package tiles."""
+
+    def __init__(self, reader: Reader, rows: tuple[int, int], cols: tuple[int, int]) -> None:
+        self.reader, self.rows, self.cols = reader, rows, cols
+        self.grid = _Shape(rows[1] - rows[0], cols[1] - cols[0])
+
+    def read(self, rows: tuple[int, int], cols: tuple[int, int]) -> tuple[Any, Any]:
+        r, c = self.rows[0], self.cols[0]
+        return self.reader.read((rows[0] + r, rows[1] + r), (cols[0] + c, cols[1] + c))
+
+
+def test_windowed_mask_is_the_whole_image_call(native_catalog: Path) -> None:
     item_id = _first(native_catalog)
-    # 20 m (the label grid refined by 3: 549 px) in cores of 204 px: 9 windows, cut inside
-    # the image before and after their cores, so the margins matter
-    options = {"resolution": 20, "tile_size": 204}
-    run = detect("ukis-csmask", native_catalog, tmp_path / "m", items=[item_id], options=options)
+    # 20 m (the label grid refined by 3: 549 px), a part of 460 x 256 px from row 40, col 150,
+    # in cores of 204 px: rows in 3 windows, (0, 409), (0, 460), (204, 460), cut inside the
+    # image after and before their cores, so the margins matter; columns in 2 whole-width
+    # windows; not square, so rows and columns cannot be swapped unseen
+    rows, cols = (40, 500), (150, 406)
+    assert [s[2:] for s in ours.spans(460, 204)] == [(0, 409), (0, 460), (204, 460)]
+    scene = scenes.select(native_catalog, [item_id], None)[0]
+    det = ours.make({"resolution": 20, "tile_size": 204})
+    with Reader(scene.require(BANDS, ours.NAME), scene.label_grid, det.target) as reader:
+        assert reader.grid.shape == (549, 549)
+        got = det.run(cast(Any, _Part(reader, rows, cols)))
     data, valid = reflectance(native_catalog, item_id, BANDS, per_label_cell=3)
-    expected = _package(data, valid)
-    with rasterio.open(run.masks[0].path) as src:
-        got = src.read(1)
-        tags = src.tags()
-    assert got.shape == expected.shape == (549, 549)
+    part = np.s_[rows[0] : rows[1], cols[0] : cols[1]]
+    expected = _package(np.ascontiguousarray(data[part]), valid[part])
+    assert got.shape == expected.shape == (460, 256)
     assert {0, 1} <= set(np.unique(expected).tolist())
     np.testing.assert_array_equal(got, expected)
-    params = json.loads(tags["DETECTOR_PARAMETERS"])
-    assert (params["product_level"], params["band_order"]) == ("l1c", ORDER)
-    assert tags["DETECTOR_MODEL"] == "model_6b_l1c.onnx"
-    assert tags["DETECTOR_VERSION"] == "1.0.0"
 
 
 def test_default_grid_is_30_m(label_catalog: Path, tmp_path: Path) -> None:
@@ -67,7 +95,12 @@ def test_default_grid_is_30_m(label_catalog: Path, tmp_path: Path) -> None:
     with rasterio.open(run.masks[0].path) as src:
         got = src.read(1)
         assert src.res[0] == pytest.approx(300)  # the test catalog's 600 m cells halved
+        tags = src.tags()
     np.testing.assert_array_equal(got, _package(data, valid))
+    params = json.loads(tags["DETECTOR_PARAMETERS"])
+    assert (params["product_level"], params["band_order"]) == ("l1c", ORDER)
+    assert tags["DETECTOR_MODEL"] == "model_6b_l1c.onnx"
+    assert tags["DETECTOR_VERSION"] == "1.0.0"
 
 
 def test_a_grid_under_256_px_is_refused(label_catalog: Path, tmp_path: Path) -> None:
