@@ -12,6 +12,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Final, TypeVar
 from urllib.parse import urlsplit
 
+import orjson
+
 from stacgen.errors import StacgenError
 
 WALK_RELS = frozenset({"child", "item"})
@@ -101,6 +103,105 @@ def map_hrefs(value: Any, change: Callable[[str], str]) -> Any:
     if isinstance(value, list):
         return [map_hrefs(v, change) for v in value]
     return value
+
+
+def change_hrefs(raw: bytes, change: Callable[[str], str]) -> bytes:
+    """`map_hrefs` in a compact JSON text (orjson's), the same rule (every string under an
+    "href" key), without walking the 20 KB of properties and statistics an item holds.
+
+    An occurrence whose quote follows a backslash is inside a key (`"x\\"href":"..."`), not
+    the key `href`: in JSON text a quote that follows anything else starts or ends a string.
+    """
+    pieces, done = [], 0
+    at = raw.find(_KEY)
+    while at >= 0:
+        start = at + len(_KEY)
+        end = raw.find(b'"', start)
+        if b"\\" in raw[start:end]:  # an escape: the regular expression finds the string's end
+            match = _HREF.match(raw, at)
+            end = match.end(1) if match else end
+        if not (at and raw[at - 1] == 0x5C):
+            text = raw[start:end]
+            old = orjson.loads(b'"' + text + b'"') if b"\\" in text else text.decode()
+            new = change(old)
+            if new != old:
+                pieces += [raw[done:start], orjson.dumps(new)[1:-1]]
+                done = end
+        at = raw.find(_KEY, end)
+    return b"".join([*pieces, raw[done:]]) if pieces else raw
+
+
+# An "href" key and its string value in orjson's compact JSON text.
+_KEY: Final = b'"href":"'
+_HREF: Final = re.compile(rb'"href":"([^"\\]*(?:\\.[^"\\]*)*)"')
+
+Plains = dict[str, tuple[int, str] | None]  # a plain relative href's "../" count and the rest
+SCHEME: Final = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):")
+# A relative href that is a plain path: "./" or "../"s, then segments of ordinary characters
+# (none starting with "."); urljoin resolves any other.
+_SEGMENT: Final = r"[^./?#:;%\\\[\]@\x00-\x20\x7f][^/?#:;%\\\[\]@\x00-\x20\x7f]*"
+_PLAIN: Final = re.compile(rf"(?:\./)?((?:\.\./)*)((?:{_SEGMENT}/)*{_SEGMENT})")
+
+
+def join_plain(folder: str, href: str, plains: Plains | None = None) -> str | None:
+    """urljoin(folder, href) for a plain relative path (segments of ordinary characters, after
+    "./" or a few "../"), which is most of a build's hrefs; None for any other href.
+    `plains` keeps what each href was found to be (items repeat "./classification.tif")."""
+    if plains is None or href not in plains:
+        match = _PLAIN.fullmatch(href)
+        plain = None if match is None else (len(match[1]) // 3, match[2])
+        if plains is not None:
+            plains[href] = plain
+    else:
+        plain = plains[href]
+    if plain is None:
+        return None
+    ups, rest = plain
+    start = folder.find("://") + 3
+    if start < 3 or folder.count("/", start) - 1 < ups + 1:
+        return None  # at or above the root: urljoin's rules
+    end = len(folder)
+    for _ in range(ups):
+        end = folder.rfind("/", start, end - 1) + 1
+    return folder[:end] + rest
+
+
+_UNRESERVED: Final = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+_ESCAPE: Final = re.compile(r"%([0-9A-Fa-f]{2})")
+
+
+def normal_url(url: str) -> str:
+    """`url` normalised as RFC 3986 6.2.2 says (percent-encoded unreserved characters decoded,
+    other escapes in upper case, dot segments removed), so that one file has one URL: a link
+    to `%2E%2E/catalog.json` names a catalog already walked, not a new URL each time round."""
+    if "%" not in url and "/." not in url:
+        return url  # what urljoin gives: nothing to normalise (the usual case)
+    parts = urlsplit(_ESCAPE.sub(_unescaped, url))
+    return parts._replace(path=_without_dots(parts.path)).geturl()
+
+
+def _unescaped(match: re.Match[str]) -> str:
+    char = chr(int(match[1], 16))
+    return char if char in _UNRESERVED else match[0].upper()
+
+
+def _without_dots(path: str) -> str:
+    """RFC 3986 5.2.4's remove_dot_segments, for an absolute path."""
+    out: list[str] = []
+    segments = path.split("/")
+    for k, segment in enumerate(segments):
+        last = k == len(segments) - 1
+        if segment == "..":
+            if len(out) > 1:
+                out.pop()
+            if last:
+                out.append("")
+        elif segment == ".":
+            if last:
+                out.append("")
+        else:
+            out.append(segment)
+    return "/".join(out)
 
 
 def rebase_json(raw: bytes, olds: Sequence[str], new: str) -> bytes:

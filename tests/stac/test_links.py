@@ -91,3 +91,18 @@ def test_rebase_json_moves_the_same_hrefs_in_any_layout(text: str) -> None:
 def test_rebase_json_without_a_prefix_in_the_text_is_the_same_bytes() -> None:
     raw = json.dumps({"links": [{"href": "./a.json"}]}).encode()
     assert links.rebase_json(raw, [OLD], HERE) is raw
+
+
+@pytest.mark.parametrize(
+    ("url", "normal"),
+    [
+        # RFC 3986 6.2.2's example, its path (scheme and host are not what a walk compares)
+        ("file:///a/./b/../b/%63/%7bfoo%7d", "file:///a/b/c/%7Bfoo%7D"),
+        ("file:///cat/coll/%2E%2E/catalog.json", "file:///cat/catalog.json"),
+        ("file:///cat/coll/%2e./x/.", "file:///cat/x/"),
+        ("file:///cat/a%20b/%2Fc.json", "file:///cat/a%20b/%2Fc.json"),
+        ("file:///cat/item.json", "file:///cat/item.json"),
+    ],
+)
+def test_normal_url_is_rfc_3986s(url: str, normal: str) -> None:
+    assert links.normal_url(url) == normal

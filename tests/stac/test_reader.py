@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -53,3 +54,19 @@ def test_relative_catalog_needs_a_url(built_catalog: Path, tmp_path: Path) -> No
         read_catalog(built_catalog)
     with pytest.raises(CatalogReadError, match=r"catalog\.json: does not exist"):
         read_catalog(tmp_path, SERVED)
+
+
+def test_a_link_back_up_in_escapes_is_walked_once(built_catalog: Path, tmp_path: Path) -> None:
+    """`%2E%2E` is `..` (RFC 3986 2.3: an escaped unreserved character is the character): a
+    collection's child link to `%2E%2E/catalog.json` names the root catalog, read once, not a
+    longer URL each time round (which read every item again, a few hundred times)."""
+    folder = tmp_path / "catalog"
+    shutil.copytree(built_catalog, folder)
+    collection = folder / constants.COLLECTION_ID / "collection.json"
+    doc = json.loads(collection.read_text())
+    doc["links"].append({"rel": "child", "href": "%2E%2E/catalog.json", "type": "application/json"})
+    collection.write_text(json.dumps(doc))
+    docs = read_catalog(folder, SERVED)
+    ids = sorted(p.name for p in (folder / constants.COLLECTION_ID).iterdir() if p.is_dir())
+    assert sorted(item["id"] for item in docs.items) == ids
+    assert [c["id"] for c in docs.collections] == [constants.COLLECTION_ID]
