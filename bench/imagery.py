@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import socket
 import subprocess
@@ -22,6 +23,7 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import rasterio
@@ -90,8 +92,36 @@ def copy_catalog(catalog: Path, target: Path) -> Path:
     return target
 
 
-def stacgen_fetch(catalog: Path, args: Sequence[str]) -> tuple[float, int]:
-    """Seconds and peak memory of one `stacgen imagery fetch` run (a fresh process)."""
+@dataclass(frozen=True)
+class Measured:
+    """One run: wall seconds, CPU seconds (user + system, every thread) and peak memory."""
+
+    seconds: float
+    cpu: float
+    peak: int = 0
+
+
+def _cpu_self() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_child(command: Sequence[str]) -> Measured:
+    """A fresh process: its wall time, its CPU time (from its rusage) and its peak memory."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(command)
+    peak = PeakRSS(proc.pid)
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    peak.join()
+    if proc.returncode != 0:
+        raise SystemExit(f"failed ({proc.returncode}): {' '.join(command)}")
+    return Measured(seconds, usage.ru_utime + usage.ru_stime, peak.peak)
+
+
+def stacgen_fetch(catalog: Path, args: Sequence[str]) -> Measured:
+    """One `stacgen imagery fetch` run (a fresh process)."""
     command = [
         sys.executable,
         "-m",
@@ -103,16 +133,10 @@ def stacgen_fetch(catalog: Path, args: Sequence[str]) -> tuple[float, int]:
         "--quiet",
         "--no-validate",
     ]
-    start = time.perf_counter()
-    proc = subprocess.Popen(command)
-    peak = PeakRSS(proc.pid)
-    if proc.wait() != 0:
-        raise SystemExit(f"fetch failed: {command}")
-    peak.join()
-    return time.perf_counter() - start, peak.peak
+    return run_child(command)
 
 
-def decode_floor(files: Sequence[Path], label_width: int, workers: int) -> float:
+def decode_floor(files: Sequence[Path], label_width: int, workers: int) -> Measured:
     """Each JP2 read once at full resolution, in the fetch's strips, on `workers` threads."""
 
     def read(path: Path) -> None:
@@ -121,13 +145,13 @@ def decode_floor(files: Sequence[Path], label_width: int, workers: int) -> float
             for row in range(0, src.height, step):
                 src.read(1, window=((row, min(row + step, src.height)), (0, src.width)))
 
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), _cpu_self()
     with ThreadPoolExecutor(workers) as pool:
         list(pool.map(read, files))
-    return time.perf_counter() - start
+    return Measured(time.perf_counter() - start, _cpu_self() - cpu)
 
 
-def download_floor(urls: Sequence[str], workers: int) -> float:
+def download_floor(urls: Sequence[str], workers: int) -> Measured:
     """Each file downloaded once, its bytes discarded, on `workers` threads."""
 
     def get(url: str) -> None:
@@ -136,10 +160,10 @@ def download_floor(urls: Sequence[str], workers: int) -> float:
             for _ in resp.iter_content(1 << 20):
                 pass
 
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), _cpu_self()
     with ThreadPoolExecutor(workers) as pool:
         list(pool.map(get, urls))
-    return time.perf_counter() - start
+    return Measured(time.perf_counter() - start, _cpu_self() - cpu)
 
 
 def _free_port() -> int:
@@ -175,41 +199,47 @@ def run(
         f"imagery: one product, label grid {label_width} px, {len(files)} JP2 bands "
         f"({label_width * 6} px at 10 m), {mib:.0f} MiB, workers {workers}"
     )
-    decode_s = decode_floor(files, label_width, workers)
-    say(f"imagery floor: decode every JP2 once {decode_s:.1f} s")
+    decode = decode_floor(files, label_width, workers)
+    say(f"imagery floor: decode every JP2 once {decode.seconds:.1f} s (CPU {decode.cpu:.1f} s)")
     common = ["--provider", "safe", "--safe-dir", str(folder), "--workers", str(workers)]
-    local_s, local_peak = stacgen_fetch(
-        copy_catalog(catalog, scratch / "img-local"), [*common, "--items", first]
-    )
+    local = stacgen_fetch(copy_catalog(catalog, scratch / "img-local"), [*common, "--items", first])
     say(
-        f"imagery fetch from a local SAFE: {local_s:.1f} s = {local_s / decode_s:.2f}x the "
-        f"decode floor (target <= 1.3x); peak memory {local_peak / 2**20:.0f} MiB"
+        f"imagery fetch from a local SAFE: {local.seconds:.1f} s = "
+        f"{local.seconds / decode.seconds:.2f}x the decode floor (target <= 1.3x); CPU "
+        f"{local.cpu:.1f} s = {local.cpu / decode.cpu:.2f}x the floor's; peak memory "
+        f"{local.peak / 2**20:.0f} MiB"
     )
     if flat:
-        _, two_peak = stacgen_fetch(
+        two = stacgen_fetch(
             copy_catalog(catalog, scratch / "img-two"), [*common, "--items", f"{first},{second}"]
         )
         say(
-            f"imagery peak memory with 2 products: {two_peak / 2**20:.0f} MiB (1 product: "
-            f"{local_peak / 2**20:.0f} MiB; target < 1024 MiB, flat)"
+            f"imagery peak memory with 2 products: {two.peak / 2**20:.0f} MiB (1 product: "
+            f"{local.peak / 2**20:.0f} MiB; target < 1024 MiB, flat)"
         )
-    download_s, remote_s, remote_peak = _remote(catalog, scratch, folder, files, first, workers)
-    larger = max(decode_s, download_s)
-    say(f"imagery floor: download the same bytes once {download_s:.1f} s")
+    download, remote = _remote(catalog, scratch, folder, files, first, workers)
+    larger = max(decode.seconds, download.seconds)
     say(
-        f"imagery fetch from a loopback server: {remote_s:.1f} s = {remote_s / larger:.2f}x "
-        f"the larger floor (target <= 1.3x); peak memory {remote_peak / 2**20:.0f} MiB"
+        f"imagery floor: download the same bytes once {download.seconds:.1f} s "
+        f"(client CPU {download.cpu:.1f} s)"
     )
     say(
-        f"imagery cost for the {PRODUCTS} products: local {local_s * PRODUCTS / 60:.0f} min, "
-        f"remote {remote_s * PRODUCTS / 60:.0f} min, {mib * PRODUCTS / 1024:.1f} GiB read"
+        f"imagery fetch from a loopback server: {remote.seconds:.1f} s = "
+        f"{remote.seconds / larger:.2f}x the larger floor (target <= 1.3x); CPU "
+        f"{remote.cpu:.1f} s = {remote.cpu / (decode.cpu + download.cpu):.2f}x the floors' sum; "
+        f"peak memory {remote.peak / 2**20:.0f} MiB"
+    )
+    say(
+        f"imagery cost for the {PRODUCTS} products: local {local.seconds * PRODUCTS / 60:.0f} "
+        f"min, remote {remote.seconds * PRODUCTS / 60:.0f} min, {mib * PRODUCTS / 1024:.1f} GiB "
+        "read"
     )
     return lines
 
 
 def _remote(
     catalog: Path, scratch: Path, folder: Path, files: list[Path], first: str, workers: int
-) -> tuple[float, float, int]:
+) -> tuple[Measured, Measured]:
     """The download floor, and the fetch of `first` from a loopback server of `folder`."""
     port = _free_port()
     command = [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"]
@@ -222,14 +252,12 @@ def _remote(
         base = f"http://127.0.0.1:{port}"
         _wait(base)
         urls = [f"{base}/{p.relative_to(folder).as_posix()}" for p in files]
-        download_s = download_floor(urls, workers)
-        remote_s, remote_peak = _remote_fetch(
-            catalog, scratch / "img-remote", base, folder, first, workers
-        )
+        download = download_floor(urls, workers)
+        remote = _remote_fetch(catalog, scratch / "img-remote", base, folder, first, workers)
     finally:
         server.terminate()
         server.wait(10)
-    return download_s, remote_s, remote_peak
+    return download, remote
 
 
 def _wait(base: str) -> None:
@@ -244,7 +272,7 @@ def _wait(base: str) -> None:
 
 def _remote_fetch(
     catalog: Path, target: Path, base: str, folder: Path, item_id: str, workers: int
-) -> tuple[float, int]:
+) -> Measured:
     """The fetch of `item_id` with its bands at /vsicurl/ URLs of the loopback server."""
     copy = copy_catalog(catalog, target)
     command = [
@@ -258,13 +286,7 @@ def _remote_fetch(
         item_id,
         str(workers),
     ]
-    start = time.perf_counter()
-    proc = subprocess.Popen(command)
-    peak = PeakRSS(proc.pid)
-    if proc.wait() != 0:
-        raise SystemExit("remote fetch failed")
-    peak.join()
-    return time.perf_counter() - start, peak.peak
+    return run_child(command)
 
 
 def remote_child(catalog: str, base: str, folder: str, item_id: str, workers: str) -> None:

@@ -181,7 +181,7 @@ def _run(
             tick = (lambda band, i=plan.item_id: on_band(i, band)) if on_band else None
             try:
                 fetched[plan.item_id] = fetch_item(
-                    plan, items, executor, options.settings.timeout, tick
+                    plan, items, executor, options.settings.timeout, tick, options.workers
                 )
             except ImageryError as err:
                 problems.append(str(err))

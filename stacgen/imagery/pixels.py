@@ -70,12 +70,23 @@ def block_mean(dn: DN, factor: int) -> DN:
     if factor == 1:
         return dn
     rows, cols = dn.shape[0] // factor, dn.shape[1] // factor
-    blocks = dn[: rows * factor, : cols * factor].reshape(rows, factor, cols, factor)
-    sums = blocks.sum(axis=(1, 3), dtype=np.uint64)
-    counts = np.count_nonzero(blocks, axis=(1, 3)).astype(np.uint64)
-    safe = np.maximum(counts, 1)
-    mean = (2 * sums + safe) // (2 * safe)
-    return np.where(counts > 0, mean, 0).astype(np.uint16)
+    whole = dn[: rows * factor, : cols * factor]
+    # Sums and counts of strided slices, `factor` passes per axis: twice as fast as a sum over
+    # the axes of a 4-D view, which numpy does element by element. 36 x 65535 fits a uint32.
+    valid = whole != NODATA
+    col_sums = whole[:, 0::factor].astype(np.uint32)
+    col_counts = valid[:, 0::factor].astype(np.uint8)
+    for k in range(1, factor):
+        col_sums += whole[:, k::factor]
+        col_counts += valid[:, k::factor]
+    sums, counts = col_sums[0::factor].copy(), col_counts[0::factor].copy()
+    for k in range(1, factor):
+        sums += col_sums[k::factor]
+        counts += col_counts[k::factor]
+    safe = np.maximum(counts, 1).astype(np.uint32)
+    mean: DN = ((2 * sums + safe) // (2 * safe)).astype(np.uint16)
+    mean[counts == 0] = 0
+    return mean
 
 
 @contextmanager

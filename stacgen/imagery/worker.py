@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import logging
 import shutil
+import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import Executor, Future, wait
+from concurrent.futures import Executor, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from rasterio._env import del_gdal_config, get_gdal_config, set_gdal_config
 
@@ -26,10 +27,15 @@ from stacgen.imagery import pixels
 from stacgen.imagery.identity import gdal_http_options
 from stacgen.imagery.located import ImageryError
 from stacgen.imagery.plan import FORMAT, Plan, shown_path
-from stacgen.imagery.sources import prepare
+from stacgen.imagery.sources import Readable, prepare
 from stacgen.layout import imagery
 
 log = logging.getLogger(__name__)
+
+# Threads that download (or hash) band files for the decoders, and how many band files beyond
+# one per decoder may wait prepared.
+READERS: Final = 2
+AHEAD: Final = 2
 
 RESAMPLING = {
     "label": "mean of the valid (non-zero) full-resolution pixels of each label cell, "
@@ -59,21 +65,34 @@ def fetch_item(
     executor: Executor,
     timeout: float,
     on_band: Callable[[str], None] | None = None,
+    workers: int = 1,
 ) -> Path:
-    """The imagery item of `plan` fetched into `<work>/<id>/`; its folder."""
+    """The imagery item of `plan` fetched into `<work>/<id>/`, its bands decoded on
+    `executor` (of `workers` threads); its folder."""
     partial = partial_dir(work, plan.item_id)
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
     options = {**gdal_http_options(timeout), **plan.located.gdal_options}
     futures: list[Future[BandDone]] = []
+    ahead = Ahead(workers + AHEAD)
     try:
-        with global_config(options):
-            futures = [executor.submit(_band, plan, b.name, partial, timeout) for b in plan.bands]
-            done = []
-            for future in futures:
-                done.append(future.result())
-                if on_band:
-                    on_band(done[-1].band)
+        with global_config(options), ThreadPoolExecutor(READERS) as readers:
+            try:
+                readable = [
+                    readers.submit(ahead.prepare, i, plan, b.name, partial, timeout)
+                    for i, b in enumerate(plan.bands)
+                ]
+                futures = [
+                    executor.submit(_band, plan, b.name, partial, timeout, r, ahead)
+                    for b, r in zip(plan.bands, readable, strict=True)
+                ]
+                done = []
+                for future in futures:
+                    done.append(future.result())
+                    if on_band:
+                        on_band(done[-1].band)
+            finally:
+                ahead.stop.set()  # a reader still waiting for room gives up
         atomic_write_json(partial / imagery.MANIFEST, manifest(plan, done))
         target = done_dir(work, plan.item_id)
         shutil.rmtree(target, ignore_errors=True)
@@ -85,6 +104,40 @@ def fetch_item(
         shutil.rmtree(partial, ignore_errors=True)
         raise
     return target
+
+
+class _Stopped(ImageryError):
+    """A band not read because the item failed meanwhile."""
+
+
+@dataclass
+class Ahead:
+    """Band files made readable (an HTTP(S) file downloaded, a local one hashed) by their own
+    threads, ahead of their decoding: a download waits on the network, not on a decoder, so
+    the next bands' bytes arrive while the current ones are decoded. The band of index i is
+    prepared once more than i - `room` bands are decoded: at most `room` files wait on disk
+    (a downloaded 10 m band is 100-200 MB), and the bands start in their order, so the one a
+    decoder waits for is never held back by later ones (a semaphore taken by two readers in
+    either order can be: a deadlock)."""
+
+    room: int
+    decoded: int = 0
+    stop: threading.Event = field(default_factory=threading.Event)
+    changed: threading.Condition = field(default_factory=threading.Condition)
+
+    def prepare(self, index: int, plan: Plan, band: str, folder: Path, timeout: float) -> Readable:
+        with self.changed:
+            while index >= self.decoded + self.room:
+                if self.stop.is_set():
+                    raise _Stopped(f"{band}: not read (the item failed)")
+                self.changed.wait(0.2)
+        located = plan.located
+        return prepare(located.bands[band], folder, band, timeout, bool(located.gdal_options))
+
+    def done(self) -> None:
+        with self.changed:
+            self.decoded += 1
+            self.changed.notify_all()
 
 
 @contextmanager
@@ -105,18 +158,23 @@ def global_config(options: dict[str, str]) -> Iterator[None]:
                 set_gdal_config(key, value)
 
 
-def _band(plan: Plan, band: str, folder: Path, timeout: float) -> BandDone:
+def _band(
+    plan: Plan, band: str, folder: Path, timeout: float, prepared: Future[Readable], ahead: Ahead
+) -> BandDone:
     located = plan.located
-    readable = prepare(located.bands[band], folder, band, timeout, bool(located.gdal_options))
     options = {**gdal_http_options(timeout), **located.gdal_options}  # this thread's too
     target = folder / imagery.band(band).file_name
     offset = plan.offset(band)
     try:
-        write = pixels.label_band if plan.grid == "label" else pixels.native_band
-        result = write(readable.gdal_path, plan.label.grid, offset, target, options)
+        readable = prepared.result()
+        try:
+            write = pixels.label_band if plan.grid == "label" else pixels.native_band
+            result = write(readable.gdal_path, plan.label.grid, offset, target, options)
+        finally:
+            if readable.downloaded is not None:
+                readable.downloaded.unlink(missing_ok=True)
     finally:
-        if readable.downloaded is not None:
-            readable.downloaded.unlink(missing_ok=True)
+        ahead.done()
     if readable.size is not None and band in located.sizes and located.sizes[band] != readable.size:
         raise ImageryError(
             f"{readable.source}: {readable.size} bytes, not the {located.sizes[band]} the "
