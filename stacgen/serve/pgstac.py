@@ -192,7 +192,14 @@ async def _connected(db: Database) -> asyncpg.Pool:
             f"--pgstac: cannot connect to {db.where}: no answer in {db.timeout:g} s"
         ) from err
     try:
-        version = await pool.fetchval("SELECT pgstac.get_version()")
+        # Bounded as the connection is: a migration under way locks the table it reads.
+        version = await pool.fetchval("SELECT pgstac.get_version()", timeout=db.timeout)
+    except TimeoutError as err:
+        await pool.close()
+        raise PgstacError(
+            f"--pgstac: {db.where}: pgstac's version not read in {db.timeout:g} s (a load or "
+            "migration under way holding its tables?)"
+        ) from err
     except asyncpg.exceptions.InsufficientPrivilegeError as err:
         # pgstac is there, this user may not read it: loading again would not help.
         await pool.close()

@@ -157,6 +157,27 @@ def test_a_database_that_cannot_say_its_pgstac_version_is_not_said_to_hold_none(
     assert "holds no pgstac" not in message
 
 
+def test_a_migration_holding_pgstac_is_waited_for_within_the_connect_timeout(
+    fresh_dsn: str, serve_catalog: FixtureCatalog, tmp_path: Path
+) -> None:
+    """A lock on pgstac.migrations (a load or migration under way) and no lock_timeout: the
+    version check used to wait for as long as the lock was held; it now gives up after the
+    DSN's connect_timeout, in one line."""
+    load(fresh_dsn, serve_catalog.root, INTERNAL)
+    dsn = make_conninfo(fresh_dsn, connect_timeout=str(WAIT))
+
+    def start_and_stop() -> None:
+        serve(serve_catalog.root, "127.0.0.1", 0, browser_dir=tmp_path, pgstac=dsn).stop()
+
+    with psycopg.connect(fresh_dsn) as holder:
+        holder.execute("LOCK TABLE pgstac.migrations IN ACCESS EXCLUSIVE MODE")
+        with pytest.raises(ServeError) as caught:
+            finishes_within(WAIT + 10, start_and_stop)
+    message = str(caught.value)
+    assert "\n" not in message
+    assert f"pgstac's version not read in {WAIT} s" in message
+
+
 # --- what pgstac answered 500 or page 1 to -------------------------------------------------------
 @pytest.fixture(scope="module", name="pg_server")
 def pg_server_fixture(
