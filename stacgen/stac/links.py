@@ -176,8 +176,16 @@ def normal_url(url: str) -> str:
     to `%2E%2E/catalog.json` names a catalog already walked, not a new URL each time round."""
     if "%" not in url and "/." not in url:
         return url  # what urljoin gives: nothing to normalise (the usual case)
-    parts = urlsplit(_ESCAPE.sub(_unescaped, url))
-    return parts._replace(path=_without_dots(parts.path)).geturl()
+    url = _ESCAPE.sub(_unescaped, url)
+    # The path by hand: urlsplit().geturl() would not give back every URL as it was
+    # ("file:////x" comes back as "file://x", another host).
+    authority = url.find("://")
+    start = url.find("/", authority + 3) if authority >= 0 else -1
+    if start < 0:
+        return url
+    ends = [at for at in (url.find("?", start), url.find("#", start)) if at >= 0]
+    end = min(ends, default=len(url))
+    return url[:start] + _without_dots(url[start:end]) + url[end:]
 
 
 def _unescaped(match: re.Match[str]) -> str:

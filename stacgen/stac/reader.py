@@ -2,8 +2,8 @@
 
 The one home of this for every consumer that hands the catalog's documents to others: the
 pgstac loader, the API's embedded backend (through CatalogReader, one document at a time),
-publishing. A catalog built with `--root-href`
-keeps its absolute hrefs, moved under the given URL when that differs.
+publishing. A catalog built with `--root-href` keeps its absolute hrefs, moved under the given
+URL when that differs.
 """
 
 from __future__ import annotations

@@ -102,6 +102,7 @@ def test_rebase_json_without_a_prefix_in_the_text_is_the_same_bytes() -> None:
         ("file:///cat/coll/%2e./x/.", "file:///cat/x/"),
         ("file:///cat/a%20b/%2Fc.json", "file:///cat/a%20b/%2Fc.json"),
         ("file:///cat/item.json", "file:///cat/item.json"),
+        ("file:////srv/cat/./x%41?a/../b#c/./d", "file:////srv/cat/xA?a/../b#c/./d"),
     ],
 )
 def test_normal_url_is_rfc_3986s(url: str, normal: str) -> None:
