@@ -172,11 +172,9 @@ def database_searches(dsn: str, bodies: list[dict[str, Any]]) -> tuple[list[floa
     return seconds, found
 
 
-@contextlib.contextmanager
-def pgstac_api(dsn: str) -> Iterator[str]:
-    """stac-fastapi-pgstac on uvicorn over the database; yields its URL."""
+def plain_pgstac(dsn: str, port: int, **settings: str) -> subprocess.Popen[bytes]:
+    """stac-fastapi-pgstac's own app on uvicorn over the database, started (not yet up)."""
     parts = conninfo_to_dict(dsn)
-    port = free_port()
     env = {
         **os.environ,
         "PGUSER": str(parts.get("user") or "postgres"),
@@ -185,24 +183,34 @@ def pgstac_api(dsn: str) -> Iterator[str]:
         "PGPORT": str(parts.get("port") or 5432),
         "PGDATABASE": str(parts.get("dbname") or "postgres"),
         "USE_API_HYDRATE": "true",  # keeps null properties (pgstac's hydration drops them)
+        **settings,
+    }
+    command = [sys.executable, "-m", "uvicorn", "--factory", "stac_fastapi.pgstac.app:create_app"]
+    command += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
+    return subprocess.Popen(command, env=env)
+
+
+@contextlib.contextmanager
+def pgstac_api(dsn: str) -> Iterator[str]:
+    """stac-fastapi-pgstac on uvicorn over the database; yields its URL."""
+    port = free_port()
+    settings = {
         "STAC_FASTAPI_TITLE": "stacgen bench-scale",
         "STAC_FASTAPI_DESCRIPTION": "synthetic copies of the ALCD items",
         "STAC_FASTAPI_LANDING_ID": "stacgen-bench-scale",
         "STAC_FASTAPI_VERSION": "1.0.0",
     }
-    command = [sys.executable, "-m", "uvicorn", "--factory", "stac_fastapi.pgstac.app:create_app"]
-    command += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
-    with subprocess.Popen(command, env=env) as server:
+    with plain_pgstac(dsn, port, **settings) as server:
         try:
             url = f"http://127.0.0.1:{port}"
-            _wait_up(url, server)
+            wait_up(url, server)
             yield url
         finally:
             server.terminate()
             server.wait(timeout=30)
 
 
-def _wait_up(url: str, server: subprocess.Popen[bytes]) -> None:
+def wait_up(url: str, server: subprocess.Popen[bytes]) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if server.poll() is not None:

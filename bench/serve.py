@@ -43,8 +43,8 @@ import orjson
 import psutil
 import psycopg
 import requests
-from psycopg.conninfo import conninfo_to_dict
 
+from bench import scale
 from stacgen import constants
 from stacgen.testing.pgcluster import free_port
 
@@ -539,27 +539,13 @@ def floor_folder(catalog: Path, asks: list[Ask]) -> tuple[Path, list[Ask]]:
 
 def plain_pgstac(dsn: str, port: int) -> subprocess.Popen[bytes]:
     """stac-fastapi-pgstac's own app on uvicorn over the database (as bench/scale.py runs it)."""
-    parts = conninfo_to_dict(dsn)
-    env = {
-        **os.environ,
-        "PGUSER": str(parts.get("user") or "postgres"),
-        "PGPASSWORD": str(parts.get("password") or ""),
-        "PGHOST": str(parts.get("host") or "127.0.0.1"),
-        "PGPORT": str(parts.get("port") or 5432),
-        "PGDATABASE": str(parts.get("dbname") or "postgres"),
-        "USE_API_HYDRATE": "true",  # keeps null properties (pgstac's hydration drops them)
-    }
-    command = [sys.executable, "-m", "uvicorn", "--factory", "stac_fastapi.pgstac.app:create_app"]
-    command += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
-    server = subprocess.Popen(command, env=env)
-    deadline = time.monotonic() + 60
-    while server.poll() is None and time.monotonic() < deadline:
-        with contextlib.suppress(requests.RequestException):
-            if requests.get(f"http://127.0.0.1:{port}/_mgmt/ping", timeout=5).ok:
-                return server
-        time.sleep(0.2)
-    server.terminate()
-    raise SystemExit("stac-fastapi-pgstac did not start within 60 s")
+    server = scale.plain_pgstac(dsn, port)
+    try:
+        scale.wait_up(f"http://127.0.0.1:{port}", server)
+    except SystemExit:
+        server.terminate()
+        raise
+    return server
 
 
 def postmaster(dsn: str) -> psutil.Process:
