@@ -165,9 +165,12 @@ def faulty_server(fault: Fault, answer: bytes = b"") -> Iterator[str]:
     stop = threading.Event()
 
     def run() -> None:
+        server.settimeout(0.1)  # accept() wakes to see `stop`: close() alone does not wake it
         while not stop.is_set():
             try:
                 conn, _ = server.accept()
+            except TimeoutError:
+                continue
             except OSError:
                 return
             held.append(conn)
