@@ -20,6 +20,7 @@ from stacgen.layout import imagery
 from stacgen.masks import detector as detectors
 from stacgen.masks import outputs, scenes
 from stacgen.masks.reflectance import Reader
+from stacgen.stac.scenes import BandFile, catalog_folder
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +66,7 @@ def _counts(mask: np.ndarray[Any, Any], classes: Mapping[int, str]) -> dict[str,
 
 
 def _entry(
-    scene: scenes.Scene, bands: Sequence[scenes.BandFile], written: Written, grid: Any
+    scene: scenes.Scene, bands: Sequence[BandFile], written: Written, grid: Any
 ) -> dict[str, Any]:
     props = scene.properties
     return {
@@ -83,7 +84,7 @@ def _entry(
             "bands": {
                 b.name: {
                     "file": str(b.path),
-                    "sha256": outputs.sha256(b.path),
+                    "sha256": outputs.sha256(Path(b.path)),
                     "scale": b.scale,
                     "offset": b.offset,
                 }
@@ -129,7 +130,7 @@ def detect(
         manifest = {
             "written_by": f"stacgen masks detect {name}",
             "stacgen_version": __version__,
-            "catalog": str(scenes.catalog_folder(catalog).absolute()),
+            "catalog": str(catalog_folder(catalog).absolute()),
             "detector": described,
             "grid": {"resolution_m": det.target.metres(), **vars(det.target)},
             "score": {"codes": det.codes, "example": f"stacgen score {out} --codes {det.codes}"},

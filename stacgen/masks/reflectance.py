@@ -22,8 +22,8 @@ from affine import Affine
 from rasterio.windows import Window
 
 from stacgen.masks.errors import MasksError
-from stacgen.masks.scenes import BandFile
 from stacgen.raster.grid import Grid
+from stacgen.stac.scenes import BandFile
 
 Float32 = npt.NDArray[np.float32]
 Bool = npt.NDArray[np.bool_]

@@ -28,6 +28,7 @@ from stacgen.masks.errors import MasksError
 from stacgen.masks.l2a import L2A, Finder, NotFound, Settings
 from stacgen.raster.grid import Grid
 from stacgen.source import naming
+from stacgen.stac.scenes import catalog_folder
 
 log = logging.getLogger(__name__)
 
@@ -189,7 +190,7 @@ def _manifest(
     return {
         "written_by": f"stacgen masks fetch {NAME}",
         "stacgen_version": __version__,
-        "catalog": str(scenes.catalog_folder(catalog).absolute()),
+        "catalog": str(catalog_folder(catalog).absolute()),
         "processor": "Sen2Cor scene classification (SCL), from the provider's L2A products",
         "note": NOTE,
         "provider": {

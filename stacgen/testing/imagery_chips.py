@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import posixpath
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -67,16 +68,23 @@ def write_imagery(
     bands: Sequence[str] = DEFAULT_BANDS,
     items: Sequence[str] | None = None,
     seed: int = 0,
+    root_href: str | None = None,
 ) -> list[str]:
-    """Imagery items for the label items of `catalog` (those of `items`, else all); their ids."""
+    """Imagery items for the label items of `catalog` (those of `items`, else all); their ids.
+
+    With `root_href` (the catalog's `--root-href`, ending in `/`) the band hrefs are absolute
+    under it, `<root_href>alcd-l1c/<id>/<band>.tif`, as `stacgen imagery fetch` writes them
+    into a catalog built for publication; else relative (`./<band>.tif`)."""
     written = []
     for item in label_items(catalog):
         item_id = item["id"]
         if items is not None and item_id not in items:
             continue
         label_grid = _label_grid(item)
+        # The label COG lies beside its item, whether the href is relative or absolute under
+        # the catalog's --root-href.
         label_href = item["assets"]["classification"]["href"]
-        label_path = catalog / constants.COLLECTION_ID / item_id / label_href
+        label_path = catalog / constants.COLLECTION_ID / item_id / posixpath.basename(label_href)
         with rasterio.open(label_path) as src:
             nodata = src.read(1) == constants.NODATA
         folder = imagery.item_dir(catalog, item_id)
@@ -90,15 +98,18 @@ def write_imagery(
             path = imagery.band_path(catalog, item_id, name)
             # write_cog writes the dtype its profile names; its annotation says uint8 only.
             write_cog(path, dn[None], target, "average", dtype="uint16", nodata=0)  # type: ignore[arg-type]
-            assets[imagery.band(name).name] = _asset(path, target)
+            href = f"./{path.name}"
+            if root_href is not None:
+                href = f"{root_href}{imagery.COLLECTION_ID}/{item_id}/{path.name}"
+            assets[imagery.band(name).name] = _asset(href, target)
         atomic_write_json(imagery.item_json(catalog, item_id), _item(item, grid, assets))
         written.append(item_id)
     return written
 
 
-def _asset(path: Path, grid: Grid) -> dict[str, Any]:
+def _asset(href: str, grid: Grid) -> dict[str, Any]:
     return {
-        "href": f"./{path.name}",
+        "href": href,
         "type": "image/tiff; application=geotiff; profile=cloud-optimized",
         "roles": ["data", "reflectance"],
         "proj:shape": list(grid.shape),
