@@ -22,6 +22,7 @@ from stacgen.imagery.located import ImageryError, Located
 from stacgen.imagery.sources import http_url, public
 from stacgen.layout import imagery
 from stacgen.raster.grid import Grid
+from stacgen.stac.scenes import grid_of, reported_as
 
 FORMAT: Final = 1  # bump whenever an unchanged input would now give other files
 SPLIT_PROPERTY: Final = "ml-aoi:split"
@@ -37,13 +38,8 @@ class Label:
 
     @property
     def grid(self) -> Grid:
-        props = self.item["properties"]
-        try:
-            return Grid.from_proj(props["proj:code"], props["proj:transform"], props["proj:shape"])
-        except (KeyError, TypeError, ValueError) as err:
-            raise ImageryError(
-                f"{self.path}: no usable proj:code/transform/shape ({err})"
-            ) from None
+        with reported_as(ImageryError):
+            return grid_of(self.path, self.item.get("properties") or {})
 
 
 @dataclass(frozen=True)

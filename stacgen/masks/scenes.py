@@ -7,8 +7,7 @@ are opened by the reader.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,14 +45,6 @@ class Scene:
         return [self.bands[n] for n in names]
 
 
-@contextmanager
-def _as_masks_error() -> Iterator[None]:
-    try:
-        yield
-    except stac_scenes.CatalogFileError as err:
-        raise MasksError(str(err)) from None
-
-
 def label_ids(folder: Path) -> list[str]:
     labels = folder / constants.COLLECTION_ID
     if not labels.is_dir():
@@ -74,7 +65,7 @@ def select(
 ) -> list[Scene]:
     """The scenes of `items` (ids), or of a split, or every label item (with imagery if
     `need_imagery`), by id."""
-    with _as_masks_error():
+    with stac_scenes.reported_as(MasksError):
         root = CatalogRoot.of(catalog)
         chosen = _chosen(root, items, split, need_imagery)
         return [_scene(root, i, need_imagery) for i in chosen]
@@ -109,7 +100,7 @@ def _chosen(
 def _scene(root: CatalogRoot, item_id: str, need_imagery: bool) -> Scene:
     label = _label(root, item_id)
     props = label["properties"]
-    label_grid = Grid.from_proj(props["proj:code"], props["proj:transform"], props["proj:shape"])
+    label_grid = stac_scenes.grid_of(root.label_json(item_id), props)
     bbox = [float(v) for v in label["bbox"]]
     datetime = str(props.get("datetime"))
     path = imagery.item_json(root.folder, item_id)

@@ -7,8 +7,7 @@ hrefs as local paths. Only JSON is read here.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,23 +36,15 @@ class Scene:
     bands: Mapping[str, BandFile]
 
 
-@contextmanager
-def _as_chips_error() -> Iterator[None]:
-    try:
-        yield
-    except stac_scenes.CatalogFileError as err:
-        raise ChipsError(str(err)) from None
-
-
 def catalog_folder(catalog: str | Path) -> Path:
     """The folder of a catalog given as its folder or its catalog.json."""
-    with _as_chips_error():
+    with stac_scenes.reported_as(ChipsError):
         return stac_scenes.catalog_folder(catalog)
 
 
 def read_scenes(catalog: str | Path, splits: Sequence[str] | None = None) -> list[Scene]:
     """The label items (of `splits`, else all), sorted by id, with their imagery."""
-    with _as_chips_error():
+    with stac_scenes.reported_as(ChipsError):
         root = CatalogRoot.of(catalog)
         for split in splits or ():
             if split not in SPLITS:
@@ -74,6 +65,7 @@ def _scene(root: CatalogRoot, path: Path, item: Mapping[str, Any]) -> Scene:
     counts = pixel_counts(item)
     item_id = str(item["id"])
     found = stac_scenes.imagery_of(root, item_id)
+    imagery_grid, bands = (None, {}) if found is None else (_grid_kind(found), found.bands)
     return Scene(
         item_id=item_id,
         split=str(props.get(SPLIT_PROP)),
@@ -82,8 +74,10 @@ def _scene(root: CatalogRoot, path: Path, item: Mapping[str, Any]) -> Scene:
         label_grid=stac_scenes.grid_of(path, asset, props),
         counts=counts,
         geometry=item.get("geometry") or {},
-        imagery_grid=None
-        if found is None
-        else str(found.properties.get(imagery.GRID_PROPERTY, "label")),
-        bands={} if found is None else found.bands,
+        imagery_grid=imagery_grid,
+        bands=bands,
     )
+
+
+def _grid_kind(found: stac_scenes.Imagery) -> str:
+    return str(found.properties.get(imagery.GRID_PROPERTY, "label"))

@@ -8,7 +8,8 @@ label item's imagery item in `alcd-l1c` (`layout.imagery.item_json`). Only JSON 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,15 @@ from stacgen.stac.links import links_of, published_root
 class CatalogFileError(StacgenError):
     """A catalog folder, item or asset that cannot be read, named in one line; each user
     (masks, ml) reports it as its own error."""
+
+
+@contextmanager
+def reported_as(error: Callable[[str], StacgenError]) -> Iterator[None]:
+    """A CatalogFileError raised inside, raised again as the caller's own `error` (its line)."""
+    try:
+        yield
+    except CatalogFileError as err:
+        raise error(str(err)) from None
 
 
 def catalog_folder(catalog: str | Path) -> Path:
@@ -82,8 +92,12 @@ class CatalogRoot:
         return found
 
 
-def grid_of(path: Path, props: Mapping[str, Any], fallback: Mapping[str, Any]) -> Grid:
-    """The grid of an asset (`props`) or, for what it does not say, of its item (`fallback`)."""
+def grid_of(
+    path: Path, props: Mapping[str, Any], fallback: Mapping[str, Any] | None = None
+) -> Grid:
+    """The grid of an item or asset (`props`) or, for what an asset does not say, of its item
+    (`fallback`)."""
+    fallback = props if fallback is None else fallback
     try:
         code = props.get("proj:code") or fallback["proj:code"]
         transform = props.get("proj:transform") or fallback["proj:transform"]

@@ -4,6 +4,7 @@ root, as `stacgen imagery fetch` writes them there, and name the band files in t
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,7 @@ from stacgen.assemble.pipeline import BuildOptions, build
 from stacgen.cli import main
 from stacgen.layout import imagery
 from stacgen.masks import scenes
+from stacgen.masks.errors import MasksError
 from stacgen.testing.imagery_chips import write_imagery
 from tests.catalogs import PUBLISHED_ROOT
 from tests.masks.conftest import ALL_BANDS
@@ -65,4 +67,25 @@ def test_detect_on_a_published_catalog(
         files = manifest["items"][0]["imagery"]["bands"]
         assert files["B02"]["file"] == str((catalog / "alcd-l1c" / item_id / "B02.tif").resolve())
     # The same pixels (same archive, same imagery seed) whatever the hrefs' form.
-    np.testing.assert_array_equal(masks["published"], masks["relative"])
+    assert masks["published"].shape == masks["relative"].shape
+    assert np.array_equal(masks["published"], masks["relative"])
+
+
+def test_unusable_label_grid_and_remote_band_are_one_line(
+    label_catalog: Path, tmp_path: Path
+) -> None:
+    catalog = tmp_path / "catalog"
+    shutil.copytree(label_catalog, catalog)
+    item_id = _first_id(catalog)
+    path = imagery.item_json(catalog, item_id)
+    item = json.loads(path.read_text())
+    item["assets"]["B02"]["href"] = "https://elsewhere.example/B02.tif"
+    path.write_text(json.dumps(item))
+    with pytest.raises(MasksError, match=r"band B02 is at https://elsewhere\.example/B02\.tif"):
+        scenes.select(catalog, [item_id])
+    label = catalog / "alcd-reference-cloud-masks" / item_id / f"{item_id}.json"
+    data = json.loads(label.read_text())
+    del data["properties"]["proj:shape"]
+    label.write_text(json.dumps(data))
+    with pytest.raises(MasksError, match=rf"{item_id}\.json: no usable proj:code"):
+        scenes.select(catalog, [item_id], need_imagery=False)
