@@ -5,8 +5,9 @@ it meanwhile), asks the provider where each product is, skips the items whose in
 change, fetches the others item by item (bands in parallel) into a work folder beside the
 catalog, and swaps in a staged catalog holding them (`swap`). A fetch killed at any point
 leaves the catalog as it was; the items it finished stay in the work folder and the next run
-takes them instead of fetching them again. Memory is one strip per worker, whatever the number
-of products.
+takes them instead of fetching them again. Memory is one strip per worker and GDAL's block
+cache held to a few tile rows per worker (worker.decode_cache), whatever the number of
+products.
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ never holds a credential (URLs lose their user info and query).
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import threading
 from collections.abc import Callable, Iterator
@@ -36,6 +37,10 @@ log = logging.getLogger(__name__)
 # one per decoder may wait prepared.
 READERS: Final = 2
 AHEAD: Final = 2
+# GDAL's block cache per decoder: a strip of whole label rows straddles two rows of a JP2's
+# 1024 px tiles, so a band being decoded keeps at most two tile rows (2 x 11 tiles of 2 MiB
+# at 10 m) for its next strip. GDAL's default (5% of RAM) let a fetch's peak reach 0.8-0.95 GiB.
+CACHE_PER_DECODER: Final = 96 << 20
 
 RESAMPLING = {
     "label": "mean of the valid (non-zero) full-resolution pixels of each label cell, "
@@ -76,7 +81,7 @@ def fetch_item(
     futures: list[Future[BandDone]] = []
     ahead = Ahead(workers + AHEAD)
     try:
-        with global_config(options), ThreadPoolExecutor(READERS) as readers:
+        with global_config(options), decode_cache(workers), ThreadPoolExecutor(READERS) as readers:
             try:
                 readable = [
                     readers.submit(ahead.prepare, i, plan, b.name, partial, timeout)
@@ -138,6 +143,23 @@ class Ahead:
         with self.changed:
             self.decoded += 1
             self.changed.notify_all()
+
+
+@contextmanager
+def decode_cache(decoders: int) -> Iterator[None]:
+    """GDAL's block cache held to CACHE_PER_DECODER for each of `decoders` (at least two; in
+    bytes: rasterio sets it with GDALSetCacheMax), unless the user set GDAL_CACHEMAX; restored
+    after."""
+    if "GDAL_CACHEMAX" in os.environ:
+        yield
+        return
+    saved = get_gdal_config("GDAL_CACHEMAX")
+    set_gdal_config("GDAL_CACHEMAX", max(2, decoders) * CACHE_PER_DECODER)
+    try:
+        yield
+    finally:
+        if isinstance(saved, int):
+            set_gdal_config("GDAL_CACHEMAX", saved)
 
 
 @contextmanager
