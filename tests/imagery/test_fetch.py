@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ import rasterio
 
 from stacgen import constants
 from stacgen.errors import OutputError
-from stacgen.imagery.fetch import FetchError, FetchOptions, fetch, work_root
+from stacgen.imagery.fetch import FetchError, FetchOptions, FetchReport, fetch, work_root
 from stacgen.imagery.providers import Settings
 from stacgen.layout import imagery
 from stacgen.stac.validate import validate_catalog
@@ -67,19 +68,38 @@ def _options(
     )
 
 
-def test_fetch_writes_a_valid_second_collection(
-    catalog: Path, tmp_path: Path, schemas: Path
-) -> None:
-    items = _pick(catalog)
-    specs = write_safes_for_catalog(catalog, tmp_path / "safes", items=items, bands=BANDS)
-    report = fetch(_options(catalog, tmp_path / "safes", items, schemas))
-    assert sorted(report.fetched) == sorted(items)
+@dataclass(frozen=True)
+class Fetched:
+    catalog: Path  # tests must not modify it
+    safes: Path
+    items: list[str]
+    specs: dict[str, SafeSpec]
+    report: FetchReport
+
+
+@pytest.fixture(scope="module")
+def fetched(
+    built_catalog: Path, tmp_path_factory: pytest.TempPathFactory, schemas: Path
+) -> Fetched:
+    """One fetch of a compact and a legacy product into a copy of the session catalog."""
+    tmp = tmp_path_factory.mktemp("fetched")
+    root = tmp / "catalog"
+    shutil.copytree(built_catalog, root)
+    items = _pick(root)
+    specs = write_safes_for_catalog(root, tmp / "safes", items=items, bands=BANDS)
+    report = fetch(_options(root, tmp / "safes", items, schemas))
+    return Fetched(root, tmp / "safes", items, specs, report)
+
+
+def test_fetch_writes_a_valid_second_collection(fetched: Fetched, schemas: Path) -> None:
+    catalog, items = fetched.catalog, fetched.items
+    assert sorted(fetched.report.fetched) == sorted(items)
     assert validate_catalog(catalog, schemas) == []
     assert not work_root(catalog).exists()
     catalog_json = _json(catalog / "catalog.json")
     assert "./alcd-l1c/collection.json" in [link["href"] for link in catalog_json["links"]]
     for item_id in items:
-        _check_item(catalog, item_id, specs[item_id])
+        _check_item(catalog, item_id, fetched.specs[item_id])
 
 
 def _check_item(root: Path, item_id: str, spec: SafeSpec) -> None:
@@ -128,12 +148,8 @@ def _check_manifest(root: Path, item_id: str, item: dict[str, Any]) -> None:
         assert checksum == "1220" + output["sha256"]
 
 
-def test_items_parquet_rows_carry_the_band_assets(
-    catalog: Path, tmp_path: Path, schemas: Path
-) -> None:
-    items = _pick(catalog)
-    write_safes_for_catalog(catalog, tmp_path / "safes", items=items, bands=BANDS)
-    fetch(_options(catalog, tmp_path / "safes", items, schemas))
+def test_items_parquet_rows_carry_the_band_assets(fetched: Fetched) -> None:
+    catalog, items = fetched.catalog, fetched.items
     table = pq.read_table(catalog / "alcd-l1c" / "items.parquet")
     rows = table.to_pylist()
     assert sorted(r["id"] for r in rows) == sorted(items)
@@ -147,13 +163,13 @@ def test_items_parquet_rows_carry_the_band_assets(
     assert any("alcd-l1c" in h for h in hrefs)
 
 
-def test_a_second_run_fetches_nothing(catalog: Path, tmp_path: Path, schemas: Path) -> None:
-    items = _pick(catalog)
-    write_safes_for_catalog(catalog, tmp_path / "safes", items=items, bands=BANDS)
-    fetch(_options(catalog, tmp_path / "safes", items, schemas))
+def test_a_second_run_fetches_nothing(fetched: Fetched, tmp_path: Path, schemas: Path) -> None:
+    catalog = tmp_path / "catalog"  # a copy of the fetched one: this run must not change it
+    shutil.copytree(fetched.catalog, catalog)
+    items = fetched.items
     before = {p: p.stat().st_ino for p in (catalog / "alcd-l1c").rglob("*.tif")}
     assert before
-    report = fetch(_options(catalog, tmp_path / "safes", items, schemas))
+    report = fetch(_options(catalog, fetched.safes, items, schemas))
     assert (report.fetched, sorted(report.up_to_date)) == ([], sorted(items))
     assert {p: p.stat().st_ino for p in (catalog / "alcd-l1c").rglob("*.tif")} == before
 

@@ -243,7 +243,8 @@ def test_a_reference_server_that_never_answers_is_cut_by_the_gdal_timeouts(
     built_catalog: Path, tmp_path: Path, mask: Path, silent_url: str, monkeypatch: Any
 ) -> None:
     monkeypatch.setattr(reference_mod, "CONNECT_TIMEOUT", 1)
-    monkeypatch.setattr(reference_mod, "READ_TIMEOUT", 2)
+    monkeypatch.setattr(reference_mod, "READ_TIMEOUT", 1)
+    monkeypatch.setattr(reference_mod, "RETRY_DELAY", 0.1)
     doc = json.loads(item_json(built_catalog).read_text())
     doc["assets"]["classification"]["href"] = f"{silent_url}/classification.tif"
     item = tmp_path / "item.json"
