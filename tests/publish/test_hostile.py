@@ -29,6 +29,7 @@ from stacgen.layout.catalog import LICENSE_STATE, STATE_FILE
 from stacgen.publish.pipeline import PublishOptions, publish
 from stacgen.publish.store import StoreError, Timeouts
 from tests.bounded import finishes_within
+from tests.publish.cli import one_error_line
 from tests.publish.s3 import Bucket, S3Server
 
 pytestmark = pytest.mark.timeout(180)
@@ -41,15 +42,6 @@ COLLECTION = "alcd-reference-cloud-masks"
 
 def cli(*args: object) -> Any:
     return CliRunner().invoke(main, [str(a) for a in args])
-
-
-def one_error_line(result: Any) -> str:
-    assert result.exit_code == 1, result.output
-    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
-    lines = result.output.strip().splitlines()
-    assert len(lines) == 1, result.output
-    assert lines[0].startswith("Error: "), lines[0]
-    return str(lines[0])
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:

@@ -25,6 +25,7 @@ from psycopg.conninfo import make_conninfo
 from stacgen.cli import main
 from stacgen.publish import pgstac as pgstac_mod
 from tests.bounded import finishes_within
+from tests.publish.cli import one_error_line
 
 pytestmark = pytest.mark.timeout(120)
 ROOT = "https://data.example.org/alcd/"
@@ -32,15 +33,6 @@ ROOT = "https://data.example.org/alcd/"
 
 def load_cli(dsn: str, catalog: Path) -> Any:
     return CliRunner().invoke(main, ["pgstac", "load", dsn, str(catalog), "--root-href", ROOT])
-
-
-def one_error_line(result: Any) -> str:
-    assert result.exit_code == 1, result.output
-    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
-    lines = result.output.strip().splitlines()
-    assert len(lines) == 1, result.output
-    assert lines[0].startswith("Error: "), lines[0]
-    return str(lines[0])
 
 
 def has_pgstac(dsn: str) -> bool:

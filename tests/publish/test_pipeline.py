@@ -25,6 +25,7 @@ from stacgen.publish.pgstac import load
 from stacgen.publish.plan import LocalFile
 from stacgen.publish.store import Store, StoreError
 from stacgen.serve import serve
+from tests.publish.cli import one_error_line
 from tests.publish.s3 import Bucket, S3Server, run_publish
 
 COLLECTION = "alcd-reference-cloud-masks"
@@ -331,14 +332,6 @@ def invoke_publish(
     args += ["--endpoint-url", endpoint, "--schemas", str(schemas), *extra, "--quiet"]
     args += ["--allow-unread-license"]  # the session catalog is built without a Zenodo record
     return CliRunner().invoke(main, args)
-
-
-def one_error_line(result: Any) -> str:
-    assert result.exit_code == 1, result.output
-    lines = result.output.strip().splitlines()
-    assert len(lines) == 1, result.output
-    assert lines[0].startswith("Error: ")
-    return str(lines[0])
 
 
 def test_bad_credentials_one_line_nothing_sent(
