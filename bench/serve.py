@@ -401,14 +401,22 @@ def query_shapes() -> list[Shape]:
 
 
 def _timed_get(conn: http.client.HTTPConnection, path: str) -> tuple[float, bytes]:
+    return _timed_request(conn, "GET", path, None, f"GET {path}")
+
+
+def _timed_request(
+    conn: http.client.HTTPConnection, method: str, path: str, body: bytes | None, label: str
+) -> tuple[float, bytes]:
+    """One request's seconds, start to the last byte, and its body; anything but 200 stops."""
+    headers = {"Content-Type": "application/json"} if body is not None else {}
     start = time.perf_counter()
-    conn.request("GET", path)
+    conn.request(method, path, body, headers)
     answer = conn.getresponse()
-    body = answer.read()
+    content = answer.read()
     seconds = time.perf_counter() - start
     if answer.status != 200:
-        raise SystemExit(f"GET {path}: {answer.status} {body[:200]!r}")
-    return seconds, body
+        raise SystemExit(f"{label}: {answer.status} {content[:200]!r}")
+    return seconds, content
 
 
 def _timed(
@@ -418,14 +426,8 @@ def _timed(
     url = urlsplit(api + path).path
     if method == "GET":
         return _timed_get(conn, f"{url}?{urlencode(params)}")
-    start = time.perf_counter()
-    conn.request("POST", url, json.dumps(params).encode(), {"Content-Type": "application/json"})
-    answer = conn.getresponse()
-    body = answer.read()
-    seconds = time.perf_counter() - start
-    if answer.status != 200:
-        raise SystemExit(f"POST {path} {params}: {answer.status} {body[:200]!r}")
-    return seconds, body
+    body = json.dumps(params).encode()
+    return _timed_request(conn, "POST", url, body, f"POST {path} {params}")
 
 
 def p95(times: list[float]) -> float:
