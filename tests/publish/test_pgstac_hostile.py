@@ -139,17 +139,22 @@ def plain_user_dsn(fresh_dsn: str) -> str:
     return make_conninfo(fresh_dsn, user=role)
 
 
-def test_a_database_refusing_the_migration_is_named_by_its_own_message(
-    plain_user_dsn: str, built_catalog: Path
-) -> None:
-    # What PostgreSQL says to this role for the first thing pgstac's migration needs.
+def refusal_of_postgis(dsn: str) -> str:
+    """What PostgreSQL itself says to this DSN for the first thing pgstac's migration needs."""
     with (
-        psycopg.connect(plain_user_dsn, autocommit=True) as conn,
+        psycopg.connect(dsn, autocommit=True) as conn,
         pytest.raises(psycopg.Error) as refused,
     ):
         conn.execute("CREATE EXTENSION postgis")
     cause = refused.value.diag.message_primary
     assert cause is not None
+    return str(cause)
+
+
+def test_a_database_refusing_the_migration_is_named_by_its_own_message(
+    plain_user_dsn: str, built_catalog: Path
+) -> None:
+    cause = refusal_of_postgis(plain_user_dsn)
     assert "permission denied" in cause
     line = one_error_line(load_cli(plain_user_dsn, built_catalog))
     assert line.endswith(cause), line
@@ -163,13 +168,7 @@ def test_a_read_only_database_is_named_by_its_own_message(
     """The DSN's options reach the server (libpq passes them); what it refuses is said in its
     own words, not as the PL/pgSQL function it was in."""
     dsn = make_conninfo(fresh_dsn, options="-c default_transaction_read_only=on")
-    with (
-        psycopg.connect(dsn, autocommit=True) as conn,
-        pytest.raises(psycopg.Error) as refused,
-    ):
-        conn.execute("CREATE EXTENSION postgis")
-    cause = refused.value.diag.message_primary
-    assert cause is not None
+    cause = refusal_of_postgis(dsn)
     assert "read-only" in cause
     line = one_error_line(load_cli(dsn, built_catalog))
     assert line.endswith(cause), line

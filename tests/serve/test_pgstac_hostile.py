@@ -135,6 +135,21 @@ def test_a_user_that_may_not_read_pgstac_is_told_so_not_to_load_again(
     finishes_within(WAIT + 10, start_and_stop)
 
 
+def refusal_while_migrations_locked(
+    fresh_dsn: str, dsn: str, catalog: FixtureCatalog, browser_dir: Path
+) -> str:
+    """serve --pgstac DSN's one line while another session holds pgstac.migrations locked."""
+
+    def start_and_stop() -> None:
+        serve(catalog.root, "127.0.0.1", 0, browser_dir=browser_dir, pgstac=dsn).stop()
+
+    with psycopg.connect(fresh_dsn) as holder:
+        holder.execute("LOCK TABLE pgstac.migrations IN ACCESS EXCLUSIVE MODE")
+        with pytest.raises(ServeError) as caught:
+            finishes_within(WAIT + 10, start_and_stop)
+    return str(caught.value)
+
+
 def test_a_database_that_cannot_say_its_pgstac_version_is_not_said_to_hold_none(
     fresh_dsn: str, serve_catalog: FixtureCatalog, tmp_path: Path
 ) -> None:
@@ -143,15 +158,7 @@ def test_a_database_that_cannot_say_its_pgstac_version_is_not_said_to_hold_none(
     the user off to load a catalog that is already loaded."""
     load(fresh_dsn, serve_catalog.root, INTERNAL)
     dsn = make_conninfo(fresh_dsn, options="-c lock_timeout=200", connect_timeout=str(WAIT))
-
-    def start_and_stop() -> None:
-        serve(serve_catalog.root, "127.0.0.1", 0, browser_dir=tmp_path, pgstac=dsn).stop()
-
-    with psycopg.connect(fresh_dsn) as holder:
-        holder.execute("LOCK TABLE pgstac.migrations IN ACCESS EXCLUSIVE MODE")
-        with pytest.raises(ServeError) as caught:
-            finishes_within(WAIT + 10, start_and_stop)
-    message = str(caught.value)
+    message = refusal_while_migrations_locked(fresh_dsn, dsn, serve_catalog, tmp_path)
     assert "\n" not in message
     assert "cannot read pgstac's version (canceling statement due to lock timeout)" in message
     assert "holds no pgstac" not in message
@@ -165,15 +172,7 @@ def test_a_migration_holding_pgstac_is_waited_for_within_the_connect_timeout(
     DSN's connect_timeout, in one line."""
     load(fresh_dsn, serve_catalog.root, INTERNAL)
     dsn = make_conninfo(fresh_dsn, connect_timeout=str(WAIT))
-
-    def start_and_stop() -> None:
-        serve(serve_catalog.root, "127.0.0.1", 0, browser_dir=tmp_path, pgstac=dsn).stop()
-
-    with psycopg.connect(fresh_dsn) as holder:
-        holder.execute("LOCK TABLE pgstac.migrations IN ACCESS EXCLUSIVE MODE")
-        with pytest.raises(ServeError) as caught:
-            finishes_within(WAIT + 10, start_and_stop)
-    message = str(caught.value)
+    message = refusal_while_migrations_locked(fresh_dsn, dsn, serve_catalog, tmp_path)
     assert "\n" not in message
     assert f"pgstac's version not read in {WAIT} s" in message
 
