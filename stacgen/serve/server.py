@@ -32,6 +32,7 @@ from fastapi import FastAPI
 
 from stacgen import config
 from stacgen.errors import StacgenError
+from stacgen.processes import die_with
 from stacgen.serve.app import BROWSER_HINT, Site, find_browser, make_site
 from stacgen.serve.catalog import LiveIndex, read_json
 from stacgen.serve.protocol import BoundedHttpToolsProtocol
@@ -309,7 +310,7 @@ def _run_workers(
     # spawn, not fork: each process imports afresh (no event loop or pool copied from here).
     context = multiprocessing.get_context("spawn")
     ready: multiprocessing.Queue[int] = context.Queue()
-    args = (directory, browser, pgstac, sock, shown, ready, log.getEffectiveLevel())
+    args = (directory, browser, pgstac, sock, shown, ready, log.getEffectiveLevel(), os.getpid())
     procs = [
         context.Process(target=_worker, args=args, name=f"stacgen-serve-{k}")
         for k in range(workers)
@@ -388,9 +389,13 @@ def _worker(
     shown: str,
     ready: Any,
     level: int,
+    parent_pid: int,
 ) -> None:
     """One server process: the site and the pgstac API on the shared socket until SIGTERM or
-    SIGINT (uvicorn's own handlers: it finishes the requests under way)."""
+    SIGINT (uvicorn's own handlers: it finishes the requests under way), or until the command
+    that started it ends, however it ends (processes.die_with: a killed command leaves no
+    server process holding its port)."""
+    die_with(parent_pid)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     logging.getLogger("stacgen").setLevel(level)
     backend, site = _pgstac(directory, pgstac)

@@ -253,7 +253,7 @@ def _server_processes(command: psutil.Process) -> list[psutil.Process]:
     ]
 
 
-@pytest.mark.parametrize("ending", ["SIGTERM", "one process killed"])
+@pytest.mark.parametrize("ending", ["SIGTERM", "one process killed", "the command killed"])
 def test_workers_answer_on_one_port_and_stop_together(
     ending: str, pgstac_dsn: str, serve_catalog: FixtureCatalog, tmp_path: Path
 ) -> None:
@@ -279,8 +279,10 @@ def test_workers_answer_on_one_port_and_stop_together(
             assert requests.get(f"{api}collections", timeout=TIMEOUT).status_code == 200
             if ending == "SIGTERM":
                 proc.terminate()
-            else:
+            elif ending == "one process killed":
                 workers[0].kill()
+            else:
+                proc.kill()
             status = proc.wait(timeout=30)
         finally:
             proc.kill()
@@ -288,6 +290,9 @@ def test_workers_answer_on_one_port_and_stop_together(
         errors = [ln for ln in proc.stderr.read().splitlines() if ln.startswith("Error")]
     if ending == "SIGTERM":
         assert (status, errors) == (0, [])
+    elif ending == "the command killed":  # nothing said: the workers end with it, by themselves
+        assert (status, errors) == (-9, [])
+        psutil.wait_procs(workers, timeout=30)
     else:
         assert status == 1
         assert len(errors) == 1
